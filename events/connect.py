@@ -1,0 +1,58 @@
+"""Connections for the application, with the guards the feed's horizon relies on."""
+
+from __future__ import annotations
+
+from typing import Final
+
+import asyncpg
+import msgspec
+
+__all__ = ("ConnectionOptions", "connect", "create_pool", "server_settings")
+
+APP_ROLE: Final = "diplofeed_app"
+"""The role migrations grant SELECT and INSERT on the event log (and nothing else)."""
+
+
+class ConnectionOptions(msgspec.Struct, frozen=True, kw_only=True):
+    """How the application connects. Built by the service's settings, never from the
+    environment here."""
+
+    dsn: str
+    role: str | None = None
+    """Run as this role (``SET ROLE`` at connection start), e.g. ``diplofeed_app``."""
+    statement_timeout_ms: int = 30_000
+    """No statement runs longer; a stuck one cannot hold the feed's horizon for long."""
+    idle_in_transaction_timeout_ms: int = 10_000
+    """A transaction left open while idle is ended; it would hold the horizon back."""
+    min_pool_size: int = 2
+    max_pool_size: int = 10
+    application_name: str = "diplofeed"
+
+
+def server_settings(options: ConnectionOptions) -> dict[str, str]:
+    """Session settings sent with the startup packet, so they cost no round trip."""
+    settings = {
+        "statement_timeout": str(options.statement_timeout_ms),
+        "idle_in_transaction_session_timeout": str(options.idle_in_transaction_timeout_ms),
+        "application_name": options.application_name,
+    }
+    if options.role:
+        settings["role"] = options.role
+    return settings
+
+
+async def create_pool(options: ConnectionOptions) -> asyncpg.Pool:
+    """A pool whose every connection carries the guards."""
+    pool = await asyncpg.create_pool(
+        options.dsn,
+        min_size=options.min_pool_size,
+        max_size=options.max_pool_size,
+        server_settings=server_settings(options),
+    )
+    assert pool is not None  # noqa: S101 (create_pool only returns None when not awaited)
+    return pool
+
+
+async def connect(options: ConnectionOptions) -> asyncpg.Connection:
+    """A single guarded connection (the feed listener's, or a command-line tool's)."""
+    return await asyncpg.connect(options.dsn, server_settings=server_settings(options))

@@ -1,0 +1,58 @@
+"""Following the feed: an async iterator woken by notifications, falling back to polling."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import TYPE_CHECKING
+
+from events.notify import CONNECTION_ERRORS
+from events.records import START, Cursor, FeedFilter, RecordedEvent
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from events.store import EventStore
+
+__all__ = ("follow_feed",)
+
+log = logging.getLogger(__name__)
+
+
+async def follow_feed(
+    store: EventStore,
+    after: Cursor = START,
+    *,
+    filter: FeedFilter | None = None,
+    batch_size: int = 1_000,
+) -> AsyncIterator[RecordedEvent]:
+    """See ``EventStore.follow``."""
+    listener = store.listener
+    wake = listener.subscribe() if listener is not None else asyncio.Event()
+    cursor = after
+    backoff = store.poll_interval
+    try:
+        while True:
+            # Cleared before reading: a notification that arrives during the read is kept.
+            wake.clear()
+            try:
+                page = await store.read_all(cursor, limit=batch_size, filter=filter)
+            except CONNECTION_ERRORS as exc:
+                log.warning("feed read failed (%s); retrying in %.1fs", exc, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            backoff = store.poll_interval
+            for event in page.events:
+                yield event
+            cursor = page.next_cursor
+            if page.full:
+                continue
+            listening = listener is not None and listener.listening
+            timeout = store.idle_poll_interval if listening else store.poll_interval
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), timeout)
+    finally:
+        if listener is not None:
+            listener.unsubscribe(wake)

@@ -1,0 +1,166 @@
+"""Wake-up hints for feed followers over LISTEN/NOTIFY.
+
+Notifications are hints only: followers always re-read by cursor, and poll when the listening
+connection is down, so a lost or duplicated notification costs latency, never an event.
+
+The NOTIFY is sent after an append commits, not from inside the append's transaction: a
+transaction that notifies takes a cluster-wide lock at commit and holds it through the commit's
+WAL flush, which would serialise every append. ``Notifier`` coalesces pokes so a process sends
+at most one NOTIFY at a time, whatever its append rate, and sends it with
+``synchronous_commit = off`` since a notification needs no durability.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import TYPE_CHECKING, Final
+
+import asyncpg
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+__all__ = ("FEED_CHANNEL", "FeedListener", "Notifier")
+
+FEED_CHANNEL: Final = "diplofeed_events"
+NOTIFY_SQL: Final = "SET LOCAL synchronous_commit = off; SELECT pg_notify('diplofeed_events', '')"
+PING_SQL: Final = "SELECT 1"
+
+log = logging.getLogger(__name__)
+
+CONNECTION_ERRORS: Final = (
+    OSError,
+    asyncio.TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+)
+
+
+class Notifier:
+    """Sends one coalesced NOTIFY per burst of appends through ``pool``."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+        self._pending = False
+        self._task: asyncio.Task[None] | None = None
+
+    def poke(self) -> None:
+        """Ask for a notification soon; cheap and non-blocking."""
+        self._pending = True
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._send())
+
+    async def _send(self) -> None:
+        while self._pending:
+            self._pending = False
+            try:
+                async with self._pool.acquire() as conn, conn.transaction():
+                    await conn.execute(NOTIFY_SQL)
+            except CONNECTION_ERRORS as exc:
+                # Followers fall back to polling; nothing is lost.
+                log.warning("feed notification not sent: %s", exc)
+                return
+
+    async def close(self) -> None:
+        """Wait for an in-flight notification."""
+        if self._task is not None:
+            with contextlib.suppress(Exception):
+                await self._task
+
+
+class FeedListener:
+    """Keeps one dedicated LISTEN connection and wakes every subscribed follower.
+
+    One connection per process serves any number of followers. When the connection drops it
+    reconnects with backoff; meanwhile ``listening`` is false and followers poll. Releasing a
+    pooled connection runs ``UNLISTEN *``, hence the dedicated connection.
+    """
+
+    def __init__(
+        self,
+        connect: Callable[[], Awaitable[asyncpg.Connection]],
+        *,
+        health_interval: float = 5.0,
+        max_backoff: float = 5.0,
+    ) -> None:
+        self._connect = connect
+        self._health_interval = health_interval
+        self._max_backoff = max_backoff
+        self._waiters: set[asyncio.Event] = set()
+        self._task: asyncio.Task[None] | None = None
+        self._lost = asyncio.Event()
+        self.listening = False
+        self.reconnects = 0
+
+    async def start(self) -> None:
+        """Start listening in the background; returns once the first attempt is over."""
+        first = asyncio.Event()
+        self._task = asyncio.get_running_loop().create_task(self._run(first))
+        await first.wait()
+
+    async def close(self) -> None:
+        """Stop listening."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self.listening = False
+
+    def subscribe(self) -> asyncio.Event:
+        """An event that is set on every notification (and on every (re)connect)."""
+        waiter = asyncio.Event()
+        self._waiters.add(waiter)
+        return waiter
+
+    def unsubscribe(self, waiter: asyncio.Event) -> None:
+        """Stop waking ``waiter``."""
+        self._waiters.discard(waiter)
+
+    @property
+    def subscribers(self) -> int:
+        """How many followers are waiting on this listener."""
+        return len(self._waiters)
+
+    def _wake_all(self, *_: object) -> None:
+        for waiter in self._waiters:
+            waiter.set()
+
+    def _on_lost(self, *_: object) -> None:
+        self._lost.set()
+
+    async def _run(self, first: asyncio.Event) -> None:
+        backoff = 0.1
+        while True:
+            conn: asyncpg.Connection | None = None
+            try:
+                conn = await self._connect()
+                self._lost.clear()
+                conn.add_termination_listener(self._on_lost)
+                await conn.add_listener(FEED_CHANNEL, self._wake_all)
+                self.listening = True
+                backoff = 0.1
+                # Anything committed while we were not listening: let followers re-read.
+                self._wake_all()
+                first.set()
+                while not self._lost.is_set():
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._lost.wait(), self._health_interval)
+                    if not self._lost.is_set():
+                        # A half-open TCP connection never fires the termination listener.
+                        await asyncio.wait_for(conn.fetchval(PING_SQL), self._health_interval)
+            except CONNECTION_ERRORS as exc:
+                log.warning("feed listener connection lost (%s); polling until it is back", exc)
+            finally:
+                if self.listening:
+                    self.reconnects += 1
+                self.listening = False
+                first.set()
+                self._wake_all()
+                if conn is not None and not conn.is_closed():
+                    conn.terminate()
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, self._max_backoff)

@@ -1,0 +1,153 @@
+"""What goes into the log and what comes out of it."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import struct
+from datetime import datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+import msgspec
+
+from events.errors import InvalidCursorError
+
+__all__ = (
+    "START",
+    "AppendResult",
+    "Cursor",
+    "FeedFilter",
+    "FeedPage",
+    "Metadata",
+    "NewEvent",
+    "RecordedEvent",
+    "StreamSlice",
+    "category_of",
+)
+
+_CURSOR = struct.Struct(">QQ")
+
+
+class Cursor(msgspec.Struct, frozen=True, order=True, gc=False):
+    """A point in the feed's total order: (transaction id, position).
+
+    Clients see it only as an opaque string (``encode``/``decode``), so the representation can
+    change without breaking them.
+    """
+
+    transaction_id: int
+    position: int
+
+    def encode(self) -> str:
+        """The opaque, URL-safe form handed to clients."""
+        raw = _CURSOR.pack(self.transaction_id, self.position)
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+    @classmethod
+    def decode(cls, text: str | None) -> Cursor:
+        """Parse a cursor from ``encode``; ``None`` or ``""`` mean the start of the feed."""
+        if not text:
+            return START
+        try:
+            raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+            transaction_id, position = _CURSOR.unpack(raw)
+        except (binascii.Error, struct.error, ValueError) as exc:
+            raise InvalidCursorError(f"{text!r} is not a feed cursor issued by Diplofeed") from exc
+        if cls(transaction_id, position).encode() != text:
+            raise InvalidCursorError(f"{text!r} is not a feed cursor issued by Diplofeed")
+        return cls(transaction_id, position)
+
+
+START = Cursor(0, 0)
+
+
+class Metadata(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """Who recorded an event, why, and the trace it belongs to."""
+
+    correlation_id: str | None = None
+    causation_id: str | None = None
+    recorded_by: str | None = None
+    traceparent: str | None = None
+    tracestate: str | None = None
+    extra: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class NewEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """An event to append. ``data`` is any JSON-encodable object (a Struct or a dict)."""
+
+    type: str
+    data: Any
+    schema_version: int = 1
+    event_id: UUID = msgspec.field(default_factory=uuid4)
+    metadata: Metadata = Metadata()
+
+
+class RecordedEvent(msgspec.Struct, frozen=True, gc=False):
+    """An event as stored. ``data`` and ``metadata`` stay raw JSON text until decoded, so that
+    feed readers that only forward events never pay for parsing them."""
+
+    position: int
+    transaction_id: int
+    stream_id: str
+    stream_version: int
+    event_id: UUID
+    type: str
+    schema_version: int
+    data: str
+    metadata: str
+    recorded_at: datetime
+    hash: bytes
+
+    @property
+    def cursor(self) -> Cursor:
+        """The feed cursor just after this event."""
+        return Cursor(self.transaction_id, self.position)
+
+    def decoded_metadata(self) -> Metadata:
+        """The metadata as a Struct (unknown keys are kept out, never rejected)."""
+        return msgspec.json.decode(self.metadata, type=Metadata)
+
+
+class AppendResult(msgspec.Struct, frozen=True, kw_only=True):
+    """Where an append landed. A replayed (idempotent) append returns the original one."""
+
+    stream_id: str
+    first_version: int
+    last_version: int
+    positions: list[int]
+    cursor: Cursor
+    replayed: bool = False
+
+
+class StreamSlice(msgspec.Struct, frozen=True, kw_only=True):
+    """Part of one stream, with the stream's current version and where to continue."""
+
+    stream_id: str
+    events: list[RecordedEvent]
+    current_version: int
+    next_version: int | None
+
+
+class FeedFilter(msgspec.Struct, frozen=True, kw_only=True):
+    """Narrows the global feed; ``None`` fields do not filter."""
+
+    type_prefix: str | None = None
+    category: str | None = None
+
+
+class FeedPage(msgspec.Struct, frozen=True, kw_only=True):
+    """A page of the global feed and the cursor to continue from.
+
+    ``full`` is true when the page hit its limit, so more events may follow at once; a page
+    that is not full reached the visible end of the feed.
+    """
+
+    events: list[RecordedEvent]
+    next_cursor: Cursor
+    full: bool
+
+
+def category_of(stream_id: str) -> str:
+    """A stream's category: the part before its first ``-`` (``meeting-m24`` -> ``meeting``)."""
+    return stream_id.split("-", 1)[0]

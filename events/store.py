@@ -1,0 +1,517 @@
+"""The append-only event log on PostgreSQL.
+
+Ordering guarantee of the global feed
+-------------------------------------
+A follower paging with the cursors this module returns sees every committed event exactly once,
+in one total order that every follower shares, and never sees an event whose transaction rolled
+back. This holds even when transactions commit in another order than the one in which their
+positions were assigned.
+
+Technique: every row records the id of the transaction that wrote it
+(``transaction_id xid8 DEFAULT pg_current_xact_id()``). The feed is ordered by the pair
+``(transaction_id, position)`` and a read returns only rows whose transaction id is below
+``pg_snapshot_xmin(pg_current_snapshot())``, the horizon below which every transaction in the
+cluster has finished. Rows below the horizon can never change any more: no transaction that is
+still running can add a row there, because its id is at or above the horizon; rolled-back rows
+never become visible at all. So the ordered set of visible rows only ever grows at its end, and
+a cursor (the pair of the last row seen) partitions the order into "delivered" and "to come".
+Positions alone would not do: a position taken by a transaction that commits late lands behind
+a cursor that has already moved past it (the bug that made Marten, Eventuous and others skip
+events), and the cursor must be the pair, not the position (dba.stackexchange q/342896).
+
+Why this technique: it keeps writers fully concurrent. Serialising appends through a table lock
+(the ``eventsourcing`` library), one advisory lock, or a counter row (Commanded) also yields a
+gap-free order, but measured 0.15x-0.45x of a raw INSERT's throughput here; time-based gap
+skipping (Eventuous) can lose slow commits, and Marten's gap prover is complex and was the
+source of repeated event-loss bugs. The price of the horizon is that a long transaction
+anywhere in the cluster holds the feed back; the application's connections therefore run with
+``statement_timeout`` and ``idle_in_transaction_session_timeout`` (``events.connect``) and
+``events.horizon`` reports how far the horizon lags and which transaction holds it.
+
+Appends are one statement each: it reads the stream head, checks the expected version, extends
+the hash chain (``events.hashing``) and inserts every event of the call, so a call is atomic and
+costs one round trip. Conflicts surface as unique violations on ``(stream_id, stream_version)``
+or ``event_id``, never swallowed by ``ON CONFLICT DO NOTHING`` (which silently dropped racing
+appends in Eventuous #553).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any, Final
+from uuid import UUID
+
+import asyncpg
+import msgspec
+
+from events.errors import (
+    IdempotencyError,
+    InvalidAppendError,
+    InvalidReadError,
+    WrongExpectedVersionError,
+)
+from events.expected import ANY, STREAM_EXISTS, validate_expected
+from events.follow import follow_feed
+from events.hashing import GENESIS_HASH, canonical_json, content_digest, encode_canonical
+from events.records import (
+    START,
+    AppendResult,
+    Cursor,
+    FeedFilter,
+    FeedPage,
+    NewEvent,
+    RecordedEvent,
+    StreamSlice,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Sequence
+
+    from events.notify import FeedListener, Notifier
+
+__all__ = ("MAX_BATCH", "MAX_PAGE", "Conn", "EventStore")
+
+Conn = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
+"""A plain connection or one borrowed from a pool."""
+
+MAX_BATCH: Final = 1_000
+"""Most events one append may carry."""
+MAX_PAGE: Final = 10_000
+"""Most events one read may return."""
+_MAX_CONFLICT_RETRIES: Final = 20
+
+_STREAM_ID = re.compile(r"^[^\s\x00-\x1f\x7f]{1,200}$")
+_EVENT_TYPE = re.compile(r"^[A-Za-z][A-Za-z0-9_.:-]{0,199}$")
+
+_COLUMNS = (
+    "position, transaction_id, stream_id, stream_version, event_id, type, schema_version, "
+    "data::text, metadata::text, recorded_at, hash"
+)
+
+APPEND_SQL: Final = """
+WITH RECURSIVE
+head AS (
+    SELECT coalesce(last.stream_version, 0) AS version, coalesce(last.hash, $9::bytea) AS hash
+    FROM (SELECT 1) AS one
+    LEFT JOIN LATERAL (
+        SELECT stream_version, hash FROM events
+        WHERE stream_id = $1
+        ORDER BY stream_version DESC
+        LIMIT 1
+    ) AS last ON true
+),
+allowed AS (
+    SELECT version, hash FROM head
+    WHERE CASE $2::bigint WHEN -1 THEN true WHEN -2 THEN version > 0 ELSE version = $2 END
+),
+input AS (
+    SELECT *
+    FROM unnest($3::uuid[], $4::text[], $5::integer[], $6::text[], $7::text[], $8::bytea[])
+        WITH ORDINALITY AS t(event_id, type, schema_version, data, metadata, digest, n)
+),
+clock AS (
+    SELECT now() AS at, (extract(epoch FROM now()) * 1000000)::bigint AS micros
+),
+chain (n, version, hash) AS (
+    SELECT 0::bigint, version, hash FROM allowed
+    UNION ALL
+    SELECT input.n, chain.version + 1,
+           sha256(chain.hash || int8send(chain.version + 1) || int8send(clock.micros)
+                  || input.digest)
+    FROM chain
+    JOIN input ON input.n = chain.n + 1
+    CROSS JOIN clock
+)
+INSERT INTO events (stream_id, stream_version, event_id, type, schema_version, data, metadata,
+                    recorded_at, hash)
+SELECT $1, chain.version, input.event_id, input.type, input.schema_version, input.data::jsonb,
+       input.metadata::jsonb, clock.at, chain.hash
+FROM chain
+JOIN input USING (n)
+CROSS JOIN clock
+ORDER BY chain.n
+RETURNING position, transaction_id, stream_version
+"""
+
+HEAD_SQL: Final = "SELECT coalesce(max(stream_version), 0) FROM events WHERE stream_id = $1"
+
+BY_EVENT_IDS_SQL: Final = f"""
+SELECT {_COLUMNS} FROM events WHERE event_id = any($1::uuid[]) ORDER BY position
+"""
+
+READ_STREAM_FORWARD_SQL: Final = f"""
+SELECT {_COLUMNS} FROM events
+WHERE stream_id = $1 AND stream_version >= $2
+ORDER BY stream_version
+LIMIT $3
+"""
+
+READ_STREAM_BACKWARD_SQL: Final = f"""
+SELECT {_COLUMNS} FROM events
+WHERE stream_id = $1 AND stream_version <= $2
+ORDER BY stream_version DESC
+LIMIT $3
+"""
+
+# The horizon is taken once, in the statement's own snapshot, and returned even when no row is
+# visible, so that a page that is not full can move the cursor up to the horizon and filtered
+# followers never rescan what they have already skipped.
+READ_FEED_SQL: Final = f"""
+WITH horizon AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin)
+SELECT horizon.xmin AS horizon, page.*
+FROM horizon
+LEFT JOIN LATERAL (
+    SELECT {_COLUMNS} FROM events
+    WHERE (transaction_id, position) > ($1::xid8, $2::bigint)
+      AND transaction_id < horizon.xmin
+      AND ($4::text IS NULL OR starts_with(type, $4))
+      AND ($5::text IS NULL OR split_part(stream_id, '-', 1) = $5)
+    ORDER BY transaction_id, position
+    LIMIT $3
+) AS page ON true
+"""
+
+
+def _check_stream_id(stream_id: str) -> None:
+    if not isinstance(stream_id, str) or not _STREAM_ID.match(stream_id):
+        raise InvalidAppendError(
+            f"stream id {stream_id!r} must be 1-200 characters without spaces or control characters"
+        )
+
+
+def _row_to_event(row: asyncpg.Record, offset: int = 0) -> RecordedEvent:
+    return RecordedEvent(*tuple(row)[offset:])
+
+
+class _Prepared(msgspec.Struct, frozen=True):
+    event_id: UUID
+    type: str
+    schema_version: int
+    data: str
+    metadata: str
+    digest: bytes
+
+
+def _prepare(stream_id: str, events: Sequence[NewEvent]) -> list[_Prepared]:
+    if not events:
+        raise InvalidAppendError("an append needs at least one event")
+    if len(events) > MAX_BATCH:
+        raise InvalidAppendError(f"an append carries at most {MAX_BATCH} events, not {len(events)}")
+    prepared: list[_Prepared] = []
+    seen: set[UUID] = set()
+    for event in events:
+        if not _EVENT_TYPE.match(event.type):
+            raise InvalidAppendError(
+                f"event type {event.type!r} must start with a letter and hold only letters, "
+                "digits and . _ : -"
+            )
+        if event.schema_version < 1:
+            raise InvalidAppendError(f"schema version must be >= 1, not {event.schema_version}")
+        if event.event_id in seen:
+            raise InvalidAppendError(f"event id {event.event_id} appears twice in one append")
+        seen.add(event.event_id)
+        try:
+            data = encode_canonical(event.data)
+        except (TypeError, msgspec.EncodeError) as exc:
+            raise InvalidAppendError(f"event {event.event_id} data is not JSON: {exc}") from exc
+        if not data.startswith(b"{"):
+            raise InvalidAppendError(f"event {event.event_id} data must be a JSON object")
+        if b"\\u0000" in data:
+            raise InvalidAppendError(f"event {event.event_id} data holds a NUL character")
+        metadata = encode_canonical(event.metadata)
+        if b"\\u0000" in metadata:
+            raise InvalidAppendError(f"event {event.event_id} metadata holds a NUL character")
+        digest = content_digest(
+            stream_id=stream_id,
+            event_id=str(event.event_id),
+            type=event.type,
+            schema_version=event.schema_version,
+            data=data,
+            metadata=metadata,
+        )
+        prepared.append(
+            _Prepared(
+                event.event_id,
+                event.type,
+                event.schema_version,
+                data.decode(),
+                metadata.decode(),
+                digest,
+            )
+        )
+    return prepared
+
+
+def _same_content(stream_id: str, new: _Prepared, stored: RecordedEvent) -> bool:
+    # Metadata (trace context, request ids) legitimately differs between a request and its
+    # retry, so it is not part of what "the same event" means.
+    return (
+        stored.stream_id == stream_id
+        and stored.type == new.type
+        and stored.schema_version == new.schema_version
+        and canonical_json(stored.data) == new.data.encode()
+    )
+
+
+class EventStore:
+    """Appends to and reads from the event log through an asyncpg pool.
+
+    ``notifier`` (optional) is poked after every append this store commits, so followers in
+    other processes wake at once; ``listener`` (optional) wakes this process's followers.
+    Without them followers poll.
+    """
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        *,
+        notifier: Notifier | None = None,
+        listener: FeedListener | None = None,
+        poll_interval: float = 0.5,
+        idle_poll_interval: float = 2.0,
+    ) -> None:
+        self._pool = pool
+        self._notifier = notifier
+        self._listener = listener
+        self.poll_interval = poll_interval
+        self.idle_poll_interval = idle_poll_interval
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        """The pool this store reads and writes through."""
+        return self._pool
+
+    # -- append -----------------------------------------------------------------------------
+
+    async def append(
+        self,
+        stream_id: str,
+        events: Sequence[NewEvent],
+        expected_version: int = ANY,
+        *,
+        connection: Conn | None = None,
+    ) -> AppendResult:
+        """Append ``events`` to ``stream_id`` atomically, if the stream is at ``expected_version``.
+
+        With ``connection``, the append joins that connection's transaction (its fate is the
+        caller's) and the caller's commit is what makes the events visible.
+
+        Raises:
+            WrongExpectedVersionError: the stream is elsewhere; carries the actual version.
+            IdempotencyError: an event id was appended before with other content.
+            InvalidAppendError: the request is malformed.
+        """
+        _check_stream_id(stream_id)
+        validate_expected(expected_version)
+        prepared = _prepare(stream_id, events)
+        args = (
+            stream_id,
+            expected_version,
+            [p.event_id for p in prepared],
+            [p.type for p in prepared],
+            [p.schema_version for p in prepared],
+            [p.data for p in prepared],
+            [p.metadata for p in prepared],
+            [p.digest for p in prepared],
+            GENESIS_HASH,
+        )
+        if connection is not None:
+            # Inside the caller's transaction a failed statement would abort it, so a
+            # savepoint keeps the caller's transaction usable after a conflict.
+            async with connection.transaction():
+                return await self._append_on(connection, stream_id, prepared, args)
+        async with self._pool.acquire() as conn:
+            result = await self._append_on(conn, stream_id, prepared, args)
+        if self._notifier is not None and not result.replayed:
+            self._notifier.poke()
+        return result
+
+    async def _append_on(
+        self,
+        conn: Conn,
+        stream_id: str,
+        prepared: list[_Prepared],
+        args: tuple[Any, ...],
+    ) -> AppendResult:
+        expected = args[1]
+        in_transaction = conn.is_in_transaction()
+        for _ in range(_MAX_CONFLICT_RETRIES):
+            try:
+                if in_transaction:
+                    async with conn.transaction():
+                        rows = await conn.fetch(APPEND_SQL, *args)
+                else:
+                    rows = await conn.fetch(APPEND_SQL, *args)
+            except asyncpg.UniqueViolationError as exc:
+                replay = await self._replay(conn, stream_id, prepared)
+                if replay is not None:
+                    return replay
+                if exc.constraint_name == "events_event_id_key":
+                    # The clashing row was gone by the time we looked: it rolled back.
+                    continue
+                if expected in (ANY, STREAM_EXISTS):
+                    continue  # a concurrent writer took the version; the decision still holds
+                raise WrongExpectedVersionError(
+                    stream_id, expected, await conn.fetchval(HEAD_SQL, stream_id)
+                ) from None
+            if rows:
+                rows.sort(key=lambda r: r["stream_version"])
+                last = rows[-1]
+                return AppendResult(
+                    stream_id=stream_id,
+                    first_version=rows[0]["stream_version"],
+                    last_version=last["stream_version"],
+                    positions=[r["position"] for r in rows],
+                    cursor=Cursor(last["transaction_id"], last["position"]),
+                )
+            replay = await self._replay(conn, stream_id, prepared)
+            if replay is not None:
+                return replay
+            raise WrongExpectedVersionError(
+                stream_id, expected, await conn.fetchval(HEAD_SQL, stream_id)
+            )
+        raise WrongExpectedVersionError(
+            stream_id, expected, await conn.fetchval(HEAD_SQL, stream_id)
+        )
+
+    async def _replay(
+        self, conn: Conn, stream_id: str, prepared: list[_Prepared]
+    ) -> AppendResult | None:
+        """The original result if these events were all appended before, else ``None``."""
+        stored = [
+            _row_to_event(r)
+            for r in await conn.fetch(BY_EVENT_IDS_SQL, [p.event_id for p in prepared])
+        ]
+        if not stored:
+            return None
+        by_id = {e.event_id: e for e in stored}
+        for new in prepared:
+            old = by_id.get(new.event_id)
+            if old is None:
+                raise IdempotencyError(
+                    stored[0].event_id,
+                    "in an earlier append, but this append also carries new events; "
+                    "retry exactly the original batch",
+                )
+            if not _same_content(stream_id, new, old):
+                raise IdempotencyError(
+                    new.event_id,
+                    f"to stream {old.stream_id!r} as {old.type!r} with different content",
+                )
+        ordered = [by_id[p.event_id] for p in prepared]
+        last = max(ordered, key=lambda e: e.position)
+        return AppendResult(
+            stream_id=stream_id,
+            first_version=min(e.stream_version for e in ordered),
+            last_version=max(e.stream_version for e in ordered),
+            positions=[e.position for e in ordered],
+            cursor=last.cursor,
+            replayed=True,
+        )
+
+    # -- reads ------------------------------------------------------------------------------
+
+    async def stream_version(self, stream_id: str) -> int:
+        """The stream's current version (0 when it has no event)."""
+        return int(await self._pool.fetchval(HEAD_SQL, stream_id))
+
+    async def read_stream(
+        self,
+        stream_id: str,
+        *,
+        from_version: int | None = None,
+        backward: bool = False,
+        limit: int = 1_000,
+    ) -> StreamSlice:
+        """Read one stream forward from ``from_version`` (default 1) or backward from it
+        (default: the last event)."""
+        _check_stream_id(stream_id)
+        _check_limit(limit)
+        async with (
+            self._pool.acquire() as conn,
+            conn.transaction(readonly=True, isolation="repeatable_read"),
+        ):
+            current = int(await conn.fetchval(HEAD_SQL, stream_id))
+            if backward:
+                start = current if from_version is None else from_version
+                rows = await conn.fetch(READ_STREAM_BACKWARD_SQL, stream_id, start, limit)
+            else:
+                start = 1 if from_version is None else from_version
+                rows = await conn.fetch(READ_STREAM_FORWARD_SQL, stream_id, start, limit)
+        events = [_row_to_event(r) for r in rows]
+        next_version: int | None
+        if backward:
+            next_version = events[-1].stream_version - 1 if events else None
+            if next_version is not None and next_version < 1:
+                next_version = None
+        else:
+            next_version = events[-1].stream_version + 1 if events else None
+            if next_version is not None and next_version > current:
+                next_version = None
+        return StreamSlice(
+            stream_id=stream_id, events=events, current_version=current, next_version=next_version
+        )
+
+    async def read_all(
+        self,
+        after: Cursor = START,
+        *,
+        limit: int = 1_000,
+        filter: FeedFilter | None = None,
+    ) -> FeedPage:
+        """Read the global feed after ``after`` (see the module docstring for the guarantee)."""
+        _check_limit(limit)
+        type_prefix = filter.type_prefix if filter else None
+        category = filter.category if filter else None
+        rows = await self._pool.fetch(
+            READ_FEED_SQL,
+            after.transaction_id,
+            after.position,
+            limit,
+            type_prefix,
+            category,
+        )
+        if rows[0]["position"] is None:
+            events: list[RecordedEvent] = []
+        else:
+            events = [_row_to_event(r, 1) for r in rows]
+        if len(events) == limit:
+            return FeedPage(events=events, next_cursor=events[-1].cursor, full=True)
+        # Everything below the horizon has been returned or filtered out, and no transaction
+        # can still add an event there, so the next read may start at the horizon itself.
+        horizon = Cursor(rows[0]["horizon"], 0)
+        last = events[-1].cursor if events else after
+        return FeedPage(events=events, next_cursor=max(last, horizon), full=False)
+
+    async def follow(
+        self,
+        after: Cursor = START,
+        *,
+        filter: FeedFilter | None = None,
+        batch_size: int = 1_000,
+    ) -> AsyncIterator[RecordedEvent]:
+        """Yield every event after ``after``, then wait for more, forever.
+
+        Woken by the feed listener when there is one; the notification is only a hint, and
+        the follower always re-reads by cursor. Without a listener, or while its connection is
+        down, it polls every ``poll_interval`` seconds; with one, it still re-reads every
+        ``idle_poll_interval`` seconds to cover writers that do not notify. Database outages
+        are waited out.
+        """
+        async for event in follow_feed(self, after, filter=filter, batch_size=batch_size):
+            yield event
+
+    def notify_committed(self) -> None:
+        """Wake followers after the caller committed appends made with ``connection=``."""
+        if self._notifier is not None:
+            self._notifier.poke()
+
+    @property
+    def listener(self) -> FeedListener | None:
+        """The listener that wakes followers, if any."""
+        return self._listener
+
+
+def _check_limit(limit: int) -> None:
+    if not 1 <= limit <= MAX_PAGE:
+        raise InvalidReadError(f"limit must be between 1 and {MAX_PAGE}, not {limit}")

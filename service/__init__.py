@@ -1,0 +1,1 @@
+"""Diplofeed's HTTP service and command line: the outermost layer, the composition root."""

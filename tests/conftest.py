@@ -1,0 +1,90 @@
+"""Fixtures: one real PostgreSQL database per test run, migrated, dropped at the end."""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING
+
+import asyncpg
+import pytest
+
+from events import APP_ROLE, ConnectionOptions, EventStore, FeedListener, Notifier, migrate
+from events.connect import connect, create_pool
+from tests.database import fresh_database_name, postgres_server, with_database
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Iterator
+
+
+@pytest.fixture(scope="session")
+def server_url() -> Iterator[str]:
+    """An administrator's URL of the server the run uses."""
+    with postgres_server() as (url, _how):
+        yield url
+
+
+@pytest.fixture(scope="session")
+async def owner_dsn(server_url: str) -> AsyncIterator[str]:
+    """The run's own database, migrated, as its owner."""
+    name = fresh_database_name()
+    admin = await asyncpg.connect(server_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    dsn = with_database(server_url, name)
+    conn = await asyncpg.connect(dsn)
+    try:
+        await migrate(conn)
+    finally:
+        await conn.close()
+    yield dsn
+    admin = await asyncpg.connect(server_url)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture(scope="session")
+def app_options(owner_dsn: str) -> ConnectionOptions:
+    """How the application connects: as the SELECT/INSERT-only role."""
+    return ConnectionOptions(
+        dsn=owner_dsn,
+        role=APP_ROLE,
+        statement_timeout_ms=20_000,
+        idle_in_transaction_timeout_ms=20_000,
+        min_pool_size=2,
+        max_pool_size=20,
+    )
+
+
+@pytest.fixture(scope="session")
+async def pool(app_options: ConnectionOptions) -> AsyncIterator[asyncpg.Pool]:
+    """The application's pool."""
+    pool = await create_pool(app_options)
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture(scope="session")
+async def listener(app_options: ConnectionOptions) -> AsyncIterator[FeedListener]:
+    """The process's feed listener."""
+    listener = FeedListener(lambda: connect(app_options), health_interval=1.0)
+    await listener.start()
+    yield listener
+    await listener.close()
+
+
+@pytest.fixture(scope="session")
+async def store(pool: asyncpg.Pool, listener: FeedListener) -> AsyncIterator[EventStore]:
+    """The event store as the application uses it."""
+    notifier = Notifier(pool)
+    yield EventStore(pool, notifier=notifier, listener=listener, poll_interval=0.2)
+    await notifier.close()
+
+
+@pytest.fixture
+def stream() -> str:
+    """A stream id no other test uses."""
+    return f"test-{uuid.uuid4().hex}"
