@@ -1,10 +1,11 @@
 """Canonical bytes and the per-stream hash chain.
 
-Each event's hash is ``sha256(previous hash || version || recorded_at || digest)``, where the
-previous hash is that of the stream's preceding event (32 zero bytes for the first) and the
-digest covers the event's own canonical bytes. The database computes the chain step inside the
-append statement (it alone knows the previous hash and the commit clock without another round
-trip); Python computes the digest, and ``verify`` recomputes both from the stored rows.
+Each event's hash is ``sha256(previous hash || version || digest)``, where the previous hash is
+that of the stream's preceding event (32 zero bytes for the first) and the digest covers the
+event's own canonical bytes: stream, event id, type, schema version, data and metadata. The
+store computes it before inserting; ``verify`` recomputes it from the stored rows.
+``recorded_at`` is the database's clock at insert and is deliberately outside the chain: the
+store would otherwise need the server's time before the INSERT, costing a round trip per append.
 
 jsonb does not keep the text it was given, so the digest is taken over a canonical JSON form
 that survives the round trip: keys sorted, and the few numbers jsonb rewrites (floats written
@@ -15,9 +16,8 @@ sides. No library offers "JSON canonical the way jsonb sees it", hence this modu
 from __future__ import annotations
 
 import hashlib
-import re
 import struct
-from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import msgspec
@@ -28,41 +28,37 @@ __all__ = (
     "chain_hash",
     "content_digest",
     "encode_canonical",
-    "epoch_micros",
 )
 
 GENESIS_HASH = bytes(32)
 
 _encoder = msgspec.json.Encoder(order="sorted")
 _int8 = struct.Struct(">q")
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
-# A float that jsonb would rewrite: an exponent, or a negative zero. Strings that merely look
-# like this only cost a slower normalisation, never a wrong result.
-_REWRITTEN_NUMBER = re.compile(rb"[0-9][eE]|-0\.0")
 
 
-def _normalise(value: Any) -> Any:
-    if isinstance(value, float):
-        if value == 0.0:
-            return 0.0
-        if "e" in repr(value) and abs(value) >= 1.0:
-            return int(value)
-        return value
-    if isinstance(value, dict):
-        return {k: _normalise(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_normalise(v) for v in value]
-    return value
+def _as_jsonb_reads(text: str) -> float | int:
+    """The number jsonb will give back for a JSON float literal.
+
+    jsonb stores numbers as exact decimals with scale ``max(0, fraction digits - exponent)``:
+    ``1e20`` and ``1.5e3`` come back as the integers ``100000000000000000000`` and ``1500``
+    (from the written digits, not from the float's binary value), ``-0.0`` as ``0.0``, and
+    anything with a fraction as the same float.
+    """
+    mantissa, _, exponent = text.lower().partition("e")
+    if exponent:
+        fraction = len(mantissa.partition(".")[2])
+        if fraction - int(exponent) <= 0:
+            return int(Decimal(text))
+    value = float(text)
+    return 0.0 if value == 0.0 else value
+
+
+_decoder = msgspec.json.Decoder(float_hook=_as_jsonb_reads)
 
 
 def canonical_json(encoded: bytes | str) -> bytes:
     """The canonical form of a JSON document, identical before and after a jsonb round trip."""
-    raw = encoded.encode() if isinstance(encoded, str) else encoded
-    value = msgspec.json.decode(raw)
-    if _REWRITTEN_NUMBER.search(raw):
-        value = _normalise(value)
-    return _encoder.encode(value)
+    return _encoder.encode(_decoder.decode(encoded))
 
 
 def encode_canonical(value: Any) -> bytes:
@@ -80,13 +76,6 @@ def content_digest(
     return hashlib.sha256(b"\n".join((header, data, metadata))).digest()
 
 
-def epoch_micros(moment: datetime) -> int:
-    """Microseconds since the Unix epoch, exactly as the append statement computes them."""
-    return (moment - _EPOCH) // _MICROSECOND
-
-
-def chain_hash(previous: bytes, version: int, recorded_micros: int, digest: bytes) -> bytes:
-    """One step of the chain; mirrors the SQL in ``events.store.APPEND_SQL``."""
-    return hashlib.sha256(
-        previous + _int8.pack(version) + _int8.pack(recorded_micros) + digest
-    ).digest()
+def chain_hash(previous: bytes, version: int, digest: bytes) -> bytes:
+    """One link of a stream's chain: the previous event's hash, this version, this content."""
+    return hashlib.sha256(previous + _int8.pack(version) + digest).digest()

@@ -28,17 +28,20 @@ anywhere in the cluster holds the feed back; the application's connections there
 ``statement_timeout`` and ``idle_in_transaction_session_timeout`` (``events.connect``) and
 ``events.horizon`` reports how far the horizon lags and which transaction holds it.
 
-Appends are one statement each: it reads the stream head, checks the expected version, extends
-the hash chain (``events.hashing``) and inserts every event of the call, so a call is atomic and
-costs one round trip. Conflicts surface as unique violations on ``(stream_id, stream_version)``
-or ``event_id``, never swallowed by ``ON CONFLICT DO NOTHING`` (which silently dropped racing
-appends in Eventuous #553).
+Appends insert every event of a call in one statement, so a call is atomic. The store checks the
+expected version and extends the hash chain (``events.hashing``) against the stream's head,
+which it reads, or takes from its cache of committed heads; either way the INSERT carries the
+versions it computed, and ``UNIQUE (stream_id, stream_version)`` is what finally decides between
+racing writers. Conflicts surface as unique violations on the version or on ``event_id`` and are
+resolved explicitly (retry, replay or refuse), never swallowed by ``ON CONFLICT DO NOTHING``
+(which silently dropped racing appends in Eventuous #553).
 """
 
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any, Final
+from collections import OrderedDict
+from typing import TYPE_CHECKING, Final
 from uuid import UUID
 
 import asyncpg
@@ -52,7 +55,13 @@ from events.errors import (
 )
 from events.expected import ANY, STREAM_EXISTS, validate_expected
 from events.follow import follow_feed
-from events.hashing import GENESIS_HASH, canonical_json, content_digest, encode_canonical
+from events.hashing import (
+    GENESIS_HASH,
+    canonical_json,
+    chain_hash,
+    content_digest,
+    encode_canonical,
+)
 from events.records import (
     START,
     AppendResult,
@@ -89,51 +98,19 @@ _COLUMNS = (
 )
 
 APPEND_SQL: Final = """
-WITH RECURSIVE
-head AS (
-    SELECT coalesce(last.stream_version, 0) AS version, coalesce(last.hash, $9::bytea) AS hash
-    FROM (SELECT 1) AS one
-    LEFT JOIN LATERAL (
-        SELECT stream_version, hash FROM events
-        WHERE stream_id = $1
-        ORDER BY stream_version DESC
-        LIMIT 1
-    ) AS last ON true
-),
-allowed AS (
-    SELECT version, hash FROM head
-    WHERE CASE $2::bigint WHEN -1 THEN true WHEN -2 THEN version > 0 ELSE version = $2 END
-),
-input AS (
-    SELECT *
-    FROM unnest($3::uuid[], $4::text[], $5::integer[], $6::text[], $7::text[], $8::bytea[])
-        WITH ORDINALITY AS t(event_id, type, schema_version, data, metadata, digest, n)
-),
-clock AS (
-    SELECT now() AS at, (extract(epoch FROM now()) * 1000000)::bigint AS micros
-),
-chain (n, version, hash) AS (
-    SELECT 0::bigint, version, hash FROM allowed
-    UNION ALL
-    SELECT input.n, chain.version + 1,
-           sha256(chain.hash || int8send(chain.version + 1) || int8send(clock.micros)
-                  || input.digest)
-    FROM chain
-    JOIN input ON input.n = chain.n + 1
-    CROSS JOIN clock
-)
 INSERT INTO events (stream_id, stream_version, event_id, type, schema_version, data, metadata,
                     recorded_at, hash)
-SELECT $1, chain.version, input.event_id, input.type, input.schema_version, input.data::jsonb,
-       input.metadata::jsonb, clock.at, chain.hash
-FROM chain
-JOIN input USING (n)
-CROSS JOIN clock
-ORDER BY chain.n
+SELECT $1, version, event_id, type, schema_version, data::jsonb, metadata::jsonb, now(), hash
+FROM unnest($2::bigint[], $3::uuid[], $4::text[], $5::integer[], $6::text[], $7::text[],
+            $8::bytea[])
+    AS input(version, event_id, type, schema_version, data, metadata, hash)
+ORDER BY version
 RETURNING position, transaction_id, stream_version
 """
 
-HEAD_SQL: Final = "SELECT coalesce(max(stream_version), 0) FROM events WHERE stream_id = $1"
+HEAD_SQL: Final = """
+SELECT stream_version, hash FROM events WHERE stream_id = $1 ORDER BY stream_version DESC LIMIT 1
+"""
 
 BY_EVENT_IDS_SQL: Final = f"""
 SELECT {_COLUMNS} FROM events WHERE event_id = any($1::uuid[]) ORDER BY position
@@ -190,6 +167,24 @@ class _Prepared(msgspec.Struct, frozen=True):
     data: str
     metadata: str
     digest: bytes
+
+
+class _Head(msgspec.Struct, frozen=True, gc=False):
+    """A stream's last committed version and hash."""
+
+    version: int
+    hash: bytes
+
+
+_EMPTY = _Head(0, GENESIS_HASH)
+
+
+def _expectation_holds(expected: int, version: int) -> bool:
+    if expected == ANY:
+        return True
+    if expected == STREAM_EXISTS:
+        return version > 0
+    return version == expected
 
 
 def _prepare(stream_id: str, events: Sequence[NewEvent]) -> list[_Prepared]:
@@ -258,7 +253,8 @@ class EventStore:
 
     ``notifier`` (optional) is poked after every append this store commits, so followers in
     other processes wake at once; ``listener`` (optional) wakes this process's followers.
-    Without them followers poll.
+    Without them followers poll. The store remembers the committed head (version and hash) of
+    up to ``head_cache_size`` recently written streams, so an append is usually one INSERT.
     """
 
     def __init__(
@@ -269,8 +265,11 @@ class EventStore:
         listener: FeedListener | None = None,
         poll_interval: float = 0.5,
         idle_poll_interval: float = 2.0,
+        head_cache_size: int = 10_000,
     ) -> None:
         self._pool = pool
+        self._heads: OrderedDict[str, _Head] = OrderedDict()
+        self._head_cache_size = head_cache_size
         self._notifier = notifier
         self._listener = listener
         self.poll_interval = poll_interval
@@ -294,7 +293,7 @@ class EventStore:
         """Append ``events`` to ``stream_id`` atomically, if the stream is at ``expected_version``.
 
         With ``connection``, the append joins that connection's transaction (its fate is the
-        caller's) and the caller's commit is what makes the events visible.
+        caller's: call ``notify_committed`` after committing to wake followers at once).
 
         Raises:
             WrongExpectedVersionError: the stream is elsewhere; carries the actual version.
@@ -304,75 +303,103 @@ class EventStore:
         _check_stream_id(stream_id)
         validate_expected(expected_version)
         prepared = _prepare(stream_id, events)
-        args = (
-            stream_id,
-            expected_version,
-            [p.event_id for p in prepared],
-            [p.type for p in prepared],
-            [p.schema_version for p in prepared],
-            [p.data for p in prepared],
-            [p.metadata for p in prepared],
-            [p.digest for p in prepared],
-            GENESIS_HASH,
-        )
         if connection is not None:
-            # Inside the caller's transaction a failed statement would abort it, so a
-            # savepoint keeps the caller's transaction usable after a conflict.
+            # A savepoint: a conflict must not abort the caller's transaction, and nothing this
+            # transaction writes may reach the head cache, since it may still roll back.
             async with connection.transaction():
-                return await self._append_on(connection, stream_id, prepared, args)
+                return await self._append_on(
+                    connection, stream_id, prepared, expected_version, use_cache=False
+                )
         async with self._pool.acquire() as conn:
-            result = await self._append_on(conn, stream_id, prepared, args)
+            result = await self._append_on(
+                conn, stream_id, prepared, expected_version, use_cache=True
+            )
         if self._notifier is not None and not result.replayed:
             self._notifier.poke()
         return result
+
+    async def _head(self, conn: Conn, stream_id: str) -> _Head:
+        row = await conn.fetchrow(HEAD_SQL, stream_id)
+        return _EMPTY if row is None else _Head(row["stream_version"], row["hash"])
+
+    def _remember(self, stream_id: str, head: _Head) -> None:
+        heads = self._heads
+        heads[stream_id] = head
+        heads.move_to_end(stream_id)
+        if len(heads) > self._head_cache_size:
+            heads.popitem(last=False)
 
     async def _append_on(
         self,
         conn: Conn,
         stream_id: str,
         prepared: list[_Prepared],
-        args: tuple[Any, ...],
+        expected: int,
+        *,
+        use_cache: bool,
     ) -> AppendResult:
-        expected = args[1]
-        in_transaction = conn.is_in_transaction()
+        # The head comes from the cache of committed heads when it can: versions only grow, so
+        # a stale entry can only be too low, and then the INSERT collides on
+        # (stream_id, stream_version) and we re-read. A decision to refuse is only ever taken
+        # on a fresh read.
+        head = self._heads.get(stream_id) if use_cache else None
+        fresh = head is None
+        if head is None:
+            head = await self._head(conn, stream_id)
         for _ in range(_MAX_CONFLICT_RETRIES):
-            try:
-                if in_transaction:
-                    async with conn.transaction():
-                        rows = await conn.fetch(APPEND_SQL, *args)
-                else:
-                    rows = await conn.fetch(APPEND_SQL, *args)
-            except asyncpg.UniqueViolationError as exc:
+            if not _expectation_holds(expected, head.version):
+                if not fresh:
+                    head, fresh = await self._head(conn, stream_id), True
+                    continue
                 replay = await self._replay(conn, stream_id, prepared)
                 if replay is not None:
                     return replay
-                if exc.constraint_name == "events_event_id_key":
-                    # The clashing row was gone by the time we looked: it rolled back.
-                    continue
-                if expected in (ANY, STREAM_EXISTS):
-                    continue  # a concurrent writer took the version; the decision still holds
-                raise WrongExpectedVersionError(
-                    stream_id, expected, await conn.fetchval(HEAD_SQL, stream_id)
-                ) from None
-            if rows:
-                rows.sort(key=lambda r: r["stream_version"])
-                last = rows[-1]
-                return AppendResult(
-                    stream_id=stream_id,
-                    first_version=rows[0]["stream_version"],
-                    last_version=last["stream_version"],
-                    positions=[r["position"] for r in rows],
-                    cursor=Cursor(last["transaction_id"], last["position"]),
-                )
-            replay = await self._replay(conn, stream_id, prepared)
-            if replay is not None:
-                return replay
-            raise WrongExpectedVersionError(
-                stream_id, expected, await conn.fetchval(HEAD_SQL, stream_id)
+                raise WrongExpectedVersionError(stream_id, expected, head.version)
+            versions: list[int] = []
+            hashes: list[bytes] = []
+            previous, version = head.hash, head.version
+            for event in prepared:
+                version += 1
+                previous = chain_hash(previous, version, event.digest)
+                versions.append(version)
+                hashes.append(previous)
+            args = (
+                stream_id,
+                versions,
+                [p.event_id for p in prepared],
+                [p.type for p in prepared],
+                [p.schema_version for p in prepared],
+                [p.data for p in prepared],
+                [p.metadata for p in prepared],
+                hashes,
             )
-        raise WrongExpectedVersionError(
-            stream_id, expected, await conn.fetchval(HEAD_SQL, stream_id)
-        )
+            try:
+                if use_cache:
+                    rows = await conn.fetch(APPEND_SQL, *args)
+                else:
+                    # Inside the caller's transaction a failed INSERT would abort it: keep the
+                    # failure inside its own savepoint so we can still look and retry.
+                    async with conn.transaction():
+                        rows = await conn.fetch(APPEND_SQL, *args)
+            except asyncpg.UniqueViolationError:
+                self._heads.pop(stream_id, None)
+                replay = await self._replay(conn, stream_id, prepared)
+                if replay is not None:
+                    return replay
+                # Another writer took the version (or an id clash rolled back): look again.
+                head, fresh = await self._head(conn, stream_id), True
+                continue
+            if use_cache:
+                self._remember(stream_id, _Head(version, previous))
+            last = max(rows, key=lambda r: r["stream_version"])
+            return AppendResult(
+                stream_id=stream_id,
+                first_version=versions[0],
+                last_version=version,
+                positions=sorted(r["position"] for r in rows),
+                cursor=Cursor(last["transaction_id"], last["position"]),
+            )
+        raise WrongExpectedVersionError(stream_id, expected, head.version)
 
     async def _replay(
         self, conn: Conn, stream_id: str, prepared: list[_Prepared]
@@ -413,7 +440,8 @@ class EventStore:
 
     async def stream_version(self, stream_id: str) -> int:
         """The stream's current version (0 when it has no event)."""
-        return int(await self._pool.fetchval(HEAD_SQL, stream_id))
+        async with self._pool.acquire() as conn:
+            return (await self._head(conn, stream_id)).version
 
     async def read_stream(
         self,
@@ -431,7 +459,7 @@ class EventStore:
             self._pool.acquire() as conn,
             conn.transaction(readonly=True, isolation="repeatable_read"),
         ):
-            current = int(await conn.fetchval(HEAD_SQL, stream_id))
+            current = (await self._head(conn, stream_id)).version
             if backward:
                 start = current if from_version is None else from_version
                 rows = await conn.fetch(READ_STREAM_BACKWARD_SQL, stream_id, start, limit)

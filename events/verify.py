@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Final
 
 import msgspec
 
-from events.hashing import GENESIS_HASH, canonical_json, chain_hash, content_digest, epoch_micros
+from events.hashing import GENESIS_HASH, canonical_json, chain_hash, content_digest
 
 if TYPE_CHECKING:
     import asyncpg
@@ -19,7 +19,7 @@ __all__ = ("BrokenLink", "VerifyReport", "verify_chains")
 
 VERIFY_PAGE_SQL: Final = """
 SELECT stream_id, stream_version, event_id, type, schema_version, data::text, metadata::text,
-       recorded_at, hash
+       hash
 FROM events
 WHERE (stream_id, stream_version) > ($1, $2)
 ORDER BY stream_id, stream_version
@@ -82,7 +82,7 @@ async def verify_chains(
                 data=canonical_json(row["data"]),
                 metadata=canonical_json(row["metadata"]),
             )
-            expected = chain_hash(previous, number, epoch_micros(row["recorded_at"]), digest)
+            expected = chain_hash(previous, number, digest)
             reason = ""
             if number != next_version:
                 reason = f"version {next_version} is missing"
