@@ -16,6 +16,7 @@ __all__ = (
     "InvalidCursorError",
     "InvalidReadError",
     "MigrationError",
+    "TransactionOrderError",
     "UnknownEventTypeError",
     "UpcastError",
     "WrongExpectedVersionError",
@@ -39,6 +40,20 @@ class WrongExpectedVersionError(EventStoreError):
         self.actual = actual
         super().__init__(
             f"stream {stream_id!r} is at version {actual}, expected {describe_expected(expected)}"
+        )
+
+
+class TransactionOrderError(EventStoreError):
+    """Appending in this transaction would put a stream's new version before its last one in
+    the feed: the stream's last writer took its transaction id after the caller's transaction
+    did. Nothing was appended; retry the whole transaction."""
+
+    def __init__(self, stream_id: str, version: int) -> None:
+        self.stream_id = stream_id
+        self.version = version
+        super().__init__(
+            f"stream {stream_id!r} version {version} was written by a transaction younger than "
+            "this one; retry in a new transaction"
         )
 
 

@@ -16,6 +16,7 @@ sides. No library offers "JSON canonical the way jsonb sees it", hence this modu
 from __future__ import annotations
 
 import hashlib
+import math
 import struct
 from decimal import Decimal
 from typing import Any
@@ -50,7 +51,13 @@ def _as_jsonb_reads(text: str) -> float | int:
         if fraction - int(exponent) <= 0:
             return int(Decimal(text))
     value = float(text)
-    return 0.0 if value == 0.0 else value
+    if value == 0.0:
+        return 0.0
+    if abs(value) >= 1e16 and math.isfinite(value):
+        # Written without an exponent (``100000000000000000000.0``), but msgspec re-encodes it
+        # as ``1e20``, which jsonb then reads as an integer: read it as that integer already.
+        return int(Decimal(msgspec.json.encode(value).decode()))
+    return value
 
 
 _decoder = msgspec.json.Decoder(float_hook=_as_jsonb_reads)

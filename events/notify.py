@@ -37,6 +37,9 @@ CONNECTION_ERRORS: Final = (
     asyncpg.InterfaceError,
     asyncpg.CannotConnectNowError,
     asyncpg.AdminShutdownError,
+    # "too many clients" / "too many connections for role": the server refusing a (re)connection
+    # is transient; without this a refused reconnection ended the listener's task for good.
+    asyncpg.TooManyConnectionsError,
 )
 
 

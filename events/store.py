@@ -15,6 +15,10 @@ cluster has finished. Rows below the horizon can never change any more: no trans
 still running can add a row there, because its id is at or above the horizon; rolled-back rows
 never become visible at all. So the ordered set of visible rows only ever grows at its end, and
 a cursor (the pair of the last row seen) partitions the order into "delivered" and "to come".
+Within one stream the feed order is also the version order: a version is only ever written
+after its predecessor committed, and an autocommit append takes its transaction id after that,
+hence a larger one. A caller's transaction may hold an id taken earlier, so appends inside one
+check that the stream's last writer is older and refuse otherwise (``TransactionOrderError``).
 Positions alone would not do: a position taken by a transaction that commits late lands behind
 a cursor that has already moved past it (the bug that made Marten, Eventuous and others skip
 events), and the cursor must be the pair, not the position (dba.stackexchange q/342896).
@@ -51,9 +55,10 @@ from events.errors import (
     IdempotencyError,
     InvalidAppendError,
     InvalidReadError,
+    TransactionOrderError,
     WrongExpectedVersionError,
 )
-from events.expected import ANY, STREAM_EXISTS, validate_expected
+from events.expected import ANY, NO_STREAM, STREAM_EXISTS, validate_expected
 from events.follow import follow_feed
 from events.hashing import (
     GENESIS_HASH,
@@ -68,6 +73,7 @@ from events.records import (
     Cursor,
     FeedFilter,
     FeedPage,
+    Metadata,
     NewEvent,
     RecordedEvent,
     StreamSlice,
@@ -99,17 +105,23 @@ _COLUMNS = (
 
 APPEND_SQL: Final = """
 INSERT INTO events (stream_id, stream_version, event_id, type, schema_version, data, metadata,
-                    recorded_at, hash)
-SELECT $1, version, event_id, type, schema_version, data::jsonb, metadata::jsonb, now(), hash
+                    hash)
+SELECT $1, version, event_id, type, schema_version, data::jsonb, metadata::jsonb, hash
 FROM unnest($2::bigint[], $3::uuid[], $4::text[], $5::integer[], $6::text[], $7::text[],
             $8::bytea[])
     AS input(version, event_id, type, schema_version, data, metadata, hash)
-ORDER BY version
 RETURNING position, transaction_id, stream_version
 """
 
 HEAD_SQL: Final = """
 SELECT stream_version, hash FROM events WHERE stream_id = $1 ORDER BY stream_version DESC LIMIT 1
+"""
+
+# In a caller's transaction, which may hold a transaction id taken before the stream's last
+# writer took its own: appending then would put the new version before the old one in the feed.
+HEAD_IN_TRANSACTION_SQL: Final = """
+SELECT stream_version, hash, transaction_id > pg_current_xact_id() AS younger
+FROM events WHERE stream_id = $1 ORDER BY stream_version DESC LIMIT 1
 """
 
 BY_EVENT_IDS_SQL: Final = f"""
@@ -187,6 +199,21 @@ def _expectation_holds(expected: int, version: int) -> bool:
     return version == expected
 
 
+_known_types: set[str] = set()
+
+
+def _check_type(event_type: str) -> None:
+    if event_type in _known_types:
+        return
+    if not isinstance(event_type, str) or not _EVENT_TYPE.match(event_type):
+        raise InvalidAppendError(
+            f"event type {event_type!r} must start with a letter and hold only letters, "
+            "digits and . _ : -"
+        )
+    if len(_known_types) < 10_000:
+        _known_types.add(event_type)
+
+
 def _prepare(stream_id: str, events: Sequence[NewEvent]) -> list[_Prepared]:
     if not events:
         raise InvalidAppendError("an append needs at least one event")
@@ -194,12 +221,11 @@ def _prepare(stream_id: str, events: Sequence[NewEvent]) -> list[_Prepared]:
         raise InvalidAppendError(f"an append carries at most {MAX_BATCH} events, not {len(events)}")
     prepared: list[_Prepared] = []
     seen: set[UUID] = set()
+    # Events of one batch usually share their metadata object: encode it once.
+    last_metadata: Metadata | None = None
+    metadata = b""
     for event in events:
-        if not _EVENT_TYPE.match(event.type):
-            raise InvalidAppendError(
-                f"event type {event.type!r} must start with a letter and hold only letters, "
-                "digits and . _ : -"
-            )
+        _check_type(event.type)
         if event.schema_version < 1:
             raise InvalidAppendError(f"schema version must be >= 1, not {event.schema_version}")
         if event.event_id in seen:
@@ -213,9 +239,11 @@ def _prepare(stream_id: str, events: Sequence[NewEvent]) -> list[_Prepared]:
             raise InvalidAppendError(f"event {event.event_id} data must be a JSON object")
         if b"\\u0000" in data:
             raise InvalidAppendError(f"event {event.event_id} data holds a NUL character")
-        metadata = encode_canonical(event.metadata)
-        if b"\\u0000" in metadata:
-            raise InvalidAppendError(f"event {event.event_id} metadata holds a NUL character")
+        if event.metadata is not last_metadata:
+            last_metadata = event.metadata
+            metadata = encode_canonical(event.metadata)
+            if b"\\u0000" in metadata:
+                raise InvalidAppendError(f"event {event.event_id} metadata holds a NUL character")
         digest = content_digest(
             stream_id=stream_id,
             event_id=str(event.event_id),
@@ -235,6 +263,45 @@ def _prepare(stream_id: str, events: Sequence[NewEvent]) -> list[_Prepared]:
             )
         )
     return prepared
+
+
+def _extend_chain(head: _Head, prepared: list[_Prepared]) -> tuple[list[int], list[bytes]]:
+    versions: list[int] = []
+    hashes: list[bytes] = []
+    previous, version = head.hash, head.version
+    for event in prepared:
+        version += 1
+        previous = chain_hash(previous, version, event.digest)
+        versions.append(version)
+        hashes.append(previous)
+    return versions, hashes
+
+
+async def _insert(
+    conn: Conn,
+    stream_id: str,
+    prepared: list[_Prepared],
+    versions: list[int],
+    hashes: list[bytes],
+    *,
+    autocommit: bool,
+) -> list[asyncpg.Record]:
+    args = (
+        stream_id,
+        versions,
+        [p.event_id for p in prepared],
+        [p.type for p in prepared],
+        [p.schema_version for p in prepared],
+        [p.data for p in prepared],
+        [p.metadata for p in prepared],
+        hashes,
+    )
+    if autocommit:
+        return await conn.fetch(APPEND_SQL, *args)
+    # Inside the caller's transaction a failed INSERT would abort it: keep the failure inside
+    # its own savepoint so we can still look and retry.
+    async with conn.transaction():
+        return await conn.fetch(APPEND_SQL, *args)
 
 
 def _same_content(stream_id: str, new: _Prepared, stored: RecordedEvent) -> bool:
@@ -297,6 +364,8 @@ class EventStore:
 
         Raises:
             WrongExpectedVersionError: the stream is elsewhere; carries the actual version.
+            TransactionOrderError: (with ``connection``) the stream was last written by a
+                transaction younger than the caller's; retry in a new transaction.
             IdempotencyError: an event id was appended before with other content.
             InvalidAppendError: the request is malformed.
         """
@@ -322,6 +391,27 @@ class EventStore:
         row = await conn.fetchrow(HEAD_SQL, stream_id)
         return _EMPTY if row is None else _Head(row["stream_version"], row["hash"])
 
+    async def _head_in_transaction(
+        self, conn: Conn, stream_id: str, prepared: list[_Prepared]
+    ) -> _Head | AppendResult:
+        """The head as seen from a caller's transaction, or the replayed result."""
+        row = await conn.fetchrow(HEAD_IN_TRANSACTION_SQL, stream_id)
+        if row is None:
+            return _EMPTY
+        if row["younger"]:
+            replay = await self._replay(conn, stream_id, prepared)
+            if replay is not None:
+                return replay
+            raise TransactionOrderError(stream_id, row["stream_version"])
+        return _Head(row["stream_version"], row["hash"])
+
+    async def _read_head(
+        self, conn: Conn, stream_id: str, prepared: list[_Prepared], *, use_cache: bool
+    ) -> _Head | AppendResult:
+        if use_cache:
+            return await self._head(conn, stream_id)
+        return await self._head_in_transaction(conn, stream_id, prepared)
+
     def _remember(self, stream_id: str, head: _Head) -> None:
         heads = self._heads
         heads[stream_id] = head
@@ -342,63 +432,51 @@ class EventStore:
         # a stale entry can only be too low, and then the INSERT collides on
         # (stream_id, stream_version) and we re-read. A decision to refuse is only ever taken
         # on a fresh read.
-        head = self._heads.get(stream_id) if use_cache else None
+        head: _Head | AppendResult | None = self._heads.get(stream_id) if use_cache else None
         fresh = head is None
-        if head is None:
-            head = await self._head(conn, stream_id)
+        if expected == NO_STREAM:
+            # A new stream needs no read: if it exists after all, version 1 collides.
+            head, fresh = _EMPTY, False
+        elif head is None:
+            head = await self._read_head(conn, stream_id, prepared, use_cache=use_cache)
         for _ in range(_MAX_CONFLICT_RETRIES):
+            if isinstance(head, AppendResult):
+                return head
             if not _expectation_holds(expected, head.version):
                 if not fresh:
-                    head, fresh = await self._head(conn, stream_id), True
+                    head = await self._read_head(conn, stream_id, prepared, use_cache=use_cache)
+                    fresh = True
                     continue
                 replay = await self._replay(conn, stream_id, prepared)
                 if replay is not None:
                     return replay
                 raise WrongExpectedVersionError(stream_id, expected, head.version)
-            versions: list[int] = []
-            hashes: list[bytes] = []
-            previous, version = head.hash, head.version
-            for event in prepared:
-                version += 1
-                previous = chain_hash(previous, version, event.digest)
-                versions.append(version)
-                hashes.append(previous)
-            args = (
-                stream_id,
-                versions,
-                [p.event_id for p in prepared],
-                [p.type for p in prepared],
-                [p.schema_version for p in prepared],
-                [p.data for p in prepared],
-                [p.metadata for p in prepared],
-                hashes,
-            )
+            versions, hashes = _extend_chain(head, prepared)
             try:
-                if use_cache:
-                    rows = await conn.fetch(APPEND_SQL, *args)
-                else:
-                    # Inside the caller's transaction a failed INSERT would abort it: keep the
-                    # failure inside its own savepoint so we can still look and retry.
-                    async with conn.transaction():
-                        rows = await conn.fetch(APPEND_SQL, *args)
+                rows = await _insert(
+                    conn, stream_id, prepared, versions, hashes, autocommit=use_cache
+                )
             except asyncpg.UniqueViolationError:
                 self._heads.pop(stream_id, None)
                 replay = await self._replay(conn, stream_id, prepared)
                 if replay is not None:
                     return replay
                 # Another writer took the version (or an id clash rolled back): look again.
-                head, fresh = await self._head(conn, stream_id), True
+                head = await self._read_head(conn, stream_id, prepared, use_cache=use_cache)
+                fresh = True
                 continue
             if use_cache:
-                self._remember(stream_id, _Head(version, previous))
+                self._remember(stream_id, _Head(versions[-1], hashes[-1]))
             last = max(rows, key=lambda r: r["stream_version"])
             return AppendResult(
                 stream_id=stream_id,
                 first_version=versions[0],
-                last_version=version,
+                last_version=versions[-1],
                 positions=sorted(r["position"] for r in rows),
                 cursor=Cursor(last["transaction_id"], last["position"]),
             )
+        if isinstance(head, AppendResult):
+            return head
         raise WrongExpectedVersionError(stream_id, expected, head.version)
 
     async def _replay(

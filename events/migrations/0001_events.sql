@@ -24,10 +24,12 @@ CREATE TABLE events (
     schema_version  integer NOT NULL,
     data            jsonb NOT NULL,
     metadata        jsonb NOT NULL,
-    recorded_at     timestamptz NOT NULL,
-    -- sha256(previous hash of the stream || version || recorded_at || digest of the content).
+    recorded_at     timestamptz NOT NULL DEFAULT now(),
+    -- sha256(previous hash of the stream || version || digest of the content); events/hashing.py.
     hash            bytea NOT NULL,
-    CONSTRAINT events_pkey PRIMARY KEY (position),
+    -- The feed's total order is the key. position needs no index of its own: the identity
+    -- column alone assigns it, and readers only ever seek by the pair.
+    CONSTRAINT events_pkey PRIMARY KEY (transaction_id, position),
     CONSTRAINT events_stream_version_key UNIQUE (stream_id, stream_version),
     CONSTRAINT events_event_id_key UNIQUE (event_id),
     CONSTRAINT events_stream_version_check CHECK (stream_version >= 1),
@@ -36,9 +38,6 @@ CREATE TABLE events (
     CONSTRAINT events_data_check CHECK (jsonb_typeof(data) = 'object'),
     CONSTRAINT events_metadata_check CHECK (jsonb_typeof(metadata) = 'object')
 );
-
--- The feed's total order.
-CREATE INDEX events_feed_idx ON events (transaction_id, position);
 
 CREATE FUNCTION events_reject_change() RETURNS trigger
 LANGUAGE plpgsql AS $$
