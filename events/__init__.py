@@ -5,6 +5,7 @@ This package imports nothing from ``projections`` or ``service``.
 
 from events.connect import APP_ROLE, ConnectionOptions, connect, create_pool
 from events.errors import (
+    EventDecodeError,
     EventStoreError,
     IdempotencyError,
     InvalidAppendError,
@@ -45,6 +46,7 @@ __all__ = (
     "AppendResult",
     "ConnectionOptions",
     "Cursor",
+    "EventDecodeError",
     "EventRegistry",
     "EventStore",
     "EventStoreError",

@@ -10,6 +10,7 @@ if TYPE_CHECKING:
     from uuid import UUID
 
 __all__ = (
+    "EventDecodeError",
     "EventStoreError",
     "IdempotencyError",
     "InvalidAppendError",
@@ -78,7 +79,11 @@ class UnknownEventTypeError(EventStoreError, LookupError):
     """A stored event whose (type, schema version) no registered type or upcaster covers."""
 
 
-class UpcastError(EventStoreError):
+class EventDecodeError(EventStoreError):
+    """A stored event's data does not fit its type's Struct."""
+
+
+class UpcastError(EventDecodeError):
     """An upcaster failed, or its result does not fit the current event type."""
 
 

@@ -20,6 +20,9 @@ from events.errors import MigrationError
 
 if TYPE_CHECKING:
     import asyncpg
+    import asyncpg.pool
+
+    Conn = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
 
 __all__ = ("Migration", "applied_migrations", "available_migrations", "is_current", "migrate")
 
@@ -75,7 +78,7 @@ def available_migrations() -> list[Migration]:
     return found
 
 
-async def applied_migrations(conn: asyncpg.Connection) -> list[Migration]:
+async def applied_migrations(conn: Conn) -> list[Migration]:
     """What the database records as applied (empty before the first run)."""
     if not await conn.fetchval(LEDGER_EXISTS_SQL):
         return []
@@ -83,7 +86,7 @@ async def applied_migrations(conn: asyncpg.Connection) -> list[Migration]:
     return [Migration(version=r["version"], name=r["name"], checksum=r["checksum"]) for r in rows]
 
 
-async def is_current(conn: asyncpg.Connection) -> bool:
+async def is_current(conn: Conn) -> bool:
     """Whether every shipped migration is applied (for readiness checks)."""
     applied = {m.version for m in await applied_migrations(conn)}
     return all(m.version in applied for m in available_migrations())

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import msgspec
 
-from events.errors import UnknownEventTypeError, UpcastError
+from events.errors import EventDecodeError, UnknownEventTypeError, UpcastError
 from events.records import Metadata, NewEvent, RecordedEvent
 
 if TYPE_CHECKING:
@@ -111,7 +111,12 @@ class EventRegistry:
         name, version = event.type, event.schema_version
         current = self._current.get(name)
         if current is not None and current[1] == version:
-            return msgspec.json.decode(event.data, type=current[0])
+            try:
+                return msgspec.json.decode(event.data, type=current[0])
+            except msgspec.ValidationError as exc:
+                raise EventDecodeError(
+                    f"event {event.event_id} does not fit {name!r} v{version}: {exc}"
+                ) from exc
         data: dict[str, Any] = msgspec.json.decode(event.data)
         for _ in range(_MAX_STEPS):
             current = self._current.get(name)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Annotated, Final
 
 import msgspec
 
@@ -31,12 +31,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """Where ``diplofeed migrate`` connects, as the schema owner; defaults to database_url."""
     db_role: str | None = None
     """``SET ROLE`` to this role on every application connection (e.g. ``diplofeed_app``)."""
-    statement_timeout_ms: int = 30_000
+    statement_timeout_ms: Annotated[int, msgspec.Meta(ge=1)] = 30_000
     """Longest a statement of the application may run."""
-    idle_in_transaction_timeout_ms: int = 10_000
+    idle_in_transaction_timeout_ms: Annotated[int, msgspec.Meta(ge=1)] = 10_000
     """Longest a transaction may sit idle before the server ends it."""
-    pool_min_size: int = 2
-    pool_max_size: int = 10
+    pool_min_size: Annotated[int, msgspec.Meta(ge=0)] = 2
+    pool_max_size: Annotated[int, msgspec.Meta(ge=1)] = 10
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -48,9 +48,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             if key in env and env[key] != "":
                 raw[name] = env[key]
         try:
-            return msgspec.convert(raw, cls, strict=False)
+            settings = msgspec.convert(raw, cls, strict=False)
         except msgspec.ValidationError as exc:
             raise SettingsError(f"invalid setting: {exc}") from exc
+        if settings.pool_min_size > settings.pool_max_size:
+            raise SettingsError(
+                f"invalid setting: pool_min_size ({settings.pool_min_size}) exceeds "
+                f"pool_max_size ({settings.pool_max_size})"
+            )
+        return settings
 
     def connection_options(self) -> ConnectionOptions:
         """How the application's pool connects."""

@@ -1,0 +1,191 @@
+"""Migrations on real, empty databases: applied once, recorded, serialised, tamper-evident."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import importlib
+from importlib import resources
+from typing import TYPE_CHECKING
+
+import asyncpg
+import pytest
+
+from events import APP_ROLE, ConnectionOptions, connect
+from events.errors import MigrationError
+from events.migrate import (
+    MIGRATION_LOCK_KEY,
+    Migration,
+    applied_migrations,
+    available_migrations,
+    is_current,
+    migrate,
+)
+from tests.database import fresh_database_name, with_database
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+
+@pytest.fixture
+async def empty_dsn(server_url: str) -> AsyncIterator[str]:
+    """A database of this test's own, with nothing in it; dropped afterwards."""
+    name = fresh_database_name()
+    admin = await asyncpg.connect(server_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    yield with_database(server_url, name)
+    admin = await asyncpg.connect(server_url)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+async def _ledger(conn: asyncpg.Connection) -> list[tuple[int, str, str]]:
+    rows = await conn.fetch("SELECT version, name, checksum FROM schema_migrations ORDER BY 1")
+    return [(r["version"], r["name"], r["checksum"]) for r in rows]
+
+
+async def _lock_is_free(conn: asyncpg.Connection) -> bool:
+    """Whether the migration lock can be taken now (released again at once)."""
+    if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", MIGRATION_LOCK_KEY):
+        return False
+    await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK_KEY)
+    return True
+
+
+def test_shipped_migrations_are_numbered_and_checksummed() -> None:
+    shipped = available_migrations()
+    assert [m.version for m in shipped] == list(range(1, len(shipped) + 1))
+    first = shipped[0]
+    assert (first.version, first.name) == (1, "events")
+    text = (resources.files("events.migrations") / "0001_events.sql").read_text(encoding="utf-8")
+    assert first.sql == text
+    assert first.checksum == hashlib.sha256(text.encode()).hexdigest()
+
+
+async def test_migrate_applies_0001_once_and_records_it(empty_dsn: str) -> None:
+    conn = await asyncpg.connect(empty_dsn)
+    try:
+        assert await applied_migrations(conn) == []
+        assert not await is_current(conn)
+
+        applied = await migrate(conn)
+
+        shipped = available_migrations()
+        assert [m.version for m in applied] == [m.version for m in shipped]
+        assert applied[0].name == "events"
+        assert await _ledger(conn) == [(m.version, m.name, m.checksum) for m in shipped]
+        assert await is_current(conn)
+        assert await conn.fetchval("SELECT to_regclass('events') IS NOT NULL")
+        assert await conn.fetchval("SELECT count(*) FROM events") == 0
+
+        again = await migrate(conn)
+        assert again == []
+        assert await _ledger(conn) == [(m.version, m.name, m.checksum) for m in shipped]
+        assert await is_current(conn)
+        assert await _lock_is_free(conn)
+    finally:
+        await conn.close()
+
+
+async def test_concurrent_migrations_take_turns(empty_dsn: str) -> None:
+    gate = await asyncpg.connect(empty_dsn)
+    first = await asyncpg.connect(empty_dsn)
+    second = await asyncpg.connect(empty_dsn)
+    try:
+        # Hold the migration lock so that both runs are certainly waiting at the same time,
+        # then let them go together.
+        await gate.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_KEY)
+        runs = [asyncio.create_task(migrate(first)), asyncio.create_task(migrate(second))]
+        waiting = 0
+        for _ in range(500):
+            waiting = await gate.fetchval(
+                "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database "
+                "WHERE l.locktype = 'advisory' AND NOT l.granted AND d.datname = current_database()"
+            )
+            if waiting == 2:
+                break
+            await asyncio.sleep(0.02)
+        assert waiting == 2, "both migrations should wait on the advisory lock"
+        await gate.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK_KEY)
+        # A guard against hanging the run if the lock is never released, not a timing check.
+        results = await asyncio.wait_for(asyncio.gather(*runs), timeout=120)
+
+        shipped = available_migrations()
+        assert sorted(len(r) for r in results) == [0, len(shipped)]
+        assert await _ledger(gate) == [(m.version, m.name, m.checksum) for m in shipped]
+        assert await is_current(gate)
+        assert await _lock_is_free(gate)
+    finally:
+        for conn in (gate, first, second):
+            await conn.close()
+
+
+async def test_changed_checksum_of_an_applied_migration_is_refused(empty_dsn: str) -> None:
+    conn = await asyncpg.connect(empty_dsn)
+    try:
+        await migrate(conn)
+        await conn.execute("UPDATE schema_migrations SET checksum = $1 WHERE version = 1", "0" * 64)
+        with pytest.raises(MigrationError, match=r"0001_events.*checksum"):
+            await migrate(conn)
+        # Refusing must not leave the lock held for the next deploy.
+        assert await _lock_is_free(conn)
+        # is_current only asks whether every version is applied.
+        assert await is_current(conn)
+    finally:
+        await conn.close()
+
+
+@pytest.mark.parametrize(
+    ("sql", "error"),
+    [
+        # The migration's own SQL fails half way.
+        ("CREATE TABLE half_done (id int); SELECT 1 / 0;", asyncpg.DivisionByZeroError),
+        # The SQL succeeds but recording it fails: the two stand or fall together.
+        (
+            "CREATE TABLE half_done (id int); "
+            "INSERT INTO schema_migrations (version, name, checksum) VALUES ({version}, 'x', 'y');",
+            asyncpg.UniqueViolationError,
+        ),
+    ],
+)
+async def test_a_failing_migration_leaves_nothing_behind(
+    empty_dsn: str, monkeypatch: pytest.MonkeyPatch, sql: str, error: type[Exception]
+) -> None:
+    shipped = available_migrations()
+    version = len(shipped) + 1
+    broken = Migration(
+        version=version, name="broken", checksum="f" * 64, sql=sql.format(version=version)
+    )
+    # ``events.migrate`` as an attribute is the function the package re-exports.
+    module = importlib.import_module("events.migrate")
+    monkeypatch.setattr(module, "available_migrations", lambda: [*shipped, broken])
+    conn = await asyncpg.connect(empty_dsn)
+    try:
+        with pytest.raises(error):
+            await migrate(conn)
+        # The good migrations before it stay applied; the broken one left no table, no row.
+        assert [v for v, _, _ in await _ledger(conn)] == [m.version for m in shipped]
+        assert await conn.fetchval("SELECT to_regclass('half_done')") is None
+        assert not await is_current(conn)
+        assert await _lock_is_free(conn)
+    finally:
+        await conn.close()
+
+
+async def test_is_current_for_the_app_role(owner_dsn: str) -> None:
+    app = await connect(ConnectionOptions(dsn=owner_dsn, role=APP_ROLE))
+    try:
+        assert await app.fetchval("SELECT current_user") == APP_ROLE
+        assert await is_current(app)
+    finally:
+        await app.close()
+    owner = await asyncpg.connect(owner_dsn)
+    try:
+        assert await is_current(owner)
+    finally:
+        await owner.close()
