@@ -252,7 +252,7 @@ async def main() -> None:
         floor_pool = await create_pool(msgspec.structs.replace(options, role=None))
         notifier = Notifier(pool)
         store = EventStore(pool, notifier=notifier if not os.environ.get("NO_NOTIFY") else None)
-        tx1, tx10 = (150, 40) if args.quick else (400, 100)
+        tx1, tx10 = (400, 80) if args.quick else (1_000, 200)
         sizes = [10_000] if args.quick else [10_000, 1_000_000]
         print(
             f"PostgreSQL {await owner.fetchval('SHOW server_version')}, {WRITERS} writers, "

@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 from uuid import UUID
 
 import asyncpg
@@ -60,6 +60,7 @@ from events.errors import (
 )
 from events.expected import ANY, NO_STREAM, STREAM_EXISTS, validate_expected
 from events.follow import follow_feed
+from events.group_commit import GroupCommit
 from events.hashing import (
     GENESIS_HASH,
     canonical_json,
@@ -106,11 +107,11 @@ _COLUMNS = (
 APPEND_SQL: Final = """
 INSERT INTO events (stream_id, stream_version, event_id, type, schema_version, data, metadata,
                     hash)
-SELECT $1, version, event_id, type, schema_version, data::jsonb, metadata::jsonb, hash
-FROM unnest($2::bigint[], $3::uuid[], $4::text[], $5::integer[], $6::text[], $7::text[],
-            $8::bytea[])
-    AS input(version, event_id, type, schema_version, data, metadata, hash)
-RETURNING position, transaction_id, stream_version
+SELECT stream_id, version, event_id, type, schema_version, data::jsonb, metadata::jsonb, hash
+FROM unnest($1::text[], $2::bigint[], $3::uuid[], $4::text[], $5::integer[], $6::text[],
+            $7::text[], $8::bytea[])
+    AS input(stream_id, version, event_id, type, schema_version, data, metadata, hash)
+RETURNING stream_id, stream_version, position, transaction_id
 """
 
 HEAD_SQL: Final = """
@@ -277,31 +278,64 @@ def _extend_chain(head: _Head, prepared: list[_Prepared]) -> tuple[list[int], li
     return versions, hashes
 
 
-async def _insert(
-    conn: Conn,
-    stream_id: str,
-    prepared: list[_Prepared],
-    versions: list[int],
-    hashes: list[bytes],
-    *,
-    autocommit: bool,
-) -> list[asyncpg.Record]:
-    args = (
-        stream_id,
-        versions,
-        [p.event_id for p in prepared],
-        [p.type for p in prepared],
-        [p.schema_version for p in prepared],
-        [p.data for p in prepared],
-        [p.metadata for p in prepared],
-        hashes,
-    )
+class _Request(msgspec.Struct, gc=False):
+    """One append call, as handed to group commit."""
+
+    stream_id: str
+    prepared: list[_Prepared]
+    expected: int
+
+
+class _Pending(msgspec.Struct, gc=False):
+    """One append's rows, ready to insert (alone or together with others)."""
+
+    stream_id: str
+    prepared: list[_Prepared]
+    versions: list[int]
+    hashes: list[bytes]
+
+
+def _columns(batch: Sequence[_Pending]) -> tuple[list[Any], ...]:
+    streams: list[str] = []
+    versions: list[int] = []
+    ids: list[UUID] = []
+    types: list[str] = []
+    schemas: list[int] = []
+    data: list[str] = []
+    metadata: list[str] = []
+    hashes: list[bytes] = []
+    for pending in batch:
+        streams.extend([pending.stream_id] * len(pending.prepared))
+        versions.extend(pending.versions)
+        hashes.extend(pending.hashes)
+        for p in pending.prepared:
+            ids.append(p.event_id)
+            types.append(p.type)
+            schemas.append(p.schema_version)
+            data.append(p.data)
+            metadata.append(p.metadata)
+    return streams, versions, ids, types, schemas, data, metadata, hashes
+
+
+async def _insert(conn: Conn, pending: _Pending, *, autocommit: bool) -> list[asyncpg.Record]:
+    args = _columns([pending])
     if autocommit:
         return await conn.fetch(APPEND_SQL, *args)
     # Inside the caller's transaction a failed INSERT would abort it: keep the failure inside
     # its own savepoint so we can still look and retry.
     async with conn.transaction():
         return await conn.fetch(APPEND_SQL, *args)
+
+
+def _result(pending: _Pending, rows: Sequence[asyncpg.Record]) -> AppendResult:
+    last = max(rows, key=lambda r: r["stream_version"])
+    return AppendResult(
+        stream_id=pending.stream_id,
+        first_version=pending.versions[0],
+        last_version=pending.versions[-1],
+        positions=sorted(r["position"] for r in rows),
+        cursor=Cursor(last["transaction_id"], last["position"]),
+    )
 
 
 def _same_content(stream_id: str, new: _Prepared, stored: RecordedEvent) -> bool:
@@ -321,7 +355,9 @@ class EventStore:
     ``notifier`` (optional) is poked after every append this store commits, so followers in
     other processes wake at once; ``listener`` (optional) wakes this process's followers.
     Without them followers poll. The store remembers the committed head (version and hash) of
-    up to ``head_cache_size`` recently written streams, so an append is usually one INSERT.
+    up to ``head_cache_size`` recently written streams, so an append is usually one INSERT; with
+    ``group_commit`` (the number of INSERTs in flight at once, ``None`` to disable), concurrent
+    appends to different streams share statements and commits (``events.group_commit``).
     """
 
     def __init__(
@@ -333,10 +369,20 @@ class EventStore:
         poll_interval: float = 0.5,
         idle_poll_interval: float = 2.0,
         head_cache_size: int = 10_000,
+        group_commit: int | None = 4,
     ) -> None:
         self._pool = pool
         self._heads: OrderedDict[str, _Head] = OrderedDict()
         self._head_cache_size = head_cache_size
+        self._group: GroupCommit[_Request, AppendResult | None] | None = None
+        if group_commit:
+            self._group = GroupCommit(
+                self._flush_group,
+                key=lambda request: request.stream_id,
+                weight=lambda request: len(request.prepared),
+                max_inflight=group_commit,
+                max_weight=MAX_BATCH,
+            )
         self._notifier = notifier
         self._listener = listener
         self.poll_interval = poll_interval
@@ -379,13 +425,47 @@ class EventStore:
                 return await self._append_on(
                     connection, stream_id, prepared, expected_version, use_cache=False
                 )
-        async with self._pool.acquire() as conn:
-            result = await self._append_on(
-                conn, stream_id, prepared, expected_version, use_cache=True
-            )
+        result: AppendResult | None = None
+        if self._group is not None and (expected_version == NO_STREAM or stream_id in self._heads):
+            result = await self._group.submit(_Request(stream_id, prepared, expected_version))
+        if result is None:
+            async with self._pool.acquire() as conn:
+                result = await self._append_on(
+                    conn, stream_id, prepared, expected_version, use_cache=True
+                )
         if self._notifier is not None and not result.replayed:
             self._notifier.poke()
         return result
+
+    async def _flush_group(self, batch: list[_Request]) -> list[AppendResult | None]:
+        """Insert what it can of ``batch`` in one statement; ``None`` sends a request back to
+        the single-append path (unknown head, expectation to re-check, or a conflict)."""
+        results: list[AppendResult | None] = [None] * len(batch)
+        ready: list[tuple[int, _Pending]] = []
+        for i, request in enumerate(batch):
+            # Computed here, not at submit: an earlier append to the same stream has committed
+            # by now (group commit never flushes one stream twice at once).
+            head = _EMPTY if request.expected == NO_STREAM else self._heads.get(request.stream_id)
+            if head is None or not _expectation_holds(request.expected, head.version):
+                continue
+            chain = _extend_chain(head, request.prepared)
+            ready.append((i, _Pending(request.stream_id, request.prepared, *chain)))
+        if not ready:
+            return results
+        try:
+            async with self._pool.acquire() as conn:
+                rows = await conn.fetch(APPEND_SQL, *_columns([p for _, p in ready]))
+        except asyncpg.PostgresError:
+            # Nothing of the statement was written. Which request conflicts (or is refused) is
+            # for the single-append path to find out, one by one.
+            for _, pending in ready:
+                self._heads.pop(pending.stream_id, None)
+            return results
+        by_key = {(r["stream_id"], r["stream_version"]): r for r in rows}
+        for i, pending in ready:
+            self._remember(pending.stream_id, _Head(pending.versions[-1], pending.hashes[-1]))
+            results[i] = _result(pending, [by_key[pending.stream_id, v] for v in pending.versions])
+        return results
 
     async def _head(self, conn: Conn, stream_id: str) -> _Head:
         row = await conn.fetchrow(HEAD_SQL, stream_id)
@@ -451,11 +531,9 @@ class EventStore:
                 if replay is not None:
                     return replay
                 raise WrongExpectedVersionError(stream_id, expected, head.version)
-            versions, hashes = _extend_chain(head, prepared)
+            pending = _Pending(stream_id, prepared, *_extend_chain(head, prepared))
             try:
-                rows = await _insert(
-                    conn, stream_id, prepared, versions, hashes, autocommit=use_cache
-                )
+                rows = await _insert(conn, pending, autocommit=use_cache)
             except asyncpg.UniqueViolationError:
                 self._heads.pop(stream_id, None)
                 replay = await self._replay(conn, stream_id, prepared)
@@ -466,15 +544,8 @@ class EventStore:
                 fresh = True
                 continue
             if use_cache:
-                self._remember(stream_id, _Head(versions[-1], hashes[-1]))
-            last = max(rows, key=lambda r: r["stream_version"])
-            return AppendResult(
-                stream_id=stream_id,
-                first_version=versions[0],
-                last_version=versions[-1],
-                positions=sorted(r["position"] for r in rows),
-                cursor=Cursor(last["transaction_id"], last["position"]),
-            )
+                self._remember(stream_id, _Head(pending.versions[-1], pending.hashes[-1]))
+            return _result(pending, rows)
         if isinstance(head, AppendResult):
             return head
         raise WrongExpectedVersionError(stream_id, expected, head.version)
