@@ -59,9 +59,9 @@ class GroupCommit(Generic[T, R]):
         future.add_done_callback(lambda f: f.cancelled() or f.exception())
         self._queue.append((item, future))
         self._start_flushes()
-        # Shielded: once queued, the item is flushed even if the caller stops waiting, exactly
-        # as a statement already sent would be.
-        return await asyncio.shield(future)
+        # A caller that stops waiting cancels only its future: once queued, the item is still
+        # flushed, exactly as a statement already sent would be.
+        return await future
 
     def _start_flushes(self) -> None:
         while self._queue and self._inflight < self._max_inflight:

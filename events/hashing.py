@@ -19,9 +19,12 @@ import hashlib
 import math
 import struct
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
+
+if TYPE_CHECKING:
+    from uuid import UUID
 
 __all__ = (
     "GENESIS_HASH",
@@ -76,11 +79,23 @@ def encode_canonical(value: Any) -> bytes:
 
 
 def content_digest(
-    *, stream_id: str, event_id: str, type: str, schema_version: int, data: bytes, metadata: bytes
+    *, stream_id: str, event_id: UUID, type: str, schema_version: int, data: bytes, metadata: bytes
 ) -> bytes:
-    """The digest of an event's own content (``data``/``metadata`` already canonical)."""
-    header = _encoder.encode([stream_id, event_id, type, schema_version])
-    return hashlib.sha256(b"\n".join((header, data, metadata))).digest()
+    """The digest of an event's own content (``data``/``metadata`` already canonical).
+
+    Stream ids and types never hold control characters (the store refuses them), so NUL and
+    newline separate the fields unambiguously.
+    """
+    digest = hashlib.sha256(stream_id.encode())
+    digest.update(b"\0")
+    digest.update(event_id.bytes)
+    digest.update(type.encode())
+    digest.update(b"\0")
+    digest.update(_int8.pack(schema_version))
+    digest.update(data)
+    digest.update(b"\n")
+    digest.update(metadata)
+    return digest.digest()
 
 
 def chain_hash(previous: bytes, version: int, digest: bytes) -> bytes:

@@ -247,7 +247,7 @@ def _prepare(stream_id: str, events: Sequence[NewEvent]) -> list[_Prepared]:
                 raise InvalidAppendError(f"event {event.event_id} metadata holds a NUL character")
         digest = content_digest(
             stream_id=stream_id,
-            event_id=str(event.event_id),
+            event_id=event.event_id,
             type=event.type,
             schema_version=event.schema_version,
             data=data,

@@ -76,7 +76,7 @@ async def verify_chains(
                 continue
             digest = content_digest(
                 stream_id=stream_id,
-                event_id=str(row["event_id"]),
+                event_id=row["event_id"],
                 type=row["type"],
                 schema_version=row["schema_version"],
                 data=canonical_json(row["data"]),

@@ -56,7 +56,7 @@ async def assert_chain_intact(store: EventStore, stream_id: str) -> None:
         assert recorded.stream_version == number
         digest = content_digest(
             stream_id=stream_id,
-            event_id=str(recorded.event_id),
+            event_id=recorded.event_id,
             type=recorded.type,
             schema_version=recorded.schema_version,
             data=canonical_json(recorded.data),

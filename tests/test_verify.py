@@ -135,7 +135,7 @@ async def _row(dsn: str, stream: str, version: int) -> asyncpg.Record:
 def _recompute(stream: str, version: int, row: asyncpg.Record, previous: bytes) -> bytes:
     digest = content_digest(
         stream_id=stream,
-        event_id=str(row["event_id"]),
+        event_id=row["event_id"],
         type=row["type"],
         schema_version=row["schema_version"],
         data=canonical_json(row["data"]),

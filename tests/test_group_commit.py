@@ -1,0 +1,178 @@
+"""Group commit: batching concurrent appends without ever flushing one stream twice at once."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import TYPE_CHECKING
+
+import pytest
+
+from events import NO_STREAM, EventStore, NewEvent, WrongExpectedVersionError
+from events.group_commit import GroupCommit
+
+if TYPE_CHECKING:
+    import asyncpg
+
+
+class Recorder:
+    """A flush that records its batches and can be held open."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[tuple[str, int]]] = []
+        self.gate = asyncio.Event()
+        self.gate.set()
+        self.in_flight: set[str] = set()
+        self.overlaps: list[str] = []
+
+    async def flush(self, batch: list[tuple[str, int]]) -> list[str]:
+        for key, _ in batch:
+            if key in self.in_flight:
+                self.overlaps.append(key)
+            self.in_flight.add(key)
+        self.batches.append(batch)
+        await self.gate.wait()
+        await asyncio.sleep(0)
+        for key, _ in batch:
+            self.in_flight.discard(key)
+        return [f"{key}:{n}" for key, n in batch]
+
+
+def _group(recorder: Recorder, **kwargs: int) -> GroupCommit[tuple[str, int], str]:
+    return GroupCommit(
+        recorder.flush, key=lambda item: item[0], weight=lambda item: item[1], **kwargs
+    )
+
+
+async def test_a_lone_item_is_flushed_at_once_and_alone() -> None:
+    recorder = Recorder()
+    group = _group(recorder)
+    assert await group.submit(("a", 1)) == "a:1"
+    assert recorder.batches == [[("a", 1)]]
+
+
+async def test_items_arriving_while_slots_are_busy_share_the_next_batch() -> None:
+    recorder = Recorder()
+    recorder.gate.clear()
+    group = _group(recorder, max_inflight=1)
+    first = asyncio.create_task(group.submit(("a", 1)))
+    await asyncio.sleep(0)
+    rest = [asyncio.create_task(group.submit((f"s{i}", 1))) for i in range(5)]
+    await asyncio.sleep(0)
+    assert len(recorder.batches) == 1
+    recorder.gate.set()
+    results = await asyncio.gather(first, *rest)
+    assert results == ["a:1"] + [f"s{i}:1" for i in range(5)]
+    assert recorder.batches[1] == [(f"s{i}", 1) for i in range(5)]
+
+
+async def test_one_key_is_never_flushed_twice_at_once() -> None:
+    recorder = Recorder()
+    group = _group(recorder, max_inflight=4)
+    items = [(f"k{i % 3}", 1) for i in range(30)]
+    results = await asyncio.gather(*(group.submit(item) for item in items))
+    assert results == [f"{k}:{n}" for k, n in items]
+    assert recorder.overlaps == []
+    for batch in recorder.batches:
+        keys = [key for key, _ in batch]
+        assert len(keys) == len(set(keys))
+
+
+async def test_batches_respect_the_weight_limit() -> None:
+    recorder = Recorder()
+    recorder.gate.clear()
+    group = _group(recorder, max_inflight=1, max_weight=10)
+    blocker = asyncio.create_task(group.submit(("x", 1)))
+    await asyncio.sleep(0)
+    waiting = [asyncio.create_task(group.submit((f"w{i}", 4))) for i in range(5)]
+    await asyncio.sleep(0)
+    recorder.gate.set()
+    await asyncio.gather(blocker, *waiting)
+    assert all(sum(n for _, n in batch) <= 10 for batch in recorder.batches)
+    assert sorted(key for batch in recorder.batches for key, _ in batch) == sorted(
+        ["x", *(f"w{i}" for i in range(5))]
+    )
+
+
+async def test_a_failing_flush_fails_every_item_of_its_batch_only() -> None:
+    calls = 0
+
+    async def flush(batch: list[tuple[str, int]]) -> list[str]:
+        nonlocal calls
+        calls += 1
+        await asyncio.sleep(0)
+        if any(key == "bad" for key, _ in batch):
+            raise RuntimeError("boom")
+        return [key for key, _ in batch]
+
+    group: GroupCommit[tuple[str, int], str] = GroupCommit(
+        flush, key=lambda item: item[0], weight=lambda item: item[1], max_inflight=1
+    )
+    bad = asyncio.create_task(group.submit(("bad", 1)))
+    await asyncio.sleep(0)
+    good = asyncio.create_task(group.submit(("good", 1)))
+    with pytest.raises(RuntimeError, match="boom"):
+        await bad
+    assert await good == "good"
+
+
+async def test_a_cancelled_caller_does_not_stop_its_flush() -> None:
+    recorder = Recorder()
+    recorder.gate.clear()
+    group = _group(recorder)
+    task = asyncio.create_task(group.submit(("a", 1)))
+    await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    recorder.gate.set()
+    assert await group.submit(("b", 1)) == "b:1"
+    assert [key for batch in recorder.batches for key, _ in batch] == ["a", "b"]
+
+
+def test_max_inflight_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="max_inflight"):
+        GroupCommit(Recorder().flush, key=lambda i: i[0], weight=lambda i: i[1], max_inflight=0)
+
+
+async def test_concurrent_appends_to_many_streams_through_group_commit(
+    pool: asyncpg.Pool,
+) -> None:
+    store = EventStore(pool, group_commit=2)
+    category = f"g{uuid.uuid4().hex[:10]}"
+    streams = [f"{category}-{i}" for i in range(12)]
+
+    async def writer(stream_id: str) -> list[int]:
+        versions = []
+        for n in range(5):
+            result = await store.append(
+                stream_id, [NewEvent(type="test.gc", data={"n": n})], n if n else NO_STREAM
+            )
+            versions.append(result.last_version)
+        return versions
+
+    results = await asyncio.gather(*(writer(s) for s in streams))
+    assert results == [[1, 2, 3, 4, 5]] * len(streams)
+    for stream_id in streams:
+        stored = (await store.read_stream(stream_id)).events
+        assert [e.stream_version for e in stored] == [1, 2, 3, 4, 5]
+
+
+async def test_one_stale_append_in_a_batch_does_not_fail_the_others(pool: asyncpg.Pool) -> None:
+    """A batch whose INSERT conflicts is retried append by append: the conflicting one gets
+    its error, the others succeed."""
+    store = EventStore(pool, group_commit=1)
+    other = EventStore(pool, group_commit=None)
+    category = f"g{uuid.uuid4().hex[:10]}"
+    streams = [f"{category}-{i}" for i in range(6)]
+    for stream_id in streams:
+        await store.append(stream_id, [NewEvent(type="test.gc", data={})], NO_STREAM)
+    # Another process moves stream 0 on: this store's cached head is now stale.
+    await other.append(streams[0], [NewEvent(type="test.gc", data={})], 1)
+    outcomes = await asyncio.gather(
+        *(store.append(s, [NewEvent(type="test.gc", data={})], 1) for s in streams),
+        return_exceptions=True,
+    )
+    assert isinstance(outcomes[0], WrongExpectedVersionError)
+    assert outcomes[0].actual == 2
+    assert all(not isinstance(o, BaseException) and o.last_version == 2 for o in outcomes[1:])
