@@ -1,0 +1,128 @@
+"""The actor aggregate (stream ``actor-<id>``): registration, aliases, roles, merges."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import msgspec
+
+from events.domain.amendments import Record, Stored, decide_amendment, evolve_record
+from events.domain.catalogue import ActorRegistered, ActorsMerged, AliasAdded, RoleAssigned
+from events.domain.commands import (
+    AddAlias,
+    AddSource,
+    AssignRole,
+    CorrectEvent,
+    MergeActors,
+    RegisterActor,
+    RetractEvent,
+)
+from events.domain.directory import ORGANISATION_KINDS
+from events.domain.errors import RuleViolationError, UnknownTargetError
+from events.domain.names import normalise
+from events.domain.valid_time import valid_time
+
+if TYPE_CHECKING:
+    from events.domain.catalogue import DomainEvent
+    from events.domain.directory import Directory
+
+__all__ = ("ActorCommand", "ActorState", "decide", "evolve")
+
+ActorCommand = (
+    RegisterActor | AddAlias | AssignRole | MergeActors | AddSource | CorrectEvent | RetractEvent
+)
+
+
+class ActorState(msgspec.Struct, frozen=True, kw_only=True):
+    """One actor as its stream tells it."""
+
+    actor_id: str | None = None
+    kind: str | None = None
+    canonical_name: str | None = None
+    names: frozenset[str] = frozenset()
+    """Normalised canonical name and aliases, to spot an alias already known."""
+    merged: frozenset[str] = frozenset()
+    record: Record = Record()
+
+
+def evolve(state: ActorState, stored: Stored) -> ActorState:
+    """Fold one stored event into the state."""
+    event = stored.event
+    record = evolve_record(state.record, stored)
+    if isinstance(event, ActorRegistered):
+        names = {normalise(event.canonical_name), *(normalise(a.text) for a in event.aliases)}
+        return ActorState(
+            actor_id=event.actor_id,
+            kind=event.kind,
+            canonical_name=event.canonical_name,
+            names=frozenset(names),
+            record=record,
+        )
+    if isinstance(event, AliasAdded):
+        return msgspec.structs.replace(
+            state, names=state.names | {normalise(event.alias.text)}, record=record
+        )
+    if isinstance(event, ActorsMerged):
+        return msgspec.structs.replace(
+            state, merged=state.merged | {event.merged_actor_id}, record=record
+        )
+    return msgspec.structs.replace(state, record=record)
+
+
+def decide(state: ActorState, command: ActorCommand, directory: Directory) -> list[DomainEvent]:
+    """The rules for an actor."""
+    if isinstance(command, RegisterActor):
+        if state.actor_id is not None:
+            raise RuleViolationError(
+                f"actor {command.actor_id!r} is already registered as {state.canonical_name!r}",
+                field="actor_id",
+            )
+        return [
+            ActorRegistered(
+                actor_id=command.actor_id,
+                kind=command.kind,
+                canonical_name=command.canonical_name,
+                aliases=command.aliases,
+                cameo_code=command.cameo_code,
+                wikidata_qid=command.wikidata_qid,
+                country=command.country,
+                sources=command.sources,
+            )
+        ]
+    if state.actor_id is None:
+        raise UnknownTargetError("the actor is not registered", field="actor")
+    if isinstance(command, AddAlias):
+        if normalise(command.alias.text) in state.names:
+            return []  # already known under that spelling: nothing new to record
+        return [AliasAdded(actor_id=state.actor_id, alias=command.alias, sources=command.sources)]
+    if isinstance(command, AssignRole):
+        organisation = directory.resolve(
+            command.organisation, field="organisation", kinds=ORGANISATION_KINDS
+        )
+        if organisation == state.actor_id:
+            raise RuleViolationError("an actor cannot hold a role in itself", field="organisation")
+        return [
+            RoleAssigned(
+                actor_id=state.actor_id,
+                organisation_id=organisation,
+                title_as_reported=command.title_as_reported,
+                role_code=command.role_code,
+                valid_time=valid_time(command.valid_time, command.valid_time_raw),
+                sources=command.sources,
+            )
+        ]
+    if isinstance(command, MergeActors):
+        merged = directory.resolve(command.merged_actor, field="merged_actor")
+        if merged == state.actor_id:
+            raise RuleViolationError("an actor cannot be merged into itself", field="merged_actor")
+        if merged in state.merged:
+            return []
+        if directory.kind_of(merged) != state.kind:
+            raise RuleViolationError(
+                f"cannot merge a {directory.kind_of(merged)} into a {state.kind}",
+                field="merged_actor",
+            )
+        return [
+            ActorsMerged(actor_id=state.actor_id, merged_actor_id=merged, reason=command.reason)
+        ]
+    return decide_amendment(state.record, command)

@@ -1,0 +1,130 @@
+"""What every aggregate shares: the facts it recorded, by event id, and the rules for adding a
+source to one, correcting it, or retracting it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from events.domain.catalogue import DomainEvent, EventCorrected, EventRetracted, SourceAdded
+from events.domain.commands import AddSource, CorrectEvent, RetractEvent
+from events.domain.errors import InvalidCommandError, RuleViolationError, UnknownTargetError
+from events.domain.valid_time import valid_time
+
+__all__ = ("AMENDMENTS", "Record", "Stored", "decide_amendment", "evolve_record")
+
+AMENDMENTS = (SourceAdded, EventCorrected, EventRetracted)
+
+# Fields that say what a fact is about; a correction that changed them would be a different fact.
+_IDENTITY_FIELDS = frozenset(
+    {"actor_id", "interaction_id", "meeting_id", "declaration_id", "merged_actor_id"}
+)
+
+
+class Stored(msgspec.Struct, frozen=True):
+    """A domain event with the id it was stored under, as ``evolve`` receives it."""
+
+    event_id: str
+    event: DomainEvent
+
+
+class Record(msgspec.Struct, frozen=True, kw_only=True):
+    """The facts of one stream (their current, corrected form) and which were retracted."""
+
+    facts: dict[str, Any] = msgspec.field(default_factory=dict)
+    retracted: frozenset[str] = frozenset()
+
+
+def evolve_record(record: Record, stored: Stored) -> Record:
+    """Fold one stored event into the record."""
+    event = stored.event
+    if isinstance(event, EventRetracted):
+        return msgspec.structs.replace(record, retracted=record.retracted | {event.target_event_id})
+    if isinstance(event, EventCorrected):
+        target = record.facts.get(event.target_event_id)
+        if target is None:
+            return record
+        corrected = _apply_changes(target, event.changes)
+        return msgspec.structs.replace(
+            record, facts={**record.facts, event.target_event_id: corrected}
+        )
+    if isinstance(event, SourceAdded):
+        return record
+    return msgspec.structs.replace(record, facts={**record.facts, stored.event_id: event})
+
+
+def _apply_changes(target: Any, changes: dict[str, Any]) -> Any:
+    data = msgspec.to_builtins(target)
+    data.update(changes)
+    return msgspec.convert(data, type(target))
+
+
+def _target(record: Record, target_event_id: str, action: str) -> Any:
+    target = record.facts.get(target_event_id)
+    if target is None:
+        raise UnknownTargetError(
+            f"cannot {action} event {target_event_id}: this stream recorded no such fact",
+            field="target_event_id",
+        )
+    if target_event_id in record.retracted:
+        raise RuleViolationError(
+            f"cannot {action} event {target_event_id}: it was already retracted",
+            field="target_event_id",
+        )
+    return target
+
+
+def _validated_changes(target: Any, changes: dict[str, Any]) -> dict[str, Any]:
+    fields = set(target.__struct_fields__)
+    clean: dict[str, Any] = {}
+    for name, given in changes.items():
+        if name not in fields:
+            raise InvalidCommandError(
+                f"{type(target).__name__} has no field {name!r}; it has {sorted(fields)}",
+                field=f"changes.{name}",
+            )
+        if name in _IDENTITY_FIELDS:
+            raise InvalidCommandError(
+                f"{name!r} identifies the fact and cannot be corrected; retract it and record "
+                "the right one instead",
+                field=f"changes.{name}",
+            )
+        value = given
+        if name == "valid_time" and isinstance(given, str):
+            value = msgspec.to_builtins(valid_time(given))
+        clean[name] = value
+    try:
+        _apply_changes(target, clean)
+    except msgspec.ValidationError as exc:
+        raise InvalidCommandError(
+            f"the corrected event would be invalid: {exc}", field="changes"
+        ) from exc
+    return clean
+
+
+def decide_amendment(
+    record: Record, command: AddSource | CorrectEvent | RetractEvent
+) -> list[DomainEvent]:
+    """The rules for amending a recorded fact."""
+    if isinstance(command, AddSource):
+        _target(record, command.target_event_id, "add a source to")
+        return [SourceAdded(target_event_id=command.target_event_id, source=command.source)]
+    if isinstance(command, CorrectEvent):
+        target = _target(record, command.target_event_id, "correct")
+        return [
+            EventCorrected(
+                target_event_id=command.target_event_id,
+                changes=_validated_changes(target, command.changes),
+                reason=command.reason,
+                sources=command.sources,
+            )
+        ]
+    _target(record, command.target_event_id, "retract")
+    return [
+        EventRetracted(
+            target_event_id=command.target_event_id,
+            reason=command.reason,
+            sources=command.sources,
+        )
+    ]

@@ -1,0 +1,383 @@
+"""Every event Diplofeed records: frozen, keyword-only Structs, each with a stable dotted,
+versioned tag (its stored type), registered in ``CATALOGUE`` for decoding and upcasting.
+
+Streams: ``actor-<id>``, ``interaction-<id>``, ``meeting-<id>``, ``declaration-<id>``. Source
+additions, corrections and retractions are recorded in the stream of the event they amend.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import msgspec
+
+from events.domain.coding import Coding
+from events.domain.valid_time import ValidTime
+from events.domain.vocabulary import (
+    ActorKind,
+    Alias,
+    Modality,
+    Participant,
+    Place,
+    Source,
+)
+from events.registry import EventRegistry
+
+__all__ = (
+    "CATALOGUE",
+    "EVENT_DECODER",
+    "INTERACTION_EVENTS",
+    "ActorRegistered",
+    "ActorsMerged",
+    "AddressDelivered",
+    "AliasAdded",
+    "ApologyIssued",
+    "AttendanceConfirmed",
+    "AttendanceDeclined",
+    "ContactsReported",
+    "DeclarationDrafted",
+    "DeclarationSigned",
+    "DelegationLeaderNamed",
+    "DelegationMemberNamed",
+    "DomainEvent",
+    "EventCorrected",
+    "EventRetracted",
+    "FactionInvited",
+    "Interaction",
+    "MeetingCancelled",
+    "MeetingDateRevised",
+    "MeetingHeld",
+    "MeetingPostponed",
+    "MeetingScheduled",
+    "PhoneCallHeld",
+    "RoleAssigned",
+    "SignatureRefused",
+    "SourceAdded",
+    "StatementReported",
+    "VisitMade",
+)
+
+
+class _Event(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    schema_version: ClassVar[int] = 1
+
+
+# -- actors -------------------------------------------------------------------------------------
+
+
+class ActorRegistered(_Event, frozen=True, kw_only=True, tag="actor.registered.v1"):
+    """A person, organisation, state or institution enters the registry."""
+
+    actor_id: str
+    kind: ActorKind
+    canonical_name: str
+    aliases: tuple[Alias, ...] = ()
+    cameo_code: str | None = None
+    wikidata_qid: str | None = None
+    country: str | None = None
+    sources: tuple[Source, ...] = ()
+
+
+class AliasAdded(_Event, frozen=True, kw_only=True, tag="actor.alias_added.v1"):
+    """Another spelling of an actor's name, as some source wrote it."""
+
+    actor_id: str
+    alias: Alias
+    sources: tuple[Source, ...] = ()
+
+
+class RoleAssigned(_Event, frozen=True, kw_only=True, tag="actor.role_assigned.v1"):
+    """A person's membership and title in an organisation, for a valid time."""
+
+    actor_id: str
+    organisation_id: str
+    title_as_reported: str | None = None
+    role_code: str | None = None
+    valid_time: ValidTime
+    sources: tuple[Source, ...] = ()
+
+
+class ActorsMerged(_Event, frozen=True, kw_only=True, tag="actor.merged.v1"):
+    """Two registered actors turned out to be one: ``merged_actor_id`` lives on as this one."""
+
+    actor_id: str
+    merged_actor_id: str
+    reason: str | None = None
+
+
+# -- interactions -------------------------------------------------------------------------------
+
+
+class _Interaction(_Event, frozen=True, kw_only=True):
+    interaction_id: str
+    participants: tuple[Participant, ...]
+    valid_time: ValidTime
+    place: Place | None = None
+    topics: tuple[str, ...] = ()
+    modality: Modality = "reported"
+    attributed_to: str | None = None
+    coding: Coding
+    sources: tuple[Source, ...] = ()
+    meeting_id: str | None = None
+    """The planned meeting this interaction belongs to, if any."""
+
+
+class PhoneCallHeld(_Interaction, frozen=True, kw_only=True, tag="interaction.phone_call_held.v1"):
+    """A telephone conversation (CAMEO 041)."""
+
+
+class MeetingHeld(_Interaction, frozen=True, kw_only=True, tag="interaction.meeting_held.v1"):
+    """A meeting that took place."""
+
+    format: str | None = None
+    """bilateral, multilateral or third_party."""
+
+
+class VisitMade(_Interaction, frozen=True, kw_only=True, tag="interaction.visit_made.v1"):
+    """A visit: the visitor travels to the host."""
+
+
+class AddressDelivered(
+    _Interaction, frozen=True, kw_only=True, tag="interaction.address_delivered.v1"
+):
+    """A speech or address to an audience."""
+
+    quote: str | None = None
+
+
+class ContactsReported(
+    _Interaction, frozen=True, kw_only=True, tag="interaction.contacts_reported.v1"
+):
+    """An aggregate report ("several times", "frequently"): never a single invented meeting."""
+
+    cardinality_text: str
+    min_count: int | None = None
+
+
+class StatementReported(
+    _Interaction, frozen=True, kw_only=True, tag="interaction.statement_reported.v1"
+):
+    """A statement or a pattern of behaviour, possibly negative ("avoids public contact")."""
+
+    claim: str
+    negated: bool = False
+
+
+class ApologyIssued(_Interaction, frozen=True, kw_only=True, tag="interaction.apology_issued.v1"):
+    """An apology (CAMEO 055)."""
+
+    subject: str | None = None
+
+
+Interaction = (
+    PhoneCallHeld
+    | MeetingHeld
+    | VisitMade
+    | AddressDelivered
+    | ContactsReported
+    | StatementReported
+    | ApologyIssued
+)
+INTERACTION_EVENTS: tuple[type[_Interaction], ...] = (
+    PhoneCallHeld,
+    MeetingHeld,
+    VisitMade,
+    AddressDelivered,
+    ContactsReported,
+    StatementReported,
+    ApologyIssued,
+)
+
+# -- meetings -----------------------------------------------------------------------------------
+
+
+class MeetingScheduled(_Event, frozen=True, kw_only=True, tag="meeting.scheduled.v1"):
+    """A meeting announced or planned, with its (often uncertain) date window."""
+
+    meeting_id: str
+    title: str
+    host_id: str | None = None
+    organiser_id: str | None = None
+    place: Place | None = None
+    valid_time: ValidTime
+    modality: Modality = "announced"
+    attributed_to: str | None = None
+    coding: Coding
+    sources: tuple[Source, ...] = ()
+
+
+class MeetingDateRevised(_Event, frozen=True, kw_only=True, tag="meeting.date_revised.v1"):
+    """The meeting's date window, as a later report gives it."""
+
+    meeting_id: str
+    valid_time: ValidTime
+    reason: str | None = None
+    sources: tuple[Source, ...] = ()
+
+
+class MeetingPostponed(_Event, frozen=True, kw_only=True, tag="meeting.postponed.v1"):
+    """The meeting is put off, to a new window if one is known."""
+
+    meeting_id: str
+    valid_time: ValidTime | None = None
+    reason: str | None = None
+    sources: tuple[Source, ...] = ()
+
+
+class MeetingCancelled(_Event, frozen=True, kw_only=True, tag="meeting.cancelled.v1"):
+    """The meeting will not take place."""
+
+    meeting_id: str
+    reason: str | None = None
+    sources: tuple[Source, ...] = ()
+
+
+class FactionInvited(_Event, frozen=True, kw_only=True, tag="meeting.faction_invited.v1"):
+    """A faction is invited to the meeting."""
+
+    meeting_id: str
+    faction_id: str
+    name_as_reported: str | None = None
+    inviter_id: str | None = None
+    coding: Coding
+    sources: tuple[Source, ...] = ()
+
+
+class AttendanceConfirmed(_Event, frozen=True, kw_only=True, tag="meeting.attendance_confirmed.v1"):
+    """A faction confirms it will take part."""
+
+    meeting_id: str
+    faction_id: str
+    coding: Coding
+    sources: tuple[Source, ...] = ()
+
+
+class AttendanceDeclined(_Event, frozen=True, kw_only=True, tag="meeting.attendance_declined.v1"):
+    """A faction says it will not take part."""
+
+    meeting_id: str
+    faction_id: str
+    reason: str | None = None
+    coding: Coding
+    sources: tuple[Source, ...] = ()
+
+
+class DelegationLeaderNamed(
+    _Event, frozen=True, kw_only=True, tag="meeting.delegation_leader_named.v1"
+):
+    """Who heads a faction's delegation to the meeting."""
+
+    meeting_id: str
+    faction_id: str
+    person_id: str
+    name_as_reported: str | None = None
+    title_as_reported: str | None = None
+    sources: tuple[Source, ...] = ()
+
+
+class DelegationMemberNamed(
+    _Event, frozen=True, kw_only=True, tag="meeting.delegation_member_named.v1"
+):
+    """A member of a faction's delegation to the meeting."""
+
+    meeting_id: str
+    faction_id: str
+    person_id: str
+    name_as_reported: str | None = None
+    title_as_reported: str | None = None
+    sources: tuple[Source, ...] = ()
+
+
+# -- declarations -------------------------------------------------------------------------------
+
+
+class DeclarationDrafted(_Event, frozen=True, kw_only=True, tag="declaration.drafted.v1"):
+    """A declaration put forward, usually at a meeting."""
+
+    declaration_id: str
+    title: str
+    meeting_id: str | None = None
+    valid_time: ValidTime | None = None
+    sources: tuple[Source, ...] = ()
+
+
+class DeclarationSigned(_Event, frozen=True, kw_only=True, tag="declaration.signed.v1"):
+    """A party signs the declaration (CAMEO 057)."""
+
+    declaration_id: str
+    signatory_id: str
+    name_as_reported: str | None = None
+    valid_time: ValidTime | None = None
+    coding: Coding
+    sources: tuple[Source, ...] = ()
+
+
+class SignatureRefused(_Event, frozen=True, kw_only=True, tag="declaration.signature_refused.v1"):
+    """A party refuses to sign the declaration (CAMEO 127)."""
+
+    declaration_id: str
+    refuser_id: str
+    name_as_reported: str | None = None
+    reason: str | None = None
+    valid_time: ValidTime | None = None
+    coding: Coding
+    sources: tuple[Source, ...] = ()
+
+
+# -- provenance and amendments ------------------------------------------------------------------
+
+
+class SourceAdded(_Event, frozen=True, kw_only=True, tag="record.source_added.v1"):
+    """Another source corroborates an event already recorded."""
+
+    target_event_id: str
+    source: Source
+
+
+class EventCorrected(_Event, frozen=True, kw_only=True, tag="record.event_corrected.v1"):
+    """Some fields of an earlier event were wrong: these values replace them."""
+
+    target_event_id: str
+    changes: dict[str, Any]
+    reason: str
+    sources: tuple[Source, ...] = ()
+
+
+class EventRetracted(_Event, frozen=True, kw_only=True, tag="record.event_retracted.v1"):
+    """An earlier event should not have been recorded: every view drops it."""
+
+    target_event_id: str
+    reason: str
+    sources: tuple[Source, ...] = ()
+
+
+DomainEvent = (
+    ActorRegistered
+    | AliasAdded
+    | RoleAssigned
+    | ActorsMerged
+    | Interaction
+    | MeetingScheduled
+    | MeetingDateRevised
+    | MeetingPostponed
+    | MeetingCancelled
+    | FactionInvited
+    | AttendanceConfirmed
+    | AttendanceDeclined
+    | DelegationLeaderNamed
+    | DelegationMemberNamed
+    | DeclarationDrafted
+    | DeclarationSigned
+    | SignatureRefused
+    | SourceAdded
+    | EventCorrected
+    | EventRetracted
+)
+
+EVENT_DECODER: msgspec.json.Decoder[DomainEvent] = msgspec.json.Decoder(DomainEvent)
+"""Decodes any domain event whose JSON carries its ``type`` tag (exports, fixtures)."""
+
+CATALOGUE = EventRegistry()
+"""Every domain event type, for decoding stored events (with upcasting) and appending."""
+for _cls in DomainEvent.__args__:
+    CATALOGUE.register(_cls)

@@ -1,0 +1,314 @@
+"""The versioned table from interaction kind to event-data codes (CAMEO, Goldstein, PLOVER).
+
+Commands name an interaction by kind ("phone_call", "apology"...); the event records the codes
+this table gives, stamped with ``MAPPING_VERSION``, so a later change to the table never rewrites
+what was recorded and a projection can tell which mapping a record followed. An analyst can
+override any code for one interaction; the record then says ``overridden=True``.
+
+Kinds (values from the domain notes, section 1.1; CAMEO codes are strings, leading zeros kept):
+
+========================  =====  =========  ====  ==============================================
+kind                      CAMEO  Goldstein  Quad  PLOVER type / mode
+========================  =====  =========  ====  ==============================================
+``phone_call``            041    1.0        1     CONSULT / phone
+``contacts``              040    1.0        1     CONSULT (regular consultation, form unknown)
+``meeting``               044    2.5        1     CONSULT / third-party (a meeting at a third
+                                                  location; override the mode to multilateral
+                                                  in an IGO setting)
+``visit``                 042    1.9        1     CONSULT / visit (actor: the visitor)
+``host_visit``            043    2.8        1     CONSULT / visit (actor: the host)
+``negotiation``           046    7.0        1     CONSULT, context diplomatic
+``address``               010    0.0        1     none (PLOVER drops statements)
+``statement``             010    0.0        1     none
+``meeting_scheduled``     036    4.0        1     AGREE (PLOVER codes future meetings as AGREE)
+``faction_invited``       036    4.0        1     AGREE (PETRARCH would say 040; PLOVER AGREE)
+``attendance_confirmed``  036    4.0        1     AGREE
+``attendance_declined``   125    -5.0       3     REJECT / meet
+``declaration_signed``    057    8.0        1     SUPPORT ("ratify, sign, or finalize")
+``signature_refused``     127    -5.0       3     REJECT / meet
+``rejection``             120    -4.0       3     REJECT
+``apology``               055    7.0        1     CONCEDE (the PLOVER manual); CAMEO2PLOVER-2021
+                                                  says SUPPORT, kept in ``alternatives``
+========================  =====  =========  ====  ==============================================
+
+``alternatives`` maps the name of another mapping source to the PLOVER type it gives, where the
+sources disagree; the primary ``plover_type`` is the one we chose.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Final
+
+import msgspec
+from msgspec import UNSET, UnsetType
+
+from events.domain.errors import InvalidCommandError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+
+__all__ = (
+    "CODINGS",
+    "KINDS",
+    "MAPPING_VERSION",
+    "Coding",
+    "CodingOverride",
+    "code_for",
+    "quad_class_of",
+)
+
+MAPPING_VERSION: Final = "diplofeed-2026.1"
+"""Bump whenever a code in ``CODINGS`` changes; recorded codings keep the version they used."""
+
+# A CAMEO code: a root 01..20 followed by up to two more digits (041, 0211, 1125).
+_CAMEO: Final = re.compile(r"(?:0[1-9]|1[0-9]|20)[0-9]{0,2}")
+# PLOVER spells event types in capitals and modes and contexts in lower case (third-party,
+# human_security); we check the spelling only, the vocabularies are still moving.
+_PLOVER_TYPE: Final = re.compile(r"[A-Z][A-Z_]*")
+_PLOVER_WORD: Final = re.compile(r"[a-z][a-z0-9_-]*")
+_GOLDSTEIN_LIMIT: Final = 10.0
+
+
+class Coding(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """The event-data codes of one interaction.
+
+    Attributes:
+        cameo: The CAMEO event code, a string of 2-4 digits with its leading zero ("041").
+        goldstein: The Goldstein score of the CAMEO code, -10 (conflict) to 10 (cooperation).
+        quad_class: 1 verbal cooperation, 2 material cooperation, 3 verbal conflict,
+            4 material conflict.
+        plover_type: The PLOVER event type ("CONSULT"), or None where PLOVER has none.
+        plover_mode: The PLOVER mode ("phone", "visit"...), if any.
+        plover_contexts: PLOVER contexts ("diplomatic", "human_security"...).
+        mapping_version: The ``MAPPING_VERSION`` of the table the codes came from.
+        overridden: An analyst replaced some of the table's codes for this interaction.
+        alternatives: Other mapping sources' PLOVER types where they disagree with ours,
+            keyed by source (``{"cameo2plover_2021": "SUPPORT"}``).
+    """
+
+    cameo: str
+    goldstein: float
+    quad_class: int
+    plover_type: str | None
+    plover_mode: str | None = None
+    plover_contexts: tuple[str, ...] = ()
+    mapping_version: str
+    overridden: bool = False
+    alternatives: dict[str, str] = msgspec.field(default_factory=dict)
+
+
+class CodingOverride(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """An analyst's replacement for some of the table's codes; unset fields keep the table's.
+
+    ``plover_type`` and ``plover_mode`` may be set to None to drop the table's value. When
+    ``cameo`` changes and ``quad_class`` is not given, the quad class follows the new code's
+    root; when ``goldstein`` is not given it is taken from the table if some kind uses that
+    code, and must be given otherwise.
+    """
+
+    cameo: str | UnsetType = UNSET
+    goldstein: float | UnsetType = UNSET
+    quad_class: int | UnsetType = UNSET
+    plover_type: str | UnsetType | None = UNSET
+    plover_mode: str | UnsetType | None = UNSET
+    plover_contexts: tuple[str, ...] | UnsetType = UNSET
+
+
+def quad_class_of(cameo: str) -> int:
+    """The CAMEO quad class of a code, from its two-digit root.
+
+    Roots 01-05 are verbal cooperation (1), 06-08 material cooperation (2), 09-14 verbal
+    conflict (3) and 15-20 material conflict (4).
+
+    Raises:
+        InvalidCommandError: ``cameo`` is not a CAMEO code (field ``coding.cameo``).
+    """
+    _check_cameo(cameo)
+    root = int(cameo[:2])
+    if root <= 5:
+        return 1
+    if root <= 8:
+        return 2
+    if root <= 14:
+        return 3
+    return 4
+
+
+def _check_cameo(cameo: object) -> None:
+    if not isinstance(cameo, str) or _CAMEO.fullmatch(cameo) is None:
+        raise InvalidCommandError(
+            f"{cameo!r} is not a CAMEO code: write 2-4 digits as a string, with the leading "
+            "zero, starting with a root 01-20 (e.g. '041')",
+            field="coding.cameo",
+        )
+
+
+def _coding(
+    cameo: str,
+    goldstein: float,
+    plover_type: str | None,
+    plover_mode: str | None = None,
+    *,
+    contexts: tuple[str, ...] = (),
+    alternatives: Mapping[str, str] | None = None,
+) -> Coding:
+    return Coding(
+        cameo=cameo,
+        goldstein=goldstein,
+        quad_class=quad_class_of(cameo),
+        plover_type=plover_type,
+        plover_mode=plover_mode,
+        plover_contexts=contexts,
+        mapping_version=MAPPING_VERSION,
+        alternatives=dict(alternatives or {}),
+    )
+
+
+# Read-only so that no caller can change the table behind MAPPING_VERSION's back; code_for
+# hands out copies because Coding.alternatives is a (mutable) dict.
+CODINGS: Final[Mapping[str, Coding]] = MappingProxyType(
+    {
+        "phone_call": _coding("041", 1.0, "CONSULT", "phone"),
+        "contacts": _coding("040", 1.0, "CONSULT"),
+        "meeting": _coding("044", 2.5, "CONSULT", "third-party"),
+        "visit": _coding("042", 1.9, "CONSULT", "visit"),
+        "host_visit": _coding("043", 2.8, "CONSULT", "visit"),
+        "negotiation": _coding("046", 7.0, "CONSULT", contexts=("diplomatic",)),
+        "address": _coding("010", 0.0, None),
+        "statement": _coding("010", 0.0, None),
+        "meeting_scheduled": _coding("036", 4.0, "AGREE"),
+        "faction_invited": _coding("036", 4.0, "AGREE"),
+        "attendance_confirmed": _coding("036", 4.0, "AGREE"),
+        "attendance_declined": _coding("125", -5.0, "REJECT", "meet"),
+        "declaration_signed": _coding("057", 8.0, "SUPPORT"),
+        "signature_refused": _coding("127", -5.0, "REJECT", "meet"),
+        "rejection": _coding("120", -4.0, "REJECT"),
+        # The PLOVER manual: "expressions of regret or remorse ... should be coded as CONCEDE";
+        # CAMEO2PLOVER-2021.txt maps 055 to SUPPORT. We follow the manual and keep the other.
+        "apology": _coding("055", 7.0, "CONCEDE", alternatives={"cameo2plover_2021": "SUPPORT"}),
+    }
+)
+"""The mapping table, version ``MAPPING_VERSION``, keyed by interaction kind."""
+
+KINDS: Final = frozenset(CODINGS)
+"""The interaction kinds ``code_for`` knows."""
+
+# The Goldstein score of each CAMEO code the table uses, for overrides that change the code.
+_GOLDSTEIN_BY_CAMEO: Final = MappingProxyType({c.cameo: c.goldstein for c in CODINGS.values()})
+
+
+def code_for(
+    kind: str, *, override: CodingOverride | None = None, contexts: tuple[str, ...] = ()
+) -> Coding:
+    """The codes of an interaction of ``kind``.
+
+    Args:
+        kind: One of ``KINDS``.
+        override: An analyst's replacement codes; any field it sets marks the coding as
+            overridden. Its ``plover_contexts`` replace the table's.
+        contexts: PLOVER contexts of this interaction (e.g. ``("human_security",)``), added to
+            the table's (or the override's) without duplicates; they do not count as an override.
+
+    Returns:
+        A fresh ``Coding`` stamped with ``MAPPING_VERSION``.
+
+    Raises:
+        InvalidCommandError: ``kind`` is unknown (field ``coding.kind``), or an override or
+            context is malformed (field ``coding.<name>``).
+    """
+    base = CODINGS.get(kind)
+    if base is None:
+        known = ", ".join(sorted(KINDS))
+        raise InvalidCommandError(
+            f"unknown interaction kind {kind!r}; known kinds: {known}", field="coding.kind"
+        )
+    coding = msgspec.structs.replace(base, alternatives=dict(base.alternatives))
+    if override is not None:
+        coding = _apply(coding, override)
+    _check_words(contexts, "coding.contexts")
+    merged = tuple(dict.fromkeys((*coding.plover_contexts, *contexts)))
+    if merged != coding.plover_contexts:
+        coding = msgspec.structs.replace(coding, plover_contexts=merged)
+    return coding
+
+
+def _apply(coding: Coding, override: CodingOverride) -> Coding:
+    changes: dict[str, object] = {}
+    cameo = override.cameo
+    if not isinstance(cameo, UnsetType):
+        _check_cameo(cameo)
+        changes["cameo"] = cameo
+    goldstein = override.goldstein
+    if not isinstance(goldstein, UnsetType):
+        changes["goldstein"] = _checked_goldstein(goldstein)
+    elif not isinstance(cameo, UnsetType) and cameo != coding.cameo:
+        # Keeping the old score with a new code would record a score that belongs to neither.
+        known = _GOLDSTEIN_BY_CAMEO.get(cameo)
+        if known is None:
+            raise InvalidCommandError(
+                f"give the Goldstein score of CAMEO {cameo}; the mapping table does not use it",
+                field="coding.goldstein",
+            )
+        changes["goldstein"] = known
+    quad_class = override.quad_class
+    if not isinstance(quad_class, UnsetType):
+        changes["quad_class"] = _checked_quad_class(quad_class)
+    elif not isinstance(cameo, UnsetType):
+        changes["quad_class"] = quad_class_of(cameo)
+    if not isinstance(override.plover_type, UnsetType):
+        if override.plover_type is not None:
+            _check_plover_type(override.plover_type)
+        changes["plover_type"] = override.plover_type
+    if not isinstance(override.plover_mode, UnsetType):
+        if override.plover_mode is not None:
+            _check_words((override.plover_mode,), "coding.plover_mode")
+        changes["plover_mode"] = override.plover_mode
+    if not isinstance(override.plover_contexts, UnsetType):
+        _check_words(override.plover_contexts, "coding.plover_contexts")
+        changes["plover_contexts"] = tuple(dict.fromkeys(override.plover_contexts))
+    if not changes:
+        return coding
+    return msgspec.structs.replace(coding, overridden=True, **changes)
+
+
+def _checked_goldstein(goldstein: object) -> float:
+    if (
+        isinstance(goldstein, bool)
+        or not isinstance(goldstein, int | float)
+        or not math.isfinite(goldstein)
+        or not -_GOLDSTEIN_LIMIT <= goldstein <= _GOLDSTEIN_LIMIT
+    ):
+        raise InvalidCommandError(
+            f"Goldstein score {goldstein!r} is not a number from -10 to 10",
+            field="coding.goldstein",
+        )
+    return float(goldstein)
+
+
+def _checked_quad_class(quad_class: object) -> int:
+    if isinstance(quad_class, bool) or not isinstance(quad_class, int) or not 1 <= quad_class <= 4:
+        raise InvalidCommandError(
+            f"quad class {quad_class!r} is not 1, 2, 3 or 4", field="coding.quad_class"
+        )
+    return quad_class
+
+
+def _check_plover_type(plover_type: object) -> None:
+    if not isinstance(plover_type, str) or _PLOVER_TYPE.fullmatch(plover_type) is None:
+        raise InvalidCommandError(
+            f"{plover_type!r} is not a PLOVER event type; write it in capitals (e.g. 'CONSULT')",
+            field="coding.plover_type",
+        )
+
+
+def _check_words(words: Iterable[object], field: str) -> None:
+    for word in words:
+        if not isinstance(word, str) or _PLOVER_WORD.fullmatch(word) is None:
+            raise InvalidCommandError(
+                f"{word!r} is not a PLOVER mode or context; write it in lower case "
+                "(e.g. 'third-party', 'human_security')",
+                field=field,
+            )

@@ -1,0 +1,290 @@
+"""What users ask Diplofeed to record. Commands refer to actors by id or by any name a source
+used; dates are EDTF strings with the source's own phrase beside them. Inbound, so unknown
+fields are refused (a typo must not silently drop data)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+from events.domain.coding import CodingOverride
+from events.domain.vocabulary import (
+    ActorKind,
+    Alias,
+    Modality,
+    ParticipantRole,
+    Place,
+    Source,
+)
+
+__all__ = (
+    "COMMAND_DECODER",
+    "AddAlias",
+    "AddSource",
+    "AssignRole",
+    "CancelMeeting",
+    "Command",
+    "ConfirmAttendance",
+    "CorrectEvent",
+    "DeclineAttendance",
+    "DraftDeclaration",
+    "InteractionKind",
+    "InviteFaction",
+    "MergeActors",
+    "NameDelegationLeader",
+    "NameDelegationMember",
+    "ParticipantRef",
+    "PostponeMeeting",
+    "RecordInteraction",
+    "RefuseSignature",
+    "RegisterActor",
+    "RetractEvent",
+    "ReviseMeetingDate",
+    "ScheduleMeeting",
+    "SignDeclaration",
+)
+
+Id = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9_.]{0,99}$")]
+"""An aggregate id: lowercase letters, digits, dot and underscore (no dash: the stream id is
+``<category>-<id>``)."""
+Ref = Annotated[str, msgspec.Meta(min_length=1, max_length=300)]
+"""An actor, by id or by any of its names."""
+Text = Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
+Edtf = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+
+InteractionKind = Literal[
+    "phone_call", "meeting", "visit", "address", "contacts", "statement", "apology"
+]
+
+
+class _Command(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    command_id: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
+    """Makes the command idempotent: the same id is recorded once, however often it is sent."""
+    sources: tuple[Source, ...] = ()
+
+
+# -- actors -------------------------------------------------------------------------------------
+
+
+class RegisterActor(_Command, frozen=True, kw_only=True, tag="register_actor"):
+    actor_id: Id
+    kind: ActorKind
+    canonical_name: Text
+    aliases: tuple[Alias, ...] = ()
+    cameo_code: Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{3}([A-Z]{3})*$")] | None = None
+    wikidata_qid: Annotated[str, msgspec.Meta(pattern=r"^Q[0-9]+$")] | None = None
+    country: Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{3}$")] | None = None
+
+
+class AddAlias(_Command, frozen=True, kw_only=True, tag="add_alias"):
+    actor: Ref
+    alias: Alias
+
+
+class AssignRole(_Command, frozen=True, kw_only=True, tag="assign_role"):
+    actor: Ref
+    organisation: Ref
+    title_as_reported: Text | None = None
+    role_code: str | None = None
+    valid_time: Edtf
+    valid_time_raw: Text | None = None
+
+
+class MergeActors(_Command, frozen=True, kw_only=True, tag="merge_actors"):
+    actor: Ref
+    merged_actor: Ref
+    reason: Text | None = None
+
+
+# -- interactions -------------------------------------------------------------------------------
+
+
+class ParticipantRef(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A participant named by id or name; ``organisation`` helps resolve a shared name."""
+
+    actor: Ref
+    role: ParticipantRole
+    name_as_reported: Text | None = None
+    title_as_reported: Text | None = None
+    organisation: Ref | None = None
+
+
+class RecordInteraction(_Command, frozen=True, kw_only=True, tag="record_interaction"):
+    """Any interaction: a call, meeting, visit, address, aggregate contacts, a statement or
+    pattern, an apology. Kind-specific fields are checked by the rules."""
+
+    kind: InteractionKind
+    interaction_id: Id
+    participants: tuple[ParticipantRef, ...]
+    valid_time: Edtf
+    valid_time_raw: Text | None = None
+    place: Place | None = None
+    topics: tuple[Text, ...] = ()
+    modality: Modality = "reported"
+    attributed_to: Text | None = None
+    coding: CodingOverride | None = None
+    contexts: tuple[str, ...] = ()
+    meeting_id: Id | None = None
+    format: Literal["bilateral", "multilateral", "third_party"] | None = None
+    quote: Text | None = None
+    cardinality_text: Text | None = None
+    min_count: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    claim: Text | None = None
+    negated: bool = False
+    subject: Text | None = None
+
+
+# -- meetings -----------------------------------------------------------------------------------
+
+
+class ScheduleMeeting(_Command, frozen=True, kw_only=True, tag="schedule_meeting"):
+    meeting_id: Id
+    title: Text
+    host: Ref | None = None
+    organiser: Ref | None = None
+    place: Place | None = None
+    valid_time: Edtf
+    valid_time_raw: Text | None = None
+    modality: Modality = "announced"
+    attributed_to: Text | None = None
+
+
+class ReviseMeetingDate(_Command, frozen=True, kw_only=True, tag="revise_meeting_date"):
+    meeting_id: Id
+    valid_time: Edtf
+    valid_time_raw: Text | None = None
+    reason: Text | None = None
+
+
+class PostponeMeeting(_Command, frozen=True, kw_only=True, tag="postpone_meeting"):
+    meeting_id: Id
+    valid_time: Edtf | None = None
+    valid_time_raw: Text | None = None
+    reason: Text | None = None
+
+
+class CancelMeeting(_Command, frozen=True, kw_only=True, tag="cancel_meeting"):
+    meeting_id: Id
+    reason: Text | None = None
+
+
+class InviteFaction(_Command, frozen=True, kw_only=True, tag="invite_faction"):
+    meeting_id: Id
+    faction: Ref
+    name_as_reported: Text | None = None
+    inviter: Ref | None = None
+
+
+class ConfirmAttendance(_Command, frozen=True, kw_only=True, tag="confirm_attendance"):
+    meeting_id: Id
+    faction: Ref
+
+
+class DeclineAttendance(_Command, frozen=True, kw_only=True, tag="decline_attendance"):
+    meeting_id: Id
+    faction: Ref
+    reason: Text | None = None
+
+
+class NameDelegationLeader(_Command, frozen=True, kw_only=True, tag="name_delegation_leader"):
+    meeting_id: Id
+    faction: Ref
+    person: Ref
+    name_as_reported: Text | None = None
+    title_as_reported: Text | None = None
+
+
+class NameDelegationMember(_Command, frozen=True, kw_only=True, tag="name_delegation_member"):
+    meeting_id: Id
+    faction: Ref
+    person: Ref
+    name_as_reported: Text | None = None
+    title_as_reported: Text | None = None
+
+
+# -- declarations -------------------------------------------------------------------------------
+
+
+class DraftDeclaration(_Command, frozen=True, kw_only=True, tag="draft_declaration"):
+    declaration_id: Id
+    title: Text
+    meeting_id: Id | None = None
+    valid_time: Edtf | None = None
+    valid_time_raw: Text | None = None
+
+
+class SignDeclaration(_Command, frozen=True, kw_only=True, tag="sign_declaration"):
+    declaration_id: Id
+    signatory: Ref
+    name_as_reported: Text | None = None
+    valid_time: Edtf | None = None
+    valid_time_raw: Text | None = None
+
+
+class RefuseSignature(_Command, frozen=True, kw_only=True, tag="refuse_signature"):
+    declaration_id: Id
+    refuser: Ref
+    name_as_reported: Text | None = None
+    reason: Text | None = None
+    valid_time: Edtf | None = None
+    valid_time_raw: Text | None = None
+
+
+# -- amendments ---------------------------------------------------------------------------------
+
+StreamRef = Annotated[
+    str, msgspec.Meta(pattern=r"^(actor|interaction|meeting|declaration)-[a-z0-9][a-z0-9_.]*$")
+]
+
+
+class AddSource(_Command, frozen=True, kw_only=True, tag="add_source"):
+    """Corroborate an event already recorded with another source."""
+
+    stream: StreamRef
+    target_event_id: Annotated[str, msgspec.Meta(min_length=1)]
+    source: Source
+
+
+class CorrectEvent(_Command, frozen=True, kw_only=True, tag="correct_event"):
+    """Replace some fields of an earlier event (``valid_time`` given as EDTF)."""
+
+    stream: StreamRef
+    target_event_id: Annotated[str, msgspec.Meta(min_length=1)]
+    changes: Annotated[dict[str, Any], msgspec.Meta(min_length=1)]
+    reason: Text
+
+
+class RetractEvent(_Command, frozen=True, kw_only=True, tag="retract_event"):
+    """Withdraw an earlier event: every view drops it; the log keeps it."""
+
+    stream: StreamRef
+    target_event_id: Annotated[str, msgspec.Meta(min_length=1)]
+    reason: Text
+
+
+Command = (
+    RegisterActor
+    | AddAlias
+    | AssignRole
+    | MergeActors
+    | RecordInteraction
+    | ScheduleMeeting
+    | ReviseMeetingDate
+    | PostponeMeeting
+    | CancelMeeting
+    | InviteFaction
+    | ConfirmAttendance
+    | DeclineAttendance
+    | NameDelegationLeader
+    | NameDelegationMember
+    | DraftDeclaration
+    | SignDeclaration
+    | RefuseSignature
+    | AddSource
+    | CorrectEvent
+    | RetractEvent
+)
+
+COMMAND_DECODER: msgspec.json.Decoder[Command] = msgspec.json.Decoder(Command)
+"""Decodes one command from JSON carrying its ``type`` tag (the seed file, the CLI loader)."""

@@ -1,0 +1,140 @@
+"""The registered actors as the rules need them: who exists, of what kind, under which names,
+holding which roles when. Built by folding actor events; pure, so ``decide`` can take it."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import msgspec
+
+from events.domain.catalogue import ActorRegistered, ActorsMerged, AliasAdded, RoleAssigned
+from events.domain.errors import RuleViolationError, UnknownActorError
+from events.domain.names import ActorRecord, NameIndex, RoleSpan
+
+if TYPE_CHECKING:
+    from datetime import date
+
+    from events.domain.catalogue import DomainEvent
+
+__all__ = ("ORGANISATION_KINDS", "Directory")
+
+ORGANISATION_KINDS = frozenset({"organisation", "state", "institution"})
+
+
+class Directory:
+    """Registered actors, resolvable by id or by any name a source used."""
+
+    def __init__(self) -> None:
+        self._index = NameIndex()
+        self._merged_into: dict[str, str] = {}
+        self._applied: set[str] = set()
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def apply(self, event: DomainEvent, event_id: str | None = None) -> None:
+        """Fold one actor event in (other events are ignored). With ``event_id``, an event
+        already folded in is skipped, so the same event may arrive twice."""
+        if event_id is not None:
+            if event_id in self._applied:
+                return
+            self._applied.add(event_id)
+        if isinstance(event, ActorRegistered):
+            self._index.add(
+                ActorRecord(
+                    actor_id=event.actor_id,
+                    canonical_name=event.canonical_name,
+                    kind=event.kind,
+                    aliases=tuple(a.text for a in event.aliases),
+                )
+            )
+            return
+        record = self._index.get(getattr(event, "actor_id", ""))
+        if record is None:
+            return
+        if isinstance(event, AliasAdded):
+            if event.alias.text not in record.aliases:
+                self._index.add(
+                    msgspec.structs.replace(record, aliases=(*record.aliases, event.alias.text))
+                )
+        elif isinstance(event, RoleAssigned):
+            span = RoleSpan(
+                organisation_id=event.organisation_id,
+                title=event.title_as_reported,
+                start=event.valid_time.lower,
+                end=event.valid_time.upper,
+            )
+            organisations = record.organisations
+            if event.organisation_id not in organisations:
+                organisations = (*organisations, event.organisation_id)
+            self._index.add(
+                msgspec.structs.replace(
+                    record, roles=(*record.roles, span), organisations=organisations
+                )
+            )
+        elif isinstance(event, ActorsMerged):
+            merged = self._index.get(event.merged_actor_id)
+            if merged is not None:
+                names = (merged.canonical_name, *merged.aliases)
+                self._index.add(
+                    msgspec.structs.replace(
+                        record,
+                        aliases=(*record.aliases, *(n for n in names if n not in record.aliases)),
+                        roles=(*record.roles, *merged.roles),
+                    )
+                )
+                self._index.remove(event.merged_actor_id)
+            self._merged_into[event.merged_actor_id] = event.actor_id
+
+    def get(self, actor_id: str) -> ActorRecord | None:
+        """The actor registered under ``actor_id`` (following merges), if any."""
+        return self._index.get(self._merged_into.get(actor_id, actor_id))
+
+    def kind_of(self, actor_id: str) -> str | None:
+        """The actor's kind, or ``None`` when it is not registered."""
+        record = self.get(actor_id)
+        return record.kind if record else None
+
+    def resolve(
+        self,
+        ref: str,
+        *,
+        field: str,
+        organisation: str | None = None,
+        on: date | None = None,
+        kinds: frozenset[str] | None = None,
+    ) -> str:
+        """The id of the actor ``ref`` names (an id or a name).
+
+        Raises:
+            UnknownActorError: nothing matches; carries the closest names.
+            AmbiguousActorError: several actors match equally well.
+            RuleViolationError: the actor is not of one of ``kinds``.
+        """
+        direct = self.get(ref)
+        if direct is not None:
+            actor_id = direct.actor_id
+        else:
+            org = None
+            if organisation:
+                known = self.get(organisation)
+                org = (
+                    known.actor_id
+                    if known is not None
+                    else self.resolve(organisation, field=field, kinds=ORGANISATION_KINDS)
+                )
+            kind = next(iter(kinds)) if kinds is not None and len(kinds) == 1 else None
+            actor_id = self._index.resolve(
+                ref, organisation=org, on=on, kind=kind, field=field
+            ).actor_id
+            actor_id = self._merged_into.get(actor_id, actor_id)
+        record = self._index.get(actor_id)
+        if record is None:  # pragma: no cover (the index only returns registered actors)
+            raise UnknownActorError(ref, [], field=field)
+        if kinds is not None and record.kind not in kinds:
+            wanted = " or ".join(sorted(kinds))
+            raise RuleViolationError(
+                f"{record.canonical_name!r} ({actor_id}) is a {record.kind}, not a {wanted}",
+                field=field,
+            )
+        return actor_id

@@ -1,0 +1,175 @@
+"""The command handler: load the stream, decide, append with the expected version.
+
+Thin on purpose: the rules live in the aggregates' pure ``decide``/``evolve``. On a concurrent
+write the handler reloads and decides again, so it retries only if the decision still holds
+against the new state (a rule that now refuses raises instead).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING, Any, Final
+
+import msgspec
+
+from events.domain import actors, declarations, interactions, meetings
+from events.domain.amendments import Stored
+from events.domain.catalogue import CATALOGUE
+from events.domain.commands import (
+    AddAlias,
+    AddSource,
+    AssignRole,
+    CorrectEvent,
+    DraftDeclaration,
+    MergeActors,
+    RecordInteraction,
+    RefuseSignature,
+    RegisterActor,
+    RetractEvent,
+    SignDeclaration,
+)
+from events.domain.directory import Directory
+from events.errors import WrongExpectedVersionError
+from events.records import START, AppendResult, Cursor, FeedFilter, Metadata
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from events.domain.catalogue import DomainEvent
+    from events.domain.commands import Command
+    from events.records import RecordedEvent
+    from events.store import EventStore
+
+__all__ = ("COMMAND_NAMESPACE", "CommandHandler", "Outcome", "stream_of")
+
+COMMAND_NAMESPACE: Final = uuid.UUID("5b0f1c1e-8d1e-4f0e-9a51-6469706c6f66")
+"""Event ids of an identified command are uuid5(this, "<command id>#<n>")."""
+_RETRIES: Final = 5
+
+
+class Outcome(msgspec.Struct, frozen=True, kw_only=True):
+    """What a command recorded. ``replayed``: the command id was handled before, and this is
+    what it recorded then; ``result`` is ``None`` when there was nothing new to record."""
+
+    stream_id: str
+    event_ids: list[str]
+    result: AppendResult | None
+    replayed: bool = False
+
+
+_Aggregate = tuple[
+    Any, "Callable[[Any, Stored], Any]", "Callable[[Any, Any, Directory], list[DomainEvent]]"
+]
+_AGGREGATES: dict[str, _Aggregate] = {
+    "actor": (actors.ActorState(), actors.evolve, actors.decide),
+    "meeting": (meetings.MeetingState(), meetings.evolve, meetings.decide),
+    "declaration": (declarations.DeclarationState(), declarations.evolve, declarations.decide),
+    "interaction": (interactions.InteractionState(), interactions.evolve, interactions.decide),
+}
+
+
+def stream_of(command: Command, directory: Directory) -> str:
+    """The stream a command is decided on (resolving an actor named by name)."""
+    if isinstance(command, (AddSource, CorrectEvent, RetractEvent)):
+        return command.stream
+    if isinstance(command, RegisterActor):
+        return f"actor-{command.actor_id}"
+    if isinstance(command, (AddAlias, AssignRole, MergeActors)):
+        return f"actor-{directory.resolve(command.actor, field='actor')}"
+    if isinstance(command, RecordInteraction):
+        return f"interaction-{command.interaction_id}"
+    if isinstance(command, (DraftDeclaration, SignDeclaration, RefuseSignature)):
+        return f"declaration-{command.declaration_id}"
+    return f"meeting-{command.meeting_id}"
+
+
+class CommandHandler:
+    """Handles commands against the event store, keeping an actor directory up to date from
+    the feed so that commands may name actors by any spelling."""
+
+    def __init__(self, store: EventStore) -> None:
+        self._store = store
+        self.directory = Directory()
+        self._directory_cursor: Cursor = START
+
+    async def refresh_directory(self) -> None:
+        """Fold actor events committed since the last refresh into the directory."""
+        actor_events = FeedFilter(category="actor")
+        while True:
+            page = await self._store.read_all(self._directory_cursor, filter=actor_events)
+            for recorded in page.events:
+                event = CATALOGUE.decode(recorded)
+                self.directory.apply(event, str(recorded.event_id))  # type: ignore[arg-type]
+            self._directory_cursor = page.next_cursor
+            if not page.full:
+                return
+
+    async def _load(self, stream_id: str) -> tuple[list[RecordedEvent], int]:
+        events: list[RecordedEvent] = []
+        version = 1
+        while True:
+            chunk = await self._store.read_stream(stream_id, from_version=version, limit=1_000)
+            events.extend(chunk.events)
+            if chunk.next_version is None:
+                return events, chunk.current_version
+            version = chunk.next_version
+
+    async def handle(self, command: Command, *, metadata: Metadata | None = None) -> Outcome:
+        """Decide ``command`` against its stream and append what it decides.
+
+        Raises:
+            DomainError: the rules refuse the command (nothing is appended).
+            WrongExpectedVersionError: the stream kept changing under five attempts.
+        """
+        await self.refresh_directory()
+        stream_id = stream_of(command, self.directory)
+        initial, evolve, decide = _AGGREGATES[stream_id.split("-", 1)[0]]
+        meta = metadata or Metadata()
+        if command.command_id is not None:
+            meta = msgspec.structs.replace(meta, causation_id=command.command_id)
+        for attempt in range(_RETRIES):
+            recorded, version = await self._load(stream_id)
+            ids = self._event_ids(command)
+            if ids is not None:
+                earlier = [str(e.event_id) for e in recorded if str(e.event_id) in set(ids)]
+                if earlier:
+                    return Outcome(
+                        stream_id=stream_id, event_ids=earlier, result=None, replayed=True
+                    )
+            state = initial
+            for stored in recorded:
+                state = evolve(state, Stored(str(stored.event_id), CATALOGUE.decode(stored)))  # type: ignore[arg-type]
+            decided = decide(state, command, self.directory)
+            if not decided:
+                return Outcome(stream_id=stream_id, event_ids=[], result=None)
+            new = [
+                CATALOGUE.new_event(
+                    event,
+                    event_id=uuid.UUID(ids[n]) if ids is not None else None,
+                    metadata=meta,
+                )
+                for n, event in enumerate(decided)
+            ]
+            try:
+                result = await self._store.append(stream_id, new, version)
+            except WrongExpectedVersionError:
+                if attempt == _RETRIES - 1:
+                    raise
+                await self.refresh_directory()
+                continue
+            for fact, appended in zip(decided, new, strict=True):
+                self.directory.apply(fact, str(appended.event_id))
+            return Outcome(
+                stream_id=stream_id,
+                event_ids=[str(e.event_id) for e in new],
+                result=result,
+                replayed=result.replayed,
+            )
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    @staticmethod
+    def _event_ids(command: Command) -> list[str] | None:
+        if command.command_id is None:
+            return None
+        # Enough ids for what one command can decide; only the first few are ever used.
+        return [str(uuid.uuid5(COMMAND_NAMESPACE, f"{command.command_id}#{n}")) for n in range(4)]

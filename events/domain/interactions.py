@@ -1,0 +1,148 @@
+"""The interaction aggregate (stream ``interaction-<id>``): one reported interaction, coded,
+dated and sourced, and its later corroborations, corrections or retraction."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from events.domain.amendments import Record, Stored, decide_amendment, evolve_record
+from events.domain.catalogue import (
+    INTERACTION_EVENTS,
+    AddressDelivered,
+    ApologyIssued,
+    ContactsReported,
+    MeetingHeld,
+    PhoneCallHeld,
+    StatementReported,
+    VisitMade,
+)
+from events.domain.coding import code_for
+from events.domain.commands import AddSource, CorrectEvent, RecordInteraction, RetractEvent
+from events.domain.errors import InvalidCommandError, RuleViolationError, UnknownTargetError
+from events.domain.valid_time import valid_time
+from events.domain.vocabulary import Participant
+
+if TYPE_CHECKING:
+    from events.domain.catalogue import DomainEvent
+    from events.domain.directory import Directory
+
+__all__ = ("InteractionCommand", "InteractionState", "decide", "evolve")
+
+InteractionCommand = RecordInteraction | AddSource | CorrectEvent | RetractEvent
+
+_EVENT_FOR_KIND: dict[str, type[Any]] = {
+    "phone_call": PhoneCallHeld,
+    "meeting": MeetingHeld,
+    "visit": VisitMade,
+    "address": AddressDelivered,
+    "contacts": ContactsReported,
+    "statement": StatementReported,
+    "apology": ApologyIssued,
+}
+# Fields only some kinds carry: a value given for another kind is refused, not dropped.
+_KIND_FIELDS: dict[str, frozenset[str]] = {
+    "meeting": frozenset({"format"}),
+    "address": frozenset({"quote"}),
+    "contacts": frozenset({"cardinality_text", "min_count"}),
+    "statement": frozenset({"claim", "negated"}),
+    "apology": frozenset({"subject"}),
+}
+_REQUIRED: dict[str, frozenset[str]] = {
+    "contacts": frozenset({"cardinality_text"}),
+    "statement": frozenset({"claim"}),
+}
+_OPTIONAL_KIND_FIELDS = frozenset().union(*_KIND_FIELDS.values())
+
+
+class InteractionState(msgspec.Struct, frozen=True, kw_only=True):
+    """One interaction as its stream tells it."""
+
+    interaction_id: str | None = None
+    kind: str | None = None
+    record: Record = Record()
+
+
+def evolve(state: InteractionState, stored: Stored) -> InteractionState:
+    """Fold one stored event into the state."""
+    event = stored.event
+    record = evolve_record(state.record, stored)
+    if isinstance(event, INTERACTION_EVENTS):
+        return InteractionState(
+            interaction_id=event.interaction_id, kind=type(event).__name__, record=record
+        )
+    return msgspec.structs.replace(state, record=record)
+
+
+def _kind_fields(command: RecordInteraction) -> dict[str, Any]:
+    allowed = _KIND_FIELDS.get(command.kind, frozenset())
+    fields: dict[str, Any] = {}
+    for name in _OPTIONAL_KIND_FIELDS:
+        value = getattr(command, name)
+        if value in (None, False):
+            continue
+        if name not in allowed:
+            raise InvalidCommandError(
+                f"{name!r} does not apply to a {command.kind} interaction", field=name
+            )
+        fields[name] = value
+    for name in _REQUIRED.get(command.kind, frozenset()):
+        if name not in fields:
+            raise InvalidCommandError(f"a {command.kind} interaction needs {name!r}", field=name)
+    return fields
+
+
+def decide(
+    state: InteractionState, command: InteractionCommand, directory: Directory
+) -> list[DomainEvent]:
+    """The rules for an interaction."""
+    if not isinstance(command, RecordInteraction):
+        if state.interaction_id is None:
+            raise UnknownTargetError("no such interaction was recorded", field="stream")
+        return decide_amendment(state.record, command)
+    if state.interaction_id is not None:
+        raise RuleViolationError(
+            f"interaction {command.interaction_id!r} is already recorded; correct it instead",
+            field="interaction_id",
+        )
+    if not command.participants:
+        raise InvalidCommandError(
+            "an interaction needs at least one participant", field="participants"
+        )
+    when = valid_time(command.valid_time, command.valid_time_raw)
+    participants = tuple(
+        Participant(
+            actor_id=directory.resolve(
+                p.actor,
+                field=f"participants[{i}].actor",
+                organisation=p.organisation,
+                on=when.lower,
+            ),
+            role=p.role,
+            name_as_reported=p.name_as_reported
+            or (p.actor if directory.get(p.actor) is None else None),
+            title_as_reported=p.title_as_reported,
+        )
+        for i, p in enumerate(command.participants)
+    )
+    event_type = _EVENT_FOR_KIND[command.kind]
+    return [
+        event_type(
+            interaction_id=command.interaction_id,
+            participants=participants,
+            valid_time=when,
+            place=command.place,
+            topics=command.topics,
+            modality=command.modality,
+            attributed_to=command.attributed_to,
+            coding=code_for(
+                "apology" if command.kind == "apology" else command.kind,
+                override=command.coding,
+                contexts=command.contexts,
+            ),
+            sources=command.sources,
+            meeting_id=command.meeting_id,
+            **_kind_fields(command),
+        )
+    ]

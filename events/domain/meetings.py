@@ -1,0 +1,265 @@
+"""The meeting aggregate (stream ``meeting-<id>``): a planned meeting's lifecycle, invitations,
+attendance and delegations."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal
+
+import msgspec
+
+from events.domain.amendments import Record, Stored, decide_amendment, evolve_record
+from events.domain.catalogue import (
+    AttendanceConfirmed,
+    AttendanceDeclined,
+    DelegationLeaderNamed,
+    DelegationMemberNamed,
+    FactionInvited,
+    MeetingCancelled,
+    MeetingDateRevised,
+    MeetingPostponed,
+    MeetingScheduled,
+)
+from events.domain.coding import code_for
+from events.domain.commands import (
+    AddSource,
+    CancelMeeting,
+    ConfirmAttendance,
+    CorrectEvent,
+    DeclineAttendance,
+    InviteFaction,
+    NameDelegationLeader,
+    NameDelegationMember,
+    PostponeMeeting,
+    RetractEvent,
+    ReviseMeetingDate,
+    ScheduleMeeting,
+)
+from events.domain.directory import ORGANISATION_KINDS
+from events.domain.errors import RuleViolationError, UnknownTargetError
+from events.domain.valid_time import valid_time
+
+if TYPE_CHECKING:
+    from events.domain.catalogue import DomainEvent
+    from events.domain.directory import Directory
+
+__all__ = ("MeetingCommand", "MeetingState", "decide", "evolve")
+
+MeetingCommand = (
+    ScheduleMeeting
+    | ReviseMeetingDate
+    | PostponeMeeting
+    | CancelMeeting
+    | InviteFaction
+    | ConfirmAttendance
+    | DeclineAttendance
+    | NameDelegationLeader
+    | NameDelegationMember
+    | AddSource
+    | CorrectEvent
+    | RetractEvent
+)
+
+Status = Literal["scheduled", "postponed", "cancelled"]
+_PERSON = frozenset({"person"})
+
+
+class MeetingState(msgspec.Struct, frozen=True, kw_only=True):
+    """One meeting as its stream tells it."""
+
+    meeting_id: str | None = None
+    status: Status | None = None
+    invited: frozenset[str] = frozenset()
+    confirmed: frozenset[str] = frozenset()
+    declined: frozenset[str] = frozenset()
+    leaders: dict[str, str] = msgspec.field(default_factory=dict)
+    members: frozenset[tuple[str, str]] = frozenset()
+    record: Record = Record()
+
+
+def evolve(state: MeetingState, stored: Stored) -> MeetingState:
+    """Fold one stored event into the state."""
+    event = stored.event
+    record = evolve_record(state.record, stored)
+    replace = msgspec.structs.replace
+    if isinstance(event, MeetingScheduled):
+        return MeetingState(meeting_id=event.meeting_id, status="scheduled", record=record)
+    if isinstance(event, MeetingPostponed):
+        return replace(state, status="postponed", record=record)
+    if isinstance(event, MeetingDateRevised):
+        status: Status = "scheduled" if state.status == "postponed" else state.status or "scheduled"
+        return replace(state, status=status, record=record)
+    if isinstance(event, MeetingCancelled):
+        return replace(state, status="cancelled", record=record)
+    if isinstance(event, FactionInvited):
+        return replace(state, invited=state.invited | {event.faction_id}, record=record)
+    if isinstance(event, AttendanceConfirmed):
+        return replace(
+            state,
+            confirmed=state.confirmed | {event.faction_id},
+            declined=state.declined - {event.faction_id},
+            record=record,
+        )
+    if isinstance(event, AttendanceDeclined):
+        return replace(
+            state,
+            declined=state.declined | {event.faction_id},
+            confirmed=state.confirmed - {event.faction_id},
+            record=record,
+        )
+    if isinstance(event, DelegationLeaderNamed):
+        return replace(
+            state, leaders={**state.leaders, event.faction_id: event.person_id}, record=record
+        )
+    if isinstance(event, DelegationMemberNamed):
+        return replace(
+            state, members=state.members | {(event.faction_id, event.person_id)}, record=record
+        )
+    return replace(state, record=record)
+
+
+def _faction(state: MeetingState, ref: str, directory: Directory, *, invited: bool) -> str:
+    faction = directory.resolve(ref, field="faction", kinds=ORGANISATION_KINDS)
+    if invited and faction not in state.invited:
+        raise RuleViolationError(
+            f"{faction!r} was not invited to meeting {state.meeting_id!r}", field="faction"
+        )
+    return faction
+
+
+def _open(state: MeetingState, action: str, meeting_id: str) -> str:
+    if state.meeting_id is None:
+        raise UnknownTargetError(f"meeting {meeting_id!r} was never scheduled", field="meeting_id")
+    if state.status == "cancelled":
+        raise RuleViolationError(
+            f"cannot {action}: meeting {meeting_id!r} was cancelled", field="meeting_id"
+        )
+    return state.meeting_id
+
+
+def decide(state: MeetingState, command: MeetingCommand, directory: Directory) -> list[DomainEvent]:
+    """The rules for a meeting."""
+    if isinstance(command, ScheduleMeeting):
+        if state.meeting_id is not None:
+            raise RuleViolationError(
+                f"meeting {command.meeting_id!r} is already scheduled; revise its date instead",
+                field="meeting_id",
+            )
+        host = directory.resolve(command.host, field="host") if command.host else None
+        organiser = (
+            directory.resolve(command.organiser, field="organiser") if command.organiser else None
+        )
+        return [
+            MeetingScheduled(
+                meeting_id=command.meeting_id,
+                title=command.title,
+                host_id=host,
+                organiser_id=organiser,
+                place=command.place,
+                valid_time=valid_time(command.valid_time, command.valid_time_raw),
+                modality=command.modality,
+                attributed_to=command.attributed_to,
+                coding=code_for("meeting_scheduled"),
+                sources=command.sources,
+            )
+        ]
+    if isinstance(command, (AddSource, CorrectEvent, RetractEvent)):
+        if state.meeting_id is None:
+            raise UnknownTargetError("the meeting was never scheduled", field="stream")
+        return decide_amendment(state.record, command)
+    meeting_id = command.meeting_id
+    if isinstance(command, ReviseMeetingDate):
+        meeting = _open(state, "revise its date", meeting_id)
+        return [
+            MeetingDateRevised(
+                meeting_id=meeting,
+                valid_time=valid_time(command.valid_time, command.valid_time_raw),
+                reason=command.reason,
+                sources=command.sources,
+            )
+        ]
+    if isinstance(command, PostponeMeeting):
+        meeting = _open(state, "postpone it", meeting_id)
+        when = (
+            valid_time(command.valid_time, command.valid_time_raw) if command.valid_time else None
+        )
+        return [
+            MeetingPostponed(
+                meeting_id=meeting, valid_time=when, reason=command.reason, sources=command.sources
+            )
+        ]
+    if isinstance(command, CancelMeeting):
+        meeting = _open(state, "cancel it again", meeting_id)
+        return [
+            MeetingCancelled(meeting_id=meeting, reason=command.reason, sources=command.sources)
+        ]
+    if isinstance(command, InviteFaction):
+        meeting = _open(state, "invite to it", meeting_id)
+        faction = _faction(state, command.faction, directory, invited=False)
+        if faction in state.invited:
+            raise RuleViolationError(f"{faction!r} is already invited", field="faction")
+        inviter = directory.resolve(command.inviter, field="inviter") if command.inviter else None
+        return [
+            FactionInvited(
+                meeting_id=meeting,
+                faction_id=faction,
+                name_as_reported=command.name_as_reported,
+                inviter_id=inviter,
+                coding=code_for("faction_invited"),
+                sources=command.sources,
+            )
+        ]
+    if isinstance(command, ConfirmAttendance):
+        meeting = _open(state, "confirm attendance", meeting_id)
+        faction = _faction(state, command.faction, directory, invited=True)
+        if faction in state.confirmed:
+            return []
+        return [
+            AttendanceConfirmed(
+                meeting_id=meeting,
+                faction_id=faction,
+                coding=code_for("attendance_confirmed"),
+                sources=command.sources,
+            )
+        ]
+    if isinstance(command, DeclineAttendance):
+        meeting = _open(state, "decline attendance", meeting_id)
+        faction = _faction(state, command.faction, directory, invited=True)
+        if faction in state.declined:
+            return []
+        return [
+            AttendanceDeclined(
+                meeting_id=meeting,
+                faction_id=faction,
+                reason=command.reason,
+                coding=code_for("attendance_declined"),
+                sources=command.sources,
+            )
+        ]
+    meeting = _open(state, "name its delegations", meeting_id)
+    faction = _faction(state, command.faction, directory, invited=True)
+    person = directory.resolve(command.person, field="person", organisation=faction, kinds=_PERSON)
+    if isinstance(command, NameDelegationLeader):
+        if state.leaders.get(faction) == person:
+            return []
+        return [
+            DelegationLeaderNamed(
+                meeting_id=meeting,
+                faction_id=faction,
+                person_id=person,
+                name_as_reported=command.name_as_reported,
+                title_as_reported=command.title_as_reported,
+                sources=command.sources,
+            )
+        ]
+    if (faction, person) in state.members:
+        return []
+    return [
+        DelegationMemberNamed(
+            meeting_id=meeting,
+            faction_id=faction,
+            person_id=person,
+            name_as_reported=command.name_as_reported,
+            title_as_reported=command.title_as_reported,
+            sources=command.sources,
+        )
+    ]
