@@ -20,9 +20,19 @@ if TYPE_CHECKING:
     from events.domain.handler import CommandHandler
     from events.records import Metadata
 
-__all__ = ("SEED_FILE", "SeedReport", "load_seed", "read_commands", "seed_commands")
+__all__ = (
+    "ARTICLE_FILE",
+    "SEED_FILE",
+    "SeedReport",
+    "article_text",
+    "load_seed",
+    "read_commands",
+    "seed_commands",
+)
 
 SEED_FILE: Final = "seed_article.jsonl"
+ARTICLE_FILE: Final = "seed_article.txt"
+"""The article itself, every command's quotes come from it."""
 
 
 class SeedReport(msgspec.Struct, kw_only=True):
@@ -50,6 +60,11 @@ def read_commands(lines: Iterable[str]) -> list[Command]:
         except msgspec.DecodeError as exc:
             raise ValueError(f"line {number}: {exc}") from exc
     return commands
+
+
+def article_text() -> str:
+    """The seed article, as published."""
+    return resources.files("events.domain").joinpath(ARTICLE_FILE).read_text(encoding="utf-8")
 
 
 def seed_commands() -> list[Command]:
