@@ -184,3 +184,22 @@ async def test_every_event_quotes_the_article(seeded: EventStore) -> None:
         assert sources, recorded.type
         for source in sources:
             assert " ".join(source["quote"].split()) in article, source["quote"]
+
+
+async def test_time_bounded_roles_say_whom_a_person_represented_on_a_date(
+    seeded: EventStore,
+) -> None:
+    handler = CommandHandler(seeded)
+    await handler.refresh_directory()
+    directory = handler.directory
+    on_visit = [r.organisation_id for r in directory.memberships("mashal", date(2007, 2, 15))]
+    assert on_visit == ["hamas"]
+    assert directory.memberships("mashal", date(2015, 1, 1)) == []
+    assert [r.organisation_id for r in directory.memberships("hamdan", date(2009, 6, 1))] == [
+        "hamas"
+    ]
+    assert directory.memberships("hamdan", date(2012, 1, 1)) == []
+    lavrov = directory.memberships("lavrov", date(2017, 1, 10))
+    assert [(r.organisation_id, r.title) for r in lavrov] == [
+        ("rus_mfa", "Russian Foreign Minister")
+    ]

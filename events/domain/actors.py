@@ -112,6 +112,8 @@ def decide(state: ActorState, command: ActorCommand, directory: Directory) -> li
             )
         ]
     if isinstance(command, MergeActors):
+        if command.merged_actor in state.merged:
+            return []  # the directory now resolves that id to this very actor
         merged = directory.resolve(command.merged_actor, field="merged_actor")
         if merged == state.actor_id:
             raise RuleViolationError("an actor cannot be merged into itself", field="merged_actor")

@@ -100,7 +100,9 @@ class Coding(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     alternatives: dict[str, str] = msgspec.field(default_factory=dict)
 
 
-class CodingOverride(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class CodingOverride(
+    msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, forbid_unknown_fields=True
+):
     """An analyst's replacement for some of the table's codes; unset fields keep the table's.
 
     ``plover_type`` and ``plover_mode`` may be set to None to drop the table's value. When

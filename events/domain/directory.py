@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from events.domain.catalogue import ActorRegistered, ActorsMerged, AliasAdded, RoleAssigned
-from events.domain.errors import RuleViolationError, UnknownActorError
+from events.domain.errors import AmbiguousActorError, RuleViolationError, UnknownActorError
 from events.domain.names import ActorRecord, NameIndex, RoleSpan
 
 if TYPE_CHECKING:
@@ -90,6 +90,14 @@ class Directory:
         """The actor registered under ``actor_id`` (following merges), if any."""
         return self._index.get(self._merged_into.get(actor_id, actor_id))
 
+    def memberships(self, actor_id: str, on: date | None = None) -> list[RoleSpan]:
+        """The roles ``actor_id`` held (on the day ``on``, when given): which organisation a
+        person represented at the time. An open end of a role counts as still valid."""
+        record = self.get(actor_id)
+        if record is None:
+            return []
+        return [role for role in record.roles if role.active_on(on)]
+
     def kind_of(self, actor_id: str) -> str | None:
         """The actor's kind, or ``None`` when it is not registered."""
         record = self.get(actor_id)
@@ -124,9 +132,19 @@ class Directory:
                     else self.resolve(organisation, field=field, kinds=ORGANISATION_KINDS)
                 )
             kind = next(iter(kinds)) if kinds is not None and len(kinds) == 1 else None
-            actor_id = self._index.resolve(
-                ref, organisation=org, on=on, kind=kind, field=field
-            ).actor_id
+            try:
+                actor_id = self._index.resolve(
+                    ref, organisation=org, on=on, kind=kind, field=field
+                ).actor_id
+            except UnknownActorError as unknown:
+                if kind is None:
+                    raise
+                # The name may belong to an actor of another kind: say that (below) rather
+                # than call a registered actor unknown.
+                try:
+                    actor_id = self._index.resolve(ref, organisation=org, on=on).actor_id
+                except (UnknownActorError, AmbiguousActorError):
+                    raise unknown from None
             actor_id = self._merged_into.get(actor_id, actor_id)
         record = self._index.get(actor_id)
         if record is None:  # pragma: no cover (the index only returns registered actors)
