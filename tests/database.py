@@ -10,9 +10,11 @@ Whichever it is, the run creates its own database there and drops it at the end.
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import tempfile
 import uuid
+import warnings
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
@@ -27,13 +29,23 @@ def with_database(url: str, database: str) -> str:
 
 
 def _docker_answers() -> bool:
-    try:
-        import docker  # noqa: PLC0415 (optional: only needed when probing for an engine)
+    # The probe's own noise (an unclosed socket when no engine listens, platform warnings) is
+    # not the test run's concern: the suite turns warnings into errors.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            import docker  # noqa: PLC0415 (optional: only needed when probing for an engine)
 
-        client = docker.from_env(timeout=3)
-        client.ping()
-    except Exception:  # noqa: BLE001 (any failure means "no engine", and we fall through)
-        return False
+            client = docker.from_env(timeout=3)
+        except Exception:  # noqa: BLE001 (any failure means "no engine", and we fall through)
+            return False
+        try:
+            client.ping()
+        except Exception:  # noqa: BLE001
+            return False
+        finally:
+            client.close()
+            gc.collect()
     return True
 
 
@@ -50,10 +62,14 @@ def postgres_server() -> Iterator[tuple[str, str]]:
         with PostgresContainer("postgres:16-alpine", driver=None) as container:
             yield container.get_connection_url(), "testcontainers"
         return
-    import pgserver  # noqa: PLC0415
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # platformdirs warns when XDG_RUNTIME_DIR is unset
+        import pgserver  # noqa: PLC0415
 
     with tempfile.TemporaryDirectory(prefix="diplofeed-pg-") as folder:
-        server = pgserver.get_server(folder, cleanup_mode="stop")  # type: ignore[attr-defined]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            server = pgserver.get_server(folder, cleanup_mode="stop")  # type: ignore[attr-defined]
         try:
             yield server.get_uri(), "pgserver"
         finally:
