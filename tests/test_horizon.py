@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
@@ -79,7 +80,7 @@ async def test_an_open_transaction_holds_committed_events_back(
                 assert oldest.transaction_id == xid % 2**32
                 assert oldest.application == application
                 assert oldest.user == "postgres"
-                assert oldest.database == owner_dsn.rsplit("/", 1)[1]
+                assert oldest.database == urlsplit(owner_dsn).path.lstrip("/")
                 assert oldest.state == "idle in transaction"
                 assert oldest.started_at is not None
                 assert oldest.age_seconds is not None
