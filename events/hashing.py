@@ -86,16 +86,22 @@ def content_digest(
     Stream ids and types never hold control characters (the store refuses them), so NUL and
     newline separate the fields unambiguously.
     """
-    digest = hashlib.sha256(stream_id.encode())
-    digest.update(b"\0")
-    digest.update(event_id.bytes)
-    digest.update(type.encode())
-    digest.update(b"\0")
-    digest.update(_int8.pack(schema_version))
-    digest.update(data)
-    digest.update(b"\n")
-    digest.update(metadata)
-    return digest.digest()
+    # One join and one hash call: this runs for every appended event.
+    return hashlib.sha256(
+        b"".join(
+            (
+                stream_id.encode(),
+                b"\0",
+                event_id.bytes,
+                type.encode(),
+                b"\0",
+                _int8.pack(schema_version),
+                data,
+                b"\n",
+                metadata,
+            )
+        )
+    ).digest()
 
 
 def chain_hash(previous: bytes, version: int, digest: bytes) -> bytes:
