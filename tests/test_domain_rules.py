@@ -387,7 +387,9 @@ def test_actors_of_different_kinds_cannot_be_merged(directory: Directory) -> Non
     given(actors, Stored("a1", MASHAL_REGISTERED)).when(
         MergeActors(actor="mashal", merged_actor="Hamas"), directory
     ).then_raises(
-        RuleViolationError, match="cannot merge a organisation into a person", field="merged_actor"
+        RuleViolationError,
+        match="cannot merge organisation 'hamas' into person 'mashal'",
+        field="merged_actor",
     )
 
 
@@ -814,7 +816,7 @@ def test_naming_a_delegation_leader_who_is_not_a_person_is_refused(
     given(meetings, Stored("m1", SCHEDULED), Stored("m2", invited("hamas"))).when(
         NameDelegationLeader(meeting_id="moscow_2024", faction="hamas", person=person), directory
     ).then_raises(
-        RuleViolationError, match=r"is a (organisation|state), not a person", field="person"
+        RuleViolationError, match=r"is an? (organisation|state), not a person", field="person"
     )
 
 
@@ -1559,7 +1561,9 @@ def test_a_correction_with_a_value_of_the_wrong_type_is_refused(
         ),
         directory,
     ).then_raises(
-        InvalidCommandError, match="the corrected event would be invalid", field="changes"
+        InvalidCommandError,
+        match="the corrected event would be invalid",
+        field=f"changes.{case.field}",
     )
 
 
@@ -1652,7 +1656,7 @@ def test_a_correction_that_empties_a_required_field_is_refused(directory: Direct
             stream="meeting-moscow_2024", target_event_id="f1", changes={"title": None}, reason="r"
         ),
         directory,
-    ).then_raises(InvalidCommandError, match="would be invalid", field="changes")
+    ).then_raises(InvalidCommandError, match="would be invalid", field="changes.title")
 
 
 def test_a_valid_time_correction_that_is_not_edtf_is_refused(directory: Directory) -> None:
@@ -1664,7 +1668,7 @@ def test_a_valid_time_correction_that_is_not_edtf_is_refused(directory: Director
             reason="r",
         ),
         directory,
-    ).then_raises(InvalidValidTimeError, match="not an EDTF", field="valid_time")
+    ).then_raises(InvalidValidTimeError, match="not an EDTF", field="changes.valid_time")
 
 
 def test_a_correction_of_a_nested_value_is_checked_in_full(directory: Directory) -> None:
@@ -1676,7 +1680,7 @@ def test_a_correction_of_a_nested_value_is_checked_in_full(directory: Directory)
             reason="r",
         ),
         directory,
-    ).then_raises(InvalidCommandError, match="would be invalid", field="changes")
+    ).then_raises(InvalidCommandError, match="would be invalid", field="changes.participants")
 
 
 # -- retractions and corrections of the facts a rule depends on -----------------------------------
@@ -1685,10 +1689,6 @@ def test_a_correction_of_a_nested_value_is_checked_in_full(directory: Directory)
 # one of those events does not reach it yet.
 
 
-@pytest.mark.xfail(
-    reason="known bug: a retracted signature still counts as signed (DeclarationState.signed)",
-    strict=True,
-)
 def test_refusing_after_the_signature_was_retracted_is_allowed(directory: Directory) -> None:
     signed = DeclarationSigned(
         declaration_id="moscow_declaration_2019", signatory_id="hamas", coding=SIGNED
@@ -1703,10 +1703,6 @@ def test_refusing_after_the_signature_was_retracted_is_allowed(directory: Direct
     )
 
 
-@pytest.mark.xfail(
-    reason="known bug: a retracted cancellation still leaves the meeting cancelled",
-    strict=True,
-)
 def test_a_meeting_whose_cancellation_was_retracted_is_open_again(directory: Directory) -> None:
     retracted = EventRetracted(target_event_id="m2", reason="the cancellation was a rumour")
     given(meetings, Stored("m1", SCHEDULED), Stored("m2", CANCELLED), Stored("m3", retracted)).when(

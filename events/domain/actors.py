@@ -6,7 +6,14 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from events.domain.amendments import Record, Stored, decide_amendment, evolve_record
+from events.domain.amendments import (
+    Record,
+    Stored,
+    decide_amendment,
+    evolve_record,
+    is_amendment,
+    refold,
+)
 from events.domain.catalogue import ActorRegistered, ActorsMerged, AliasAdded, RoleAssigned
 from events.domain.commands import (
     AddAlias,
@@ -49,6 +56,8 @@ def evolve(state: ActorState, stored: Stored) -> ActorState:
     """Fold one stored event into the state."""
     event = stored.event
     record = evolve_record(state.record, stored)
+    if is_amendment(event):
+        return refold(ActorState(), evolve, record)
     if isinstance(event, ActorRegistered):
         names = {normalise(event.canonical_name), *(normalise(a.text) for a in event.aliases)}
         return ActorState(
@@ -89,6 +98,9 @@ def decide(state: ActorState, command: ActorCommand, directory: Directory) -> li
                 sources=command.sources,
             )
         ]
+    if isinstance(command, (AddSource, CorrectEvent, RetractEvent)) and state.record.facts:
+        # Amendments act on the stream's facts, even once its registration was retracted.
+        return decide_amendment(state.record, command)
     if state.actor_id is None:
         raise UnknownTargetError("the actor is not registered", field="actor")
     if isinstance(command, AddAlias):
@@ -121,7 +133,8 @@ def decide(state: ActorState, command: ActorCommand, directory: Directory) -> li
             return []
         if directory.kind_of(merged) != state.kind:
             raise RuleViolationError(
-                f"cannot merge a {directory.kind_of(merged)} into a {state.kind}",
+                f"cannot merge {directory.kind_of(merged)} {merged!r} into {state.kind} "
+                f"{state.actor_id!r}: they are different kinds of actor",
                 field="merged_actor",
             )
         return [

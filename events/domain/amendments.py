@@ -3,7 +3,8 @@ source to one, correcting it, or retracting it."""
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 
@@ -12,14 +13,36 @@ from events.domain.commands import AddSource, CorrectEvent, RetractEvent
 from events.domain.errors import InvalidCommandError, RuleViolationError, UnknownTargetError
 from events.domain.valid_time import valid_time
 
-__all__ = ("AMENDMENTS", "Record", "Stored", "decide_amendment", "evolve_record")
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+S = TypeVar("S", bound=msgspec.Struct)
+
+__all__ = (
+    "AMENDMENTS",
+    "Record",
+    "Stored",
+    "apply_changes",
+    "decide_amendment",
+    "evolve_record",
+    "is_amendment",
+    "refold",
+)
 
 AMENDMENTS = (SourceAdded, EventCorrected, EventRetracted)
 
 # Fields that say what a fact is about; a correction that changed them would be a different fact.
-_IDENTITY_FIELDS = frozenset(
-    {"actor_id", "interaction_id", "meeting_id", "declaration_id", "merged_actor_id"}
-)
+# ``meeting_id`` identifies a meeting's own events, but is only a link on an interaction or a
+# declaration, and a link may be corrected.
+_IDENTITY_FIELDS = frozenset({"actor_id", "interaction_id", "declaration_id", "merged_actor_id"})
+_PATH = re.compile(r"at `\$\.(\w+)")
+
+
+def _identity_fields(target: Any) -> frozenset[str]:
+    tag = type(target).__struct_config__.tag
+    if isinstance(tag, str) and tag.startswith("meeting."):
+        return _IDENTITY_FIELDS | {"meeting_id"}
+    return _IDENTITY_FIELDS
 
 
 class Stored(msgspec.Struct, frozen=True):
@@ -45,7 +68,7 @@ def evolve_record(record: Record, stored: Stored) -> Record:
         target = record.facts.get(event.target_event_id)
         if target is None:
             return record
-        corrected = _apply_changes(target, event.changes)
+        corrected = apply_changes(target, event.changes)
         return msgspec.structs.replace(
             record, facts={**record.facts, event.target_event_id: corrected}
         )
@@ -54,7 +77,24 @@ def evolve_record(record: Record, stored: Stored) -> Record:
     return msgspec.structs.replace(record, facts={**record.facts, stored.event_id: event})
 
 
-def _apply_changes(target: Any, changes: dict[str, Any]) -> Any:
+def is_amendment(event: DomainEvent) -> bool:
+    """Whether ``event`` changes an earlier fact (a correction or retraction)."""
+    return isinstance(event, (EventCorrected, EventRetracted))
+
+
+def refold(initial: S, evolve: Callable[[S, Stored], S], record: Record) -> S:
+    """The state as if only the current facts had happened: retracted ones left out,
+    corrected ones in their corrected form. Aggregates call it after an amendment, so the
+    rules never act on a fact that was withdrawn or on a field that was replaced."""
+    state = initial
+    for event_id, fact in record.facts.items():
+        if event_id not in record.retracted:
+            state = evolve(state, Stored(event_id, fact))
+    return msgspec.structs.replace(state, record=record)
+
+
+def apply_changes(target: Any, changes: dict[str, Any]) -> Any:
+    """``target`` with the corrected fields replaced."""
     data = msgspec.to_builtins(target)
     data.update(changes)
     return msgspec.convert(data, type(target))
@@ -84,7 +124,7 @@ def _validated_changes(target: Any, changes: dict[str, Any]) -> dict[str, Any]:
                 f"{type(target).__name__} has no field {name!r}; it has {sorted(fields)}",
                 field=f"changes.{name}",
             )
-        if name in _IDENTITY_FIELDS:
+        if name in _identity_fields(target):
             raise InvalidCommandError(
                 f"{name!r} identifies the fact and cannot be corrected; retract it and record "
                 "the right one instead",
@@ -92,13 +132,18 @@ def _validated_changes(target: Any, changes: dict[str, Any]) -> dict[str, Any]:
             )
         value = given
         if name == "valid_time" and isinstance(given, str):
-            value = msgspec.to_builtins(valid_time(given))
+            try:
+                value = msgspec.to_builtins(valid_time(given))
+            except InvalidCommandError as exc:
+                raise type(exc)(str(exc), field="changes.valid_time") from exc
         clean[name] = value
     try:
-        _apply_changes(target, clean)
+        apply_changes(target, clean)
     except msgspec.ValidationError as exc:
+        path = _PATH.search(str(exc))
         raise InvalidCommandError(
-            f"the corrected event would be invalid: {exc}", field="changes"
+            f"the corrected event would be invalid: {exc}",
+            field=f"changes.{path.group(1)}" if path else "changes",
         ) from exc
     return clean
 

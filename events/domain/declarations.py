@@ -6,7 +6,14 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from events.domain.amendments import Record, Stored, decide_amendment, evolve_record
+from events.domain.amendments import (
+    Record,
+    Stored,
+    decide_amendment,
+    evolve_record,
+    is_amendment,
+    refold,
+)
 from events.domain.catalogue import DeclarationDrafted, DeclarationSigned, SignatureRefused
 from events.domain.coding import code_for
 from events.domain.commands import (
@@ -45,6 +52,8 @@ def evolve(state: DeclarationState, stored: Stored) -> DeclarationState:
     """Fold one stored event into the state."""
     event = stored.event
     record = evolve_record(state.record, stored)
+    if is_amendment(event):
+        return refold(DeclarationState(), evolve, record)
     if isinstance(event, DeclarationDrafted):
         return DeclarationState(
             declaration_id=event.declaration_id, title=event.title, record=record
@@ -82,6 +91,9 @@ def decide(
                 sources=command.sources,
             )
         ]
+    if isinstance(command, (AddSource, CorrectEvent, RetractEvent)) and state.record.facts:
+        # Amendments act on the stream's facts, even once the draft itself was retracted.
+        return decide_amendment(state.record, command)
     if state.declaration_id is None:
         raise UnknownTargetError(
             f"declaration {getattr(command, 'declaration_id', '')!r} was never drafted",

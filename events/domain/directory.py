@@ -7,7 +7,15 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from events.domain.catalogue import ActorRegistered, ActorsMerged, AliasAdded, RoleAssigned
+from events.domain.amendments import apply_changes, is_amendment
+from events.domain.catalogue import (
+    ActorRegistered,
+    ActorsMerged,
+    AliasAdded,
+    EventCorrected,
+    EventRetracted,
+    RoleAssigned,
+)
 from events.domain.errors import AmbiguousActorError, RuleViolationError, UnknownActorError
 from events.domain.names import ActorRecord, NameIndex, RoleSpan
 
@@ -21,6 +29,10 @@ __all__ = ("ORGANISATION_KINDS", "Directory")
 ORGANISATION_KINDS = frozenset({"organisation", "state", "institution"})
 
 
+def _article(word: str) -> str:
+    return "an" if word[:1] in "aeiou" else "a"
+
+
 class Directory:
     """Registered actors, resolvable by id or by any name a source used."""
 
@@ -28,17 +40,56 @@ class Directory:
         self._index = NameIndex()
         self._merged_into: dict[str, str] = {}
         self._applied: set[str] = set()
+        self._facts: dict[str, dict[str, DomainEvent]] = {}
+        self._owner: dict[str, str] = {}
+        self._retracted: set[str] = set()
 
     def __len__(self) -> int:
         return len(self._index)
 
     def apply(self, event: DomainEvent, event_id: str | None = None) -> None:
         """Fold one actor event in (other events are ignored). With ``event_id``, an event
-        already folded in is skipped, so the same event may arrive twice."""
+        already folded in is skipped, so the same event may arrive twice, and a later
+        correction or retraction of it is honoured: the actor is rebuilt from its current
+        facts."""
         if event_id is not None:
             if event_id in self._applied:
                 return
             self._applied.add(event_id)
+        if is_amendment(event):
+            self._amend(event)
+            return
+        actor_id = getattr(event, "actor_id", None)
+        if event_id is not None and actor_id is not None:
+            self._facts.setdefault(actor_id, {})[event_id] = event
+            self._owner[event_id] = actor_id
+        self._fold(event)
+
+    def _amend(self, event: DomainEvent) -> None:
+        target = getattr(event, "target_event_id", "")
+        owner = self._owner.get(target)
+        if owner is None:
+            return
+        if isinstance(event, EventRetracted):
+            self._retracted.add(target)
+        elif isinstance(event, EventCorrected):
+            facts = self._facts[owner]
+            facts[target] = apply_changes(facts[target], event.changes)
+        self._rebuild(owner)
+
+    def _rebuild(self, actor_id: str) -> None:
+        facts = self._facts.get(actor_id, {})
+        # Actors this one absorbed come back first, so that a retracted merge frees them.
+        for fact in facts.values():
+            if isinstance(fact, ActorsMerged):
+                self._merged_into.pop(fact.merged_actor_id, None)
+                self._rebuild(fact.merged_actor_id)
+        self._index.remove(actor_id)
+        for event_id, fact in facts.items():
+            if event_id not in self._retracted:
+                self._fold(fact)
+
+    def _fold(self, event: DomainEvent) -> None:
         if isinstance(event, ActorRegistered):
             self._index.add(
                 ActorRecord(
@@ -152,7 +203,8 @@ class Directory:
         if kinds is not None and record.kind not in kinds:
             wanted = " or ".join(sorted(kinds))
             raise RuleViolationError(
-                f"{record.canonical_name!r} ({actor_id}) is a {record.kind}, not a {wanted}",
+                f"{record.canonical_name!r} ({actor_id}) is {_article(record.kind)} "
+                f"{record.kind}, not {_article(wanted)} {wanted}",
                 field=field,
             )
         return actor_id

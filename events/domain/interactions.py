@@ -7,7 +7,14 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from events.domain.amendments import Record, Stored, decide_amendment, evolve_record
+from events.domain.amendments import (
+    Record,
+    Stored,
+    decide_amendment,
+    evolve_record,
+    is_amendment,
+    refold,
+)
 from events.domain.catalogue import (
     INTERACTION_EVENTS,
     AddressDelivered,
@@ -68,6 +75,8 @@ def evolve(state: InteractionState, stored: Stored) -> InteractionState:
     """Fold one stored event into the state."""
     event = stored.event
     record = evolve_record(state.record, stored)
+    if is_amendment(event):
+        return refold(InteractionState(), evolve, record)
     if isinstance(event, INTERACTION_EVENTS):
         return InteractionState(
             interaction_id=event.interaction_id, kind=type(event).__name__, record=record
@@ -98,7 +107,7 @@ def decide(
 ) -> list[DomainEvent]:
     """The rules for an interaction."""
     if not isinstance(command, RecordInteraction):
-        if state.interaction_id is None:
+        if not state.record.facts:
             raise UnknownTargetError("no such interaction was recorded", field="stream")
         return decide_amendment(state.record, command)
     if state.interaction_id is not None:

@@ -7,7 +7,14 @@ from typing import TYPE_CHECKING, Literal
 
 import msgspec
 
-from events.domain.amendments import Record, Stored, decide_amendment, evolve_record
+from events.domain.amendments import (
+    Record,
+    Stored,
+    decide_amendment,
+    evolve_record,
+    is_amendment,
+    refold,
+)
 from events.domain.catalogue import (
     AttendanceConfirmed,
     AttendanceDeclined,
@@ -80,6 +87,8 @@ def evolve(state: MeetingState, stored: Stored) -> MeetingState:
     """Fold one stored event into the state."""
     event = stored.event
     record = evolve_record(state.record, stored)
+    if is_amendment(event):
+        return refold(MeetingState(), evolve, record)
     replace = msgspec.structs.replace
     if isinstance(event, MeetingScheduled):
         return MeetingState(meeting_id=event.meeting_id, status="scheduled", record=record)
@@ -163,7 +172,7 @@ def decide(state: MeetingState, command: MeetingCommand, directory: Directory) -
             )
         ]
     if isinstance(command, (AddSource, CorrectEvent, RetractEvent)):
-        if state.meeting_id is None:
+        if not state.record.facts:
             raise UnknownTargetError("the meeting was never scheduled", field="stream")
         return decide_amendment(state.record, command)
     meeting_id = command.meeting_id
