@@ -5,15 +5,16 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING
 
-import asyncpg
 import pytest
 
-from events import APP_ROLE, ConnectionOptions, EventStore, FeedListener, Notifier, migrate
+from events import APP_ROLE, ConnectionOptions, EventStore, FeedListener, Notifier
 from events.connect import connect, create_pool
-from tests.database import fresh_database_name, postgres_server, with_database
+from tests.database import postgres_server, scratch_database
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
+
+    import asyncpg
 
 
 @pytest.fixture(scope="session")
@@ -26,24 +27,22 @@ def server_url() -> Iterator[str]:
 @pytest.fixture(scope="session")
 async def owner_dsn(server_url: str) -> AsyncIterator[str]:
     """The run's own database, migrated, as its owner."""
-    name = fresh_database_name()
-    admin = await asyncpg.connect(server_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    dsn = with_database(server_url, name)
-    conn = await asyncpg.connect(dsn)
-    try:
-        await migrate(conn)
-    finally:
-        await conn.close()
-    yield dsn
-    admin = await asyncpg.connect(server_url)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    async with scratch_database(server_url, migrated=True) as dsn:
+        yield dsn
+
+
+@pytest.fixture
+async def own_dsn(server_url: str) -> AsyncIterator[str]:
+    """A migrated database of this test's own (for tests that tamper); dropped afterwards."""
+    async with scratch_database(server_url, migrated=True) as dsn:
+        yield dsn
+
+
+@pytest.fixture
+async def empty_dsn(server_url: str) -> AsyncIterator[str]:
+    """A database of this test's own, with nothing in it; dropped afterwards."""
+    async with scratch_database(server_url, migrated=False) as dsn:
+        yield dsn
 
 
 @pytest.fixture(scope="session")

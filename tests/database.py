@@ -18,8 +18,12 @@ import warnings
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
+import asyncpg
+
+from events.migrate import migrate
+
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import AsyncIterator, Iterator
 
 
 def with_database(url: str, database: str) -> str:
@@ -79,3 +83,29 @@ def postgres_server() -> Iterator[tuple[str, str]]:
 def fresh_database_name() -> str:
     """A database name no other run uses."""
     return f"diplofeed_test_{uuid.uuid4().hex[:12]}"
+
+
+@contextlib.asynccontextmanager
+async def scratch_database(server_url: str, *, migrated: bool) -> AsyncIterator[str]:
+    """A database of its own on the server (migrated, as its owner, if asked); dropped after."""
+    name = fresh_database_name()
+    admin = await asyncpg.connect(server_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    dsn = with_database(server_url, name)
+    try:
+        if migrated:
+            conn = await asyncpg.connect(dsn)
+            try:
+                await migrate(conn)
+            finally:
+                await conn.close()
+        yield dsn
+    finally:
+        admin = await asyncpg.connect(server_url)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()

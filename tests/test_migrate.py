@@ -6,7 +6,6 @@ import asyncio
 import hashlib
 import importlib
 from importlib import resources
-from typing import TYPE_CHECKING
 
 import asyncpg
 import pytest
@@ -21,27 +20,6 @@ from events.migrate import (
     is_current,
     migrate,
 )
-from tests.database import fresh_database_name, with_database
-
-if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
-
-
-@pytest.fixture
-async def empty_dsn(server_url: str) -> AsyncIterator[str]:
-    """A database of this test's own, with nothing in it; dropped afterwards."""
-    name = fresh_database_name()
-    admin = await asyncpg.connect(server_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    yield with_database(server_url, name)
-    admin = await asyncpg.connect(server_url)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
 
 
 async def _ledger(conn: asyncpg.Connection) -> list[tuple[int, str, str]]:

@@ -7,7 +7,6 @@ import os
 import shutil
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import asyncpg
 import pytest
@@ -16,9 +15,6 @@ from events import ConnectionOptions
 from events.migrate import available_migrations, is_current
 from service.settings import Settings, SettingsError
 from tests.database import fresh_database_name, with_database
-
-if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
 
 UNREACHABLE = "postgresql://postgres@127.0.0.1:1/x"
 
@@ -131,23 +127,6 @@ async def _cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, str,
     out, err = await process.communicate()
     assert process.returncode is not None
     return process.returncode, out.decode(), err.decode()
-
-
-@pytest.fixture
-async def empty_dsn(server_url: str) -> AsyncIterator[str]:
-    """A database of this test's own, with nothing in it; dropped afterwards."""
-    name = fresh_database_name()
-    admin = await asyncpg.connect(server_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    yield with_database(server_url, name)
-    admin = await asyncpg.connect(server_url)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
 
 
 async def test_help() -> None:

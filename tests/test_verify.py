@@ -22,9 +22,7 @@ from events.hashing import (
     content_digest,
     encode_canonical,
 )
-from events.migrate import migrate
 from events.verify import BrokenLink
-from tests.database import fresh_database_name, with_database
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -54,29 +52,6 @@ AWKWARD: list[Any] = [
     [1, [2.5, [3e21, []]], {"z": -0.0, "a": None}],
     {"b": True, "a": False, "é": {"y": 1e16, "x": [1e-20]}},
 ]
-
-
-@pytest.fixture
-async def own_dsn(server_url: str) -> AsyncIterator[str]:
-    """A migrated database of this test's own; dropped afterwards."""
-    name = fresh_database_name()
-    admin = await asyncpg.connect(server_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    dsn = with_database(server_url, name)
-    conn = await asyncpg.connect(dsn)
-    try:
-        await migrate(conn)
-    finally:
-        await conn.close()
-    yield dsn
-    admin = await asyncpg.connect(server_url)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
 
 
 @pytest.fixture
