@@ -247,23 +247,12 @@ def decide(state: MeetingState, command: MeetingCommand, directory: Directory) -
     meeting = _open(state, "name its delegations", meeting_id)
     faction = _faction(state, command.faction, directory, invited=True)
     person = directory.resolve(command.person, field="person", organisation=faction, kinds=_PERSON)
-    if isinstance(command, NameDelegationLeader):
-        if state.leaders.get(faction) == person:
-            return []
-        return [
-            DelegationLeaderNamed(
-                meeting_id=meeting,
-                faction_id=faction,
-                person_id=person,
-                name_as_reported=command.name_as_reported,
-                title_as_reported=command.title_as_reported,
-                sources=command.sources,
-            )
-        ]
-    if (faction, person) in state.members:
-        return []
+    leader = isinstance(command, NameDelegationLeader)
+    if (state.leaders.get(faction) == person) if leader else ((faction, person) in state.members):
+        return []  # already named so
+    named = DelegationLeaderNamed if leader else DelegationMemberNamed
     return [
-        DelegationMemberNamed(
+        named(
             meeting_id=meeting,
             faction_id=faction,
             person_id=person,
