@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from events.domain.coding import CodingOverride
+from events.domain.strict import StrictDecoder
 from events.domain.vocabulary import (
     ActorKind,
     Alias,
@@ -286,5 +287,6 @@ Command = (
     | RetractEvent
 )
 
-COMMAND_DECODER: msgspec.json.Decoder[Command] = msgspec.json.Decoder(Command)
-"""Decodes one command from JSON carrying its ``type`` tag (the seed file, the CLI loader)."""
+COMMAND_DECODER: StrictDecoder[Command] = StrictDecoder(Command)
+"""Decodes one command from JSON carrying its ``type`` tag (the seed file, the CLI loader),
+refusing unknown fields at any depth."""
