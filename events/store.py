@@ -43,41 +43,44 @@ resolved explicitly (retry, replay or refuse), never swallowed by ``ON CONFLICT 
 
 from __future__ import annotations
 
-import re
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Any, Final
-from uuid import UUID
+from typing import TYPE_CHECKING, Final
 
 import asyncpg
-import msgspec
 
 from events.errors import (
     IdempotencyError,
-    InvalidAppendError,
     InvalidReadError,
     TransactionOrderError,
     WrongExpectedVersionError,
 )
-from events.expected import ANY, NO_STREAM, STREAM_EXISTS, validate_expected
+from events.expected import ANY, NO_STREAM, validate_expected
 from events.follow import follow_feed
 from events.group_commit import GroupCommit
-from events.hashing import (
-    GENESIS_HASH,
-    canonical_json,
-    chain_hash,
-    content_digest,
-    encode_canonical,
-)
 from events.records import (
     START,
     AppendResult,
     Cursor,
     FeedFilter,
     FeedPage,
-    Metadata,
     NewEvent,
     RecordedEvent,
     StreamSlice,
+)
+from events.rows import (
+    EMPTY_HEAD,
+    MAX_BATCH,
+    AppendRequest,
+    PendingAppend,
+    PreparedEvent,
+    StreamHead,
+    append_result,
+    check_stream_id,
+    columns,
+    expectation_holds,
+    extend_chain,
+    prepare,
+    same_content,
 )
 
 if TYPE_CHECKING:
@@ -90,14 +93,10 @@ __all__ = ("MAX_BATCH", "MAX_PAGE", "Conn", "EventStore")
 Conn = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
 """A plain connection or one borrowed from a pool."""
 
-MAX_BATCH: Final = 1_000
-"""Most events one append may carry."""
 MAX_PAGE: Final = 10_000
 """Most events one read may return."""
 _MAX_CONFLICT_RETRIES: Final = 20
 
-_STREAM_ID = re.compile(r"^[^\s\x00-\x1f\x7f]{1,200}$")
-_EVENT_TYPE = re.compile(r"^[A-Za-z][A-Za-z0-9_.:-]{0,199}$")
 
 _COLUMNS = (
     "position, transaction_id, stream_id, stream_version, event_id, type, schema_version, "
@@ -162,191 +161,18 @@ LEFT JOIN LATERAL (
 """
 
 
-def _check_stream_id(stream_id: str) -> None:
-    if not isinstance(stream_id, str) or not _STREAM_ID.match(stream_id):
-        raise InvalidAppendError(
-            f"stream id {stream_id!r} must be 1-200 characters without spaces or control characters"
-        )
-
-
 def _row_to_event(row: asyncpg.Record, offset: int = 0) -> RecordedEvent:
     return RecordedEvent(*tuple(row)[offset:])
 
 
-class _Prepared(msgspec.Struct, frozen=True):
-    event_id: UUID
-    type: str
-    schema_version: int
-    data: str
-    metadata: str
-    digest: bytes
-
-
-class _Head(msgspec.Struct, frozen=True, gc=False):
-    """A stream's last committed version and hash."""
-
-    version: int
-    hash: bytes
-
-
-_EMPTY = _Head(0, GENESIS_HASH)
-
-
-def _expectation_holds(expected: int, version: int) -> bool:
-    if expected == ANY:
-        return True
-    if expected == STREAM_EXISTS:
-        return version > 0
-    return version == expected
-
-
-_known_types: set[str] = set()
-
-
-def _check_type(event_type: str) -> None:
-    if event_type in _known_types:
-        return
-    if not isinstance(event_type, str) or not _EVENT_TYPE.match(event_type):
-        raise InvalidAppendError(
-            f"event type {event_type!r} must start with a letter and hold only letters, "
-            "digits and . _ : -"
-        )
-    if len(_known_types) < 10_000:
-        _known_types.add(event_type)
-
-
-def _prepare(stream_id: str, events: Sequence[NewEvent]) -> list[_Prepared]:
-    if not events:
-        raise InvalidAppendError("an append needs at least one event")
-    if len(events) > MAX_BATCH:
-        raise InvalidAppendError(f"an append carries at most {MAX_BATCH} events, not {len(events)}")
-    prepared: list[_Prepared] = []
-    seen: set[UUID] = set()
-    # Events of one batch usually share their metadata object: encode it once.
-    last_metadata: Metadata | None = None
-    metadata = b""
-    for event in events:
-        _check_type(event.type)
-        if event.schema_version < 1:
-            raise InvalidAppendError(f"schema version must be >= 1, not {event.schema_version}")
-        if event.event_id in seen:
-            raise InvalidAppendError(f"event id {event.event_id} appears twice in one append")
-        seen.add(event.event_id)
-        try:
-            data = encode_canonical(event.data)
-        except (TypeError, msgspec.EncodeError) as exc:
-            raise InvalidAppendError(f"event {event.event_id} data is not JSON: {exc}") from exc
-        if not data.startswith(b"{"):
-            raise InvalidAppendError(f"event {event.event_id} data must be a JSON object")
-        if b"\\u0000" in data:
-            raise InvalidAppendError(f"event {event.event_id} data holds a NUL character")
-        if event.metadata is not last_metadata:
-            last_metadata = event.metadata
-            metadata = encode_canonical(event.metadata)
-            if b"\\u0000" in metadata:
-                raise InvalidAppendError(f"event {event.event_id} metadata holds a NUL character")
-        digest = content_digest(
-            stream_id=stream_id,
-            event_id=event.event_id,
-            type=event.type,
-            schema_version=event.schema_version,
-            data=data,
-            metadata=metadata,
-        )
-        prepared.append(
-            _Prepared(
-                event.event_id,
-                event.type,
-                event.schema_version,
-                data.decode(),
-                metadata.decode(),
-                digest,
-            )
-        )
-    return prepared
-
-
-def _extend_chain(head: _Head, prepared: list[_Prepared]) -> tuple[list[int], list[bytes]]:
-    versions: list[int] = []
-    hashes: list[bytes] = []
-    previous, version = head.hash, head.version
-    for event in prepared:
-        version += 1
-        previous = chain_hash(previous, version, event.digest)
-        versions.append(version)
-        hashes.append(previous)
-    return versions, hashes
-
-
-class _Request(msgspec.Struct, gc=False):
-    """One append call, as handed to group commit."""
-
-    stream_id: str
-    prepared: list[_Prepared]
-    expected: int
-
-
-class _Pending(msgspec.Struct, gc=False):
-    """One append's rows, ready to insert (alone or together with others)."""
-
-    stream_id: str
-    prepared: list[_Prepared]
-    versions: list[int]
-    hashes: list[bytes]
-
-
-def _columns(batch: Sequence[_Pending]) -> tuple[list[Any], ...]:
-    streams: list[str] = []
-    versions: list[int] = []
-    ids: list[UUID] = []
-    types: list[str] = []
-    schemas: list[int] = []
-    data: list[str] = []
-    metadata: list[str] = []
-    hashes: list[bytes] = []
-    for pending in batch:
-        streams.extend([pending.stream_id] * len(pending.prepared))
-        versions.extend(pending.versions)
-        hashes.extend(pending.hashes)
-        for p in pending.prepared:
-            ids.append(p.event_id)
-            types.append(p.type)
-            schemas.append(p.schema_version)
-            data.append(p.data)
-            metadata.append(p.metadata)
-    return streams, versions, ids, types, schemas, data, metadata, hashes
-
-
-async def _insert(conn: Conn, pending: _Pending, *, autocommit: bool) -> list[asyncpg.Record]:
-    args = _columns([pending])
+async def _insert(conn: Conn, pending: PendingAppend, *, autocommit: bool) -> list[asyncpg.Record]:
+    args = columns([pending])
     if autocommit:
         return await conn.fetch(APPEND_SQL, *args)
     # Inside the caller's transaction a failed INSERT would abort it: keep the failure inside
     # its own savepoint so we can still look and retry.
     async with conn.transaction():
         return await conn.fetch(APPEND_SQL, *args)
-
-
-def _result(pending: _Pending, rows: Sequence[asyncpg.Record]) -> AppendResult:
-    last = max(rows, key=lambda r: r["stream_version"])
-    return AppendResult(
-        stream_id=pending.stream_id,
-        first_version=pending.versions[0],
-        last_version=pending.versions[-1],
-        positions=sorted(r["position"] for r in rows),
-        cursor=Cursor(last["transaction_id"], last["position"]),
-    )
-
-
-def _same_content(stream_id: str, new: _Prepared, stored: RecordedEvent) -> bool:
-    # Metadata (trace context, request ids) legitimately differs between a request and its
-    # retry, so it is not part of what "the same event" means.
-    return (
-        stored.stream_id == stream_id
-        and stored.type == new.type
-        and stored.schema_version == new.schema_version
-        and canonical_json(stored.data) == new.data.encode()
-    )
 
 
 class EventStore:
@@ -372,9 +198,9 @@ class EventStore:
         group_commit: int | None = 4,
     ) -> None:
         self._pool = pool
-        self._heads: OrderedDict[str, _Head] = OrderedDict()
+        self._heads: OrderedDict[str, StreamHead] = OrderedDict()
         self._head_cache_size = head_cache_size
-        self._group: GroupCommit[_Request, AppendResult | None] | None = None
+        self._group: GroupCommit[AppendRequest, AppendResult | None] | None = None
         if group_commit:
             self._group = GroupCommit(
                 self._flush_group,
@@ -415,9 +241,9 @@ class EventStore:
             IdempotencyError: an event id was appended before with other content.
             InvalidAppendError: the request is malformed.
         """
-        _check_stream_id(stream_id)
+        check_stream_id(stream_id)
         validate_expected(expected_version)
-        prepared = _prepare(stream_id, events)
+        prepared = prepare(stream_id, events)
         if connection is not None:
             # A savepoint: a conflict must not abort the caller's transaction, and nothing this
             # transaction writes may reach the head cache, since it may still roll back.
@@ -427,7 +253,7 @@ class EventStore:
                 )
         result: AppendResult | None = None
         if self._group is not None and (expected_version == NO_STREAM or stream_id in self._heads):
-            result = await self._group.submit(_Request(stream_id, prepared, expected_version))
+            result = await self._group.submit(AppendRequest(stream_id, prepared, expected_version))
         if result is None:
             async with self._pool.acquire() as conn:
                 result = await self._append_on(
@@ -437,24 +263,26 @@ class EventStore:
             self._notifier.poke()
         return result
 
-    async def _flush_group(self, batch: list[_Request]) -> list[AppendResult | None]:
+    async def _flush_group(self, batch: list[AppendRequest]) -> list[AppendResult | None]:
         """Insert what it can of ``batch`` in one statement; ``None`` sends a request back to
         the single-append path (unknown head, expectation to re-check, or a conflict)."""
         results: list[AppendResult | None] = [None] * len(batch)
-        ready: list[tuple[int, _Pending]] = []
+        ready: list[tuple[int, PendingAppend]] = []
         for i, request in enumerate(batch):
             # Computed here, not at submit: an earlier append to the same stream has committed
             # by now (group commit never flushes one stream twice at once).
-            head = _EMPTY if request.expected == NO_STREAM else self._heads.get(request.stream_id)
-            if head is None or not _expectation_holds(request.expected, head.version):
+            head = (
+                EMPTY_HEAD if request.expected == NO_STREAM else self._heads.get(request.stream_id)
+            )
+            if head is None or not expectation_holds(request.expected, head.version):
                 continue
-            chain = _extend_chain(head, request.prepared)
-            ready.append((i, _Pending(request.stream_id, request.prepared, *chain)))
+            chain = extend_chain(head, request.prepared)
+            ready.append((i, PendingAppend(request.stream_id, request.prepared, *chain)))
         if not ready:
             return results
         try:
             async with self._pool.acquire() as conn:
-                rows = await conn.fetch(APPEND_SQL, *_columns([p for _, p in ready]))
+                rows = await conn.fetch(APPEND_SQL, *columns([p for _, p in ready]))
         except asyncpg.PostgresError:
             # Nothing of the statement was written. Which request conflicts (or is refused) is
             # for the single-append path to find out, one by one.
@@ -463,36 +291,38 @@ class EventStore:
             return results
         by_key = {(r["stream_id"], r["stream_version"]): r for r in rows}
         for i, pending in ready:
-            self._remember(pending.stream_id, _Head(pending.versions[-1], pending.hashes[-1]))
-            results[i] = _result(pending, [by_key[pending.stream_id, v] for v in pending.versions])
+            self._remember(pending.stream_id, StreamHead(pending.versions[-1], pending.hashes[-1]))
+            results[i] = append_result(
+                pending, [by_key[pending.stream_id, v] for v in pending.versions]
+            )
         return results
 
-    async def _head(self, conn: Conn, stream_id: str) -> _Head:
+    async def _head(self, conn: Conn, stream_id: str) -> StreamHead:
         row = await conn.fetchrow(HEAD_SQL, stream_id)
-        return _EMPTY if row is None else _Head(row["stream_version"], row["hash"])
+        return EMPTY_HEAD if row is None else StreamHead(row["stream_version"], row["hash"])
 
     async def _head_in_transaction(
-        self, conn: Conn, stream_id: str, prepared: list[_Prepared]
-    ) -> _Head | AppendResult:
+        self, conn: Conn, stream_id: str, prepared: list[PreparedEvent]
+    ) -> StreamHead | AppendResult:
         """The head as seen from a caller's transaction, or the replayed result."""
         row = await conn.fetchrow(HEAD_IN_TRANSACTION_SQL, stream_id)
         if row is None:
-            return _EMPTY
+            return EMPTY_HEAD
         if row["younger"]:
             replay = await self._replay(conn, stream_id, prepared)
             if replay is not None:
                 return replay
             raise TransactionOrderError(stream_id, row["stream_version"])
-        return _Head(row["stream_version"], row["hash"])
+        return StreamHead(row["stream_version"], row["hash"])
 
     async def _read_head(
-        self, conn: Conn, stream_id: str, prepared: list[_Prepared], *, use_cache: bool
-    ) -> _Head | AppendResult:
+        self, conn: Conn, stream_id: str, prepared: list[PreparedEvent], *, use_cache: bool
+    ) -> StreamHead | AppendResult:
         if use_cache:
             return await self._head(conn, stream_id)
         return await self._head_in_transaction(conn, stream_id, prepared)
 
-    def _remember(self, stream_id: str, head: _Head) -> None:
+    def _remember(self, stream_id: str, head: StreamHead) -> None:
         heads = self._heads
         heads[stream_id] = head
         heads.move_to_end(stream_id)
@@ -503,7 +333,7 @@ class EventStore:
         self,
         conn: Conn,
         stream_id: str,
-        prepared: list[_Prepared],
+        prepared: list[PreparedEvent],
         expected: int,
         *,
         use_cache: bool,
@@ -512,17 +342,17 @@ class EventStore:
         # a stale entry can only be too low, and then the INSERT collides on
         # (stream_id, stream_version) and we re-read. A decision to refuse is only ever taken
         # on a fresh read.
-        head: _Head | AppendResult | None = self._heads.get(stream_id) if use_cache else None
+        head: StreamHead | AppendResult | None = self._heads.get(stream_id) if use_cache else None
         fresh = head is None
         if expected == NO_STREAM:
             # A new stream needs no read: if it exists after all, version 1 collides.
-            head, fresh = _EMPTY, False
+            head, fresh = EMPTY_HEAD, False
         elif head is None:
             head = await self._read_head(conn, stream_id, prepared, use_cache=use_cache)
         for _ in range(_MAX_CONFLICT_RETRIES):
             if isinstance(head, AppendResult):
                 return head
-            if not _expectation_holds(expected, head.version):
+            if not expectation_holds(expected, head.version):
                 if not fresh:
                     head = await self._read_head(conn, stream_id, prepared, use_cache=use_cache)
                     fresh = True
@@ -531,7 +361,7 @@ class EventStore:
                 if replay is not None:
                     return replay
                 raise WrongExpectedVersionError(stream_id, expected, head.version)
-            pending = _Pending(stream_id, prepared, *_extend_chain(head, prepared))
+            pending = PendingAppend(stream_id, prepared, *extend_chain(head, prepared))
             try:
                 rows = await _insert(conn, pending, autocommit=use_cache)
             except asyncpg.UniqueViolationError:
@@ -544,14 +374,14 @@ class EventStore:
                 fresh = True
                 continue
             if use_cache:
-                self._remember(stream_id, _Head(pending.versions[-1], pending.hashes[-1]))
-            return _result(pending, rows)
+                self._remember(stream_id, StreamHead(pending.versions[-1], pending.hashes[-1]))
+            return append_result(pending, rows)
         if isinstance(head, AppendResult):
             return head
         raise WrongExpectedVersionError(stream_id, expected, head.version)
 
     async def _replay(
-        self, conn: Conn, stream_id: str, prepared: list[_Prepared]
+        self, conn: Conn, stream_id: str, prepared: list[PreparedEvent]
     ) -> AppendResult | None:
         """The original result if these events were all appended before, else ``None``."""
         stored = [
@@ -569,7 +399,7 @@ class EventStore:
                     "in an earlier append, but this append also carries new events; "
                     "retry exactly the original batch",
                 )
-            if not _same_content(stream_id, new, old):
+            if not same_content(stream_id, new, old):
                 raise IdempotencyError(
                     new.event_id,
                     f"to stream {old.stream_id!r} as {old.type!r} with different content",
@@ -602,7 +432,7 @@ class EventStore:
     ) -> StreamSlice:
         """Read one stream forward from ``from_version`` (default 1) or backward from it
         (default: the last event)."""
-        _check_stream_id(stream_id)
+        check_stream_id(stream_id)
         _check_limit(limit)
         async with (
             self._pool.acquire() as conn,

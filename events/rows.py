@@ -1,0 +1,223 @@
+"""What an append writes: events validated, put in canonical form, digested and chained into
+rows, and the rows of several appends laid out as the columns of one INSERT."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any, Final
+from uuid import UUID
+
+import msgspec
+
+from events.errors import InvalidAppendError
+from events.expected import ANY, STREAM_EXISTS
+from events.hashing import (
+    GENESIS_HASH,
+    canonical_json,
+    chain_hash,
+    content_digest,
+    encode_canonical,
+)
+from events.records import AppendResult, Cursor, Metadata
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    import asyncpg
+
+    from events.records import NewEvent, RecordedEvent
+
+__all__ = (
+    "EMPTY_HEAD",
+    "MAX_BATCH",
+    "AppendRequest",
+    "PendingAppend",
+    "PreparedEvent",
+    "StreamHead",
+    "append_result",
+    "check_stream_id",
+    "columns",
+    "expectation_holds",
+    "extend_chain",
+    "prepare",
+    "same_content",
+)
+
+MAX_BATCH: Final = 1_000
+"""Most events one append may carry."""
+
+_STREAM_ID = re.compile(r"^[^\s\x00-\x1f\x7f]{1,200}$")
+_EVENT_TYPE = re.compile(r"^[A-Za-z][A-Za-z0-9_.:-]{0,199}$")
+
+
+def check_stream_id(stream_id: str) -> None:
+    if not isinstance(stream_id, str) or not _STREAM_ID.match(stream_id):
+        raise InvalidAppendError(
+            f"stream id {stream_id!r} must be 1-200 characters without spaces or control characters"
+        )
+
+
+class PreparedEvent(msgspec.Struct, frozen=True):
+    event_id: UUID
+    type: str
+    schema_version: int
+    data: str
+    metadata: str
+    digest: bytes
+
+
+class StreamHead(msgspec.Struct, frozen=True, gc=False):
+    """A stream's last committed version and hash."""
+
+    version: int
+    hash: bytes
+
+
+EMPTY_HEAD = StreamHead(0, GENESIS_HASH)
+
+
+def expectation_holds(expected: int, version: int) -> bool:
+    if expected == ANY:
+        return True
+    if expected == STREAM_EXISTS:
+        return version > 0
+    return version == expected
+
+
+_known_types: set[str] = set()
+
+
+def check_type(event_type: str) -> None:
+    if event_type in _known_types:
+        return
+    if not isinstance(event_type, str) or not _EVENT_TYPE.match(event_type):
+        raise InvalidAppendError(
+            f"event type {event_type!r} must start with a letter and hold only letters, "
+            "digits and . _ : -"
+        )
+    if len(_known_types) < 10_000:
+        _known_types.add(event_type)
+
+
+def prepare(stream_id: str, events: Sequence[NewEvent]) -> list[PreparedEvent]:
+    if not events:
+        raise InvalidAppendError("an append needs at least one event")
+    if len(events) > MAX_BATCH:
+        raise InvalidAppendError(f"an append carries at most {MAX_BATCH} events, not {len(events)}")
+    prepared: list[PreparedEvent] = []
+    seen: set[UUID] = set()
+    # Events of one batch usually share their metadata object: encode it once.
+    last_metadata: Metadata | None = None
+    metadata = b""
+    for event in events:
+        check_type(event.type)
+        if event.schema_version < 1:
+            raise InvalidAppendError(f"schema version must be >= 1, not {event.schema_version}")
+        if event.event_id in seen:
+            raise InvalidAppendError(f"event id {event.event_id} appears twice in one append")
+        seen.add(event.event_id)
+        try:
+            data = encode_canonical(event.data)
+        except (TypeError, msgspec.EncodeError) as exc:
+            raise InvalidAppendError(f"event {event.event_id} data is not JSON: {exc}") from exc
+        if not data.startswith(b"{"):
+            raise InvalidAppendError(f"event {event.event_id} data must be a JSON object")
+        if b"\\u0000" in data:
+            raise InvalidAppendError(f"event {event.event_id} data holds a NUL character")
+        if event.metadata is not last_metadata:
+            last_metadata = event.metadata
+            metadata = encode_canonical(event.metadata)
+            if b"\\u0000" in metadata:
+                raise InvalidAppendError(f"event {event.event_id} metadata holds a NUL character")
+        digest = content_digest(
+            stream_id=stream_id,
+            event_id=event.event_id,
+            type=event.type,
+            schema_version=event.schema_version,
+            data=data,
+            metadata=metadata,
+        )
+        prepared.append(
+            PreparedEvent(
+                event.event_id,
+                event.type,
+                event.schema_version,
+                data.decode(),
+                metadata.decode(),
+                digest,
+            )
+        )
+    return prepared
+
+
+def extend_chain(head: StreamHead, prepared: list[PreparedEvent]) -> tuple[list[int], list[bytes]]:
+    versions: list[int] = []
+    hashes: list[bytes] = []
+    previous, version = head.hash, head.version
+    for event in prepared:
+        version += 1
+        previous = chain_hash(previous, version, event.digest)
+        versions.append(version)
+        hashes.append(previous)
+    return versions, hashes
+
+
+class AppendRequest(msgspec.Struct, gc=False):
+    """One append call, as handed to group commit."""
+
+    stream_id: str
+    prepared: list[PreparedEvent]
+    expected: int
+
+
+class PendingAppend(msgspec.Struct, gc=False):
+    """One append's rows, ready to insert (alone or together with others)."""
+
+    stream_id: str
+    prepared: list[PreparedEvent]
+    versions: list[int]
+    hashes: list[bytes]
+
+
+def columns(batch: Sequence[PendingAppend]) -> tuple[list[Any], ...]:
+    streams: list[str] = []
+    versions: list[int] = []
+    ids: list[UUID] = []
+    types: list[str] = []
+    schemas: list[int] = []
+    data: list[str] = []
+    metadata: list[str] = []
+    hashes: list[bytes] = []
+    for pending in batch:
+        streams.extend([pending.stream_id] * len(pending.prepared))
+        versions.extend(pending.versions)
+        hashes.extend(pending.hashes)
+        for p in pending.prepared:
+            ids.append(p.event_id)
+            types.append(p.type)
+            schemas.append(p.schema_version)
+            data.append(p.data)
+            metadata.append(p.metadata)
+    return streams, versions, ids, types, schemas, data, metadata, hashes
+
+
+def append_result(pending: PendingAppend, rows: Sequence[asyncpg.Record]) -> AppendResult:
+    last = max(rows, key=lambda r: r["stream_version"])
+    return AppendResult(
+        stream_id=pending.stream_id,
+        first_version=pending.versions[0],
+        last_version=pending.versions[-1],
+        positions=sorted(r["position"] for r in rows),
+        cursor=Cursor(last["transaction_id"], last["position"]),
+    )
+
+
+def same_content(stream_id: str, new: PreparedEvent, stored: RecordedEvent) -> bool:
+    # Metadata (trace context, request ids) legitimately differs between a request and its
+    # retry, so it is not part of what "the same event" means.
+    return (
+        stored.stream_id == stream_id
+        and stored.type == new.type
+        and stored.schema_version == new.schema_version
+        and canonical_json(stored.data) == new.data.encode()
+    )
