@@ -1,0 +1,175 @@
+"""The projection runner: follows the feed from a checkpoint and applies events in batches.
+
+Exactly once: each batch is applied and the checkpoint advanced in one transaction, so a crash
+at any point leaves both as they were before the batch or both after it. The checkpoint update
+is also conditional on the checkpoint the batch started from, so a runner that lost its
+leadership but still holds a batch cannot apply it a second time.
+
+One active runner per projection: the runner holds a session-level advisory lock on a
+dedicated connection and applies batches on that same connection. Any number of runners may
+start; the others wait on the lock and one takes over within ``standby_interval`` seconds of
+the active one's connection ending (PostgreSQL releases a session lock when its session dies).
+The runner is woken by the event store's listener when there is one, and polls otherwise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import TYPE_CHECKING, Final, Protocol
+
+from events.notify import CONNECTION_ERRORS
+from events.records import START, Cursor, FeedFilter, RecordedEvent
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Sequence
+
+    import asyncpg
+
+    from events.store import EventStore
+
+__all__ = ("Projection", "ProjectionRunner", "checkpoint_of")
+
+log = logging.getLogger(__name__)
+
+TRY_LOCK_SQL: Final = "SELECT pg_try_advisory_lock(hashtextextended($1, 0))"
+ENSURE_CHECKPOINT_SQL: Final = """
+INSERT INTO projection_checkpoints (name, version) VALUES ($1, $2)
+ON CONFLICT (name, version) DO NOTHING
+"""
+LOAD_CHECKPOINT_SQL: Final = """
+SELECT transaction_id, position, events FROM projection_checkpoints
+WHERE name = $1 AND version = $2
+"""
+SAVE_CHECKPOINT_SQL: Final = """
+UPDATE projection_checkpoints
+SET transaction_id = $3, position = $4, events = events + $5, updated_at = now()
+WHERE name = $1 AND version = $2 AND transaction_id = $6 AND position = $7
+"""
+
+
+class Projection(Protocol):
+    """A read model built from the feed."""
+
+    name: str
+    version: int
+    filter: FeedFilter | None
+    """Only these events are read (``None``: all of them)."""
+
+    async def setup(self, conn: asyncpg.Connection) -> None:
+        """Create this version's tables if they do not exist (idempotent)."""
+
+    async def apply(self, conn: asyncpg.Connection, events: Sequence[RecordedEvent]) -> None:
+        """Apply a batch, inside the runner's transaction."""
+
+
+class LostLeadershipError(RuntimeError):
+    """The checkpoint moved under this runner: another runner applied the batch."""
+
+
+async def checkpoint_of(
+    conn: asyncpg.Connection | asyncpg.Pool, name: str, version: int
+) -> tuple[Cursor, int]:
+    """A projection's checkpoint and how many events it has applied (``START``, 0 if none)."""
+    row = await conn.fetchrow(LOAD_CHECKPOINT_SQL, name, version)
+    if row is None:
+        return START, 0
+    return Cursor(row["transaction_id"], row["position"]), row["events"]
+
+
+class ProjectionRunner:
+    """Runs one projection; see the module docstring."""
+
+    def __init__(
+        self,
+        store: EventStore,
+        projection: Projection,
+        connect: Callable[[], Awaitable[asyncpg.Connection]],
+        *,
+        batch_size: int = 1_000,
+        standby_interval: float = 1.0,
+    ) -> None:
+        self._store = store
+        self._projection = projection
+        self._connect = connect
+        self._batch_size = batch_size
+        self._standby_interval = standby_interval
+        self.active = False
+        self.applied = 0
+        self._lock_key = f"diplofeed.projection:{projection.name}:v{projection.version}"
+
+    async def run(self) -> None:
+        """Run until cancelled: wait for leadership, then follow the feed."""
+        while True:
+            conn: asyncpg.Connection | None = None
+            try:
+                conn = await self._connect()
+                # Standby: the lock lives in the database, so there is nothing to wait on here.
+                while not await conn.fetchval(TRY_LOCK_SQL, self._lock_key):  # noqa: ASYNC110
+                    await asyncio.sleep(self._standby_interval)
+                self.active = True
+                await self._lead(conn)
+            except (*CONNECTION_ERRORS, LostLeadershipError) as exc:
+                log.warning("projection %s paused: %s", self._projection.name, exc)
+            finally:
+                self.active = False
+                if conn is not None and not conn.is_closed():
+                    # Ending the session releases the advisory lock for a standby runner.
+                    conn.terminate()
+            await asyncio.sleep(self._standby_interval)
+
+    async def _lead(self, conn: asyncpg.Connection) -> None:
+        projection = self._projection
+        await projection.setup(conn)
+        await conn.execute(ENSURE_CHECKPOINT_SQL, projection.name, projection.version)
+        saved, _ = await checkpoint_of(conn, projection.name, projection.version)
+        cursor = saved
+        listener = self._store.listener
+        wake = listener.subscribe() if listener is not None else asyncio.Event()
+        try:
+            while True:
+                wake.clear()
+                page = await self._store.read_all(
+                    cursor, limit=self._batch_size, filter=projection.filter
+                )
+                if page.events:
+                    await self._apply(conn, page.events, saved, page.next_cursor)
+                    saved = page.next_cursor
+                cursor = page.next_cursor
+                if page.full:
+                    continue
+                listening = listener is not None and listener.listening
+                timeout = self._store.idle_poll_interval if listening else self._store.poll_interval
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), timeout)
+        finally:
+            if listener is not None:
+                listener.unsubscribe(wake)
+
+    async def _apply(
+        self,
+        conn: asyncpg.Connection,
+        events: Sequence[RecordedEvent],
+        start: Cursor,
+        end: Cursor,
+    ) -> None:
+        projection = self._projection
+        async with conn.transaction():
+            await projection.apply(conn, events)
+            status = await conn.execute(
+                SAVE_CHECKPOINT_SQL,
+                projection.name,
+                projection.version,
+                end.transaction_id,
+                end.position,
+                len(events),
+                start.transaction_id,
+                start.position,
+            )
+            if status != "UPDATE 1":
+                raise LostLeadershipError(
+                    f"checkpoint of {projection.name} v{projection.version} moved since "
+                    f"{start.encode()}; batch rolled back"
+                )
+        self.applied += len(events)
