@@ -134,6 +134,13 @@ class FeedFilter(msgspec.Struct, frozen=True, kw_only=True):
 
     type_prefix: str | None = None
     category: str | None = None
+    categories: tuple[str, ...] | None = None
+    """Several categories at once (combined with ``category`` if both are given)."""
+
+    def category_list(self) -> list[str] | None:
+        """Every category asked for, or ``None`` for all."""
+        wanted = [*(self.categories or ()), *([self.category] if self.category else [])]
+        return wanted or None
 
 
 class FeedPage(msgspec.Struct, frozen=True, kw_only=True):

@@ -154,7 +154,7 @@ LEFT JOIN LATERAL (
     WHERE (transaction_id, position) > ($1::xid8, $2::bigint)
       AND transaction_id < horizon.xmin
       AND ($4::text IS NULL OR starts_with(type, $4))
-      AND ($5::text IS NULL OR split_part(stream_id, '-', 1) = $5)
+      AND ($5::text[] IS NULL OR split_part(stream_id, '-', 1) = any($5::text[]))
     ORDER BY transaction_id, position
     LIMIT $3
 ) AS page ON true
@@ -469,14 +469,14 @@ class EventStore:
         """Read the global feed after ``after`` (see the module docstring for the guarantee)."""
         _check_limit(limit)
         type_prefix = filter.type_prefix if filter else None
-        category = filter.category if filter else None
+        categories = filter.category_list() if filter else None
         rows = await self._pool.fetch(
             READ_FEED_SQL,
             after.transaction_id,
             after.position,
             limit,
             type_prefix,
-            category,
+            categories,
         )
         if rows[0]["position"] is None:
             events: list[RecordedEvent] = []

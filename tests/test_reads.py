@@ -16,6 +16,7 @@ from events import (
     InvalidReadError,
     NewEvent,
     RecordedEvent,
+    category_of,
 )
 from events.store import MAX_PAGE
 
@@ -343,3 +344,15 @@ async def test_read_all_accepts_decoded_cursor(store: EventStore) -> None:
     first = await store.read_all(limit=1, filter=flt)
     resumed = await store.read_all(Cursor.decode(first.next_cursor.encode()), filter=flt)
     assert ids(first.events + resumed.events) == [str(e.event_id) for e in batch]
+
+
+async def test_several_categories_at_once(store: EventStore) -> None:
+    first, second, other = (f"c{uuid4().hex[:10]}" for _ in range(3))
+    for category in (first, second, other):
+        await store.append(f"{category}-1", [NewEvent(type="test.multi", data={"c": category})])
+    wanted = FeedFilter(categories=(first, second))
+    page = await store.read_all(filter=wanted)
+    assert sorted(category_of(e.stream_id) for e in page.events) == sorted([first, second])
+    both = FeedFilter(category=other, categories=(first,))
+    page = await store.read_all(filter=both)
+    assert sorted(category_of(e.stream_id) for e in page.events) == sorted([first, other])
