@@ -19,6 +19,8 @@ import contextlib
 import logging
 from typing import TYPE_CHECKING, Final, Protocol
 
+import msgspec
+
 from events.notify import CONNECTION_ERRORS
 from events.records import START, Cursor, FeedFilter, RecordedEvent
 
@@ -29,7 +31,15 @@ if TYPE_CHECKING:
 
     from events.store import EventStore
 
-__all__ = ("Projection", "ProjectionRunner", "checkpoint_of")
+__all__ = (
+    "Lag",
+    "LostLeadershipError",
+    "Projection",
+    "ProjectionRunner",
+    "checkpoint_of",
+    "projection_lag",
+    "wait_for_cursor",
+)
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +74,24 @@ class Projection(Protocol):
         """Apply a batch, inside the runner's transaction."""
 
 
+# Committed, visible events the projection has not applied yet, and the oldest one's age.
+LAG_SQL: Final = """
+WITH horizon AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin)
+SELECT count(*) AS events, min(recorded_at) AS oldest, now() AS now
+FROM events, horizon
+WHERE (transaction_id, position) > ($1::xid8, $2::bigint)
+  AND transaction_id < horizon.xmin
+  AND ($3::text[] IS NULL OR split_part(stream_id, '-', 1) = any($3::text[]))
+"""
+
+
+class Lag(msgspec.Struct, frozen=True, kw_only=True):
+    """How far a projection is behind the feed."""
+
+    events: int
+    seconds: float
+
+
 class LostLeadershipError(RuntimeError):
     """The checkpoint moved under this runner: another runner applied the batch."""
 
@@ -76,6 +104,40 @@ async def checkpoint_of(
     if row is None:
         return START, 0
     return Cursor(row["transaction_id"], row["position"]), row["events"]
+
+
+async def projection_lag(conn: asyncpg.Connection | asyncpg.Pool, projection: Projection) -> Lag:
+    """Events of the projection's filter that are committed and visible but not yet applied,
+    and how long the oldest of them has been waiting."""
+    cursor, _ = await checkpoint_of(conn, projection.name, projection.version)
+    categories = projection.filter.category_list() if projection.filter else None
+    row = await conn.fetchrow(LAG_SQL, cursor.transaction_id, cursor.position, categories)
+    assert row is not None  # noqa: S101 (an aggregate always returns a row)
+    oldest = row["oldest"]
+    seconds = (row["now"] - oldest).total_seconds() if oldest is not None else 0.0
+    return Lag(events=row["events"], seconds=max(seconds, 0.0))
+
+
+async def wait_for_cursor(
+    conn: asyncpg.Connection | asyncpg.Pool,
+    projection: Projection,
+    cursor: Cursor,
+    *,
+    within: float,
+    interval: float = 0.05,
+) -> bool:
+    """Read your writes: wait, at most ``within`` seconds, until the projection has applied
+    everything up to ``cursor``; ``False`` when it could not in time (a bounded wait that
+    answers rather than raises, so a query can say it is stale)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while True:
+        reached, _ = await checkpoint_of(conn, projection.name, projection.version)
+        if reached >= cursor:
+            return True
+        if loop.time() >= deadline:
+            return False
+        await asyncio.sleep(min(interval, max(deadline - loop.time(), 0.0)))
 
 
 class ProjectionRunner:

@@ -12,7 +12,7 @@ import pytest
 
 from events import ConnectionOptions, EventStore, FeedFilter, NewEvent
 from events.connect import connect
-from projections.runner import ProjectionRunner, checkpoint_of
+from projections.runner import ProjectionRunner, checkpoint_of, projection_lag, wait_for_cursor
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -178,3 +178,29 @@ def _settled(runners: list[ProjectionRunner]) -> Callable[[], Awaitable[bool]]:
         return sum(r.active for r in runners) == 1
 
     return check
+
+
+async def test_lag_counts_what_is_not_applied_yet(
+    store: EventStore, pool: asyncpg.Pool, app_options: ConnectionOptions, category: str
+) -> None:
+    projection = Counter(category)
+    await _append(store, category, streams=2, each=3)
+    lag = await projection_lag(pool, projection)
+    assert lag.events == 6
+    assert lag.seconds >= 0.0
+    async with _running(_runner(store, projection, app_options)):
+        await _until(_applied(pool, projection, 6))
+    lag = await projection_lag(pool, projection)
+    assert (lag.events, lag.seconds) == (0, 0.0)
+
+
+async def test_read_your_writes_waits_for_the_cursor_or_says_it_could_not(
+    store: EventStore, pool: asyncpg.Pool, app_options: ConnectionOptions, category: str
+) -> None:
+    projection = Counter(category)
+    written = await store.append(f"{category}-1", [NewEvent(type="test.counted", data={})])
+    # No runner: the projection cannot reflect the write, and says so once the bound is over.
+    assert not await wait_for_cursor(pool, projection, written.cursor, within=0.2)
+    async with _running(_runner(store, projection, app_options)):
+        assert await wait_for_cursor(pool, projection, written.cursor, within=20)
+    assert await _counts(pool, projection.table) == {f"{category}-1/1": 1}
