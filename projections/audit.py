@@ -35,6 +35,7 @@ CREATE INDEX IF NOT EXISTS {table}_stream_idx ON projections.{table} (stream_id,
 CREATE INDEX IF NOT EXISTS {table}_target_idx ON projections.{table} (target_event_id)
     WHERE target_event_id IS NOT NULL
 """
+DROP_SQL: Final = "DROP TABLE IF EXISTS projections.{table}"
 INSERT_SQL: Final = """
 INSERT INTO projections.{table} (position, stream_id, event_id, target_event_id, action, type,
                                  recorded_at, recorded_by, reason, changes)
@@ -91,6 +92,10 @@ class AuditProjection:
     async def setup(self, conn: asyncpg.Connection) -> None:
         """Create the table if needed."""
         await conn.execute(CREATE_SQL.format(table=self.table))
+
+    async def drop(self, conn: asyncpg.Connection) -> None:
+        """Drop this version's table."""
+        await conn.execute(DROP_SQL.format(table=self.table))
 
     async def apply(self, conn: asyncpg.Connection, events: Sequence[RecordedEvent]) -> None:
         """Insert one row per event, in one statement."""

@@ -19,6 +19,7 @@ import contextlib
 import logging
 from typing import TYPE_CHECKING, Final, Protocol
 
+import asyncpg
 import msgspec
 
 from events.notify import CONNECTION_ERRORS
@@ -26,8 +27,6 @@ from events.records import START, Cursor, FeedFilter, RecordedEvent
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
-
-    import asyncpg
 
     from events.store import EventStore
 
@@ -72,6 +71,9 @@ class Projection(Protocol):
 
     async def apply(self, conn: asyncpg.Connection, events: Sequence[RecordedEvent]) -> None:
         """Apply a batch, inside the runner's transaction."""
+
+    async def drop(self, conn: asyncpg.Connection) -> None:
+        """Drop this version's tables (after a newer version took over)."""
 
 
 # Committed, visible events the projection has not applied yet, and the oldest one's age.
@@ -172,7 +174,9 @@ class ProjectionRunner:
                     await asyncio.sleep(self._standby_interval)
                 self.active = True
                 await self._lead(conn)
-            except (*CONNECTION_ERRORS, LostLeadershipError) as exc:
+            except (*CONNECTION_ERRORS, LostLeadershipError, asyncpg.PostgresError) as exc:
+                # Includes a batch the database refused (a dropped table after a rebuild, a
+                # statement timeout): the batch rolled back, and the runner tries again.
                 log.warning("projection %s paused: %s", self._projection.name, exc)
             finally:
                 self.active = False

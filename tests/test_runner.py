@@ -36,17 +36,21 @@ ON CONFLICT (stream_id) DO UPDATE SET applied = {table}.applied + 1
 class Counter:
     """Counts how often each event's stream was applied: any double application shows."""
 
-    version = 1
-
-    def __init__(self, category: str, *, pause: asyncio.Event | None = None) -> None:
+    def __init__(
+        self, category: str, *, pause: asyncio.Event | None = None, version: int = 1
+    ) -> None:
         self.name = f"counter_{category}"
-        self.table = f"counter_{category}_v1"
+        self.version = version
+        self.table = f"counter_{category}_v{version}"
         self.filter: FeedFilter | None = FeedFilter(category=category)
         self.pause = pause
         self.entered = asyncio.Event()
 
     async def setup(self, conn: asyncpg.Connection) -> None:
         await conn.execute(CREATE_SQL.format(table=self.table))
+
+    async def drop(self, conn: asyncpg.Connection) -> None:
+        await conn.execute(f"DROP TABLE IF EXISTS projections.{self.table}")
 
     async def apply(self, conn: asyncpg.Connection, events: Sequence[RecordedEvent]) -> None:
         for n, event in enumerate(events):

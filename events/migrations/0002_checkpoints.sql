@@ -16,3 +16,13 @@ GRANT SELECT, INSERT, UPDATE ON projection_checkpoints TO diplofeed_app;
 
 CREATE SCHEMA projections;
 GRANT USAGE, CREATE ON SCHEMA projections TO diplofeed_app;
+
+-- Which version of each projection serves reads. A rebuild fills a new version's tables while
+-- the old version keeps serving, then moves this pointer in one transaction.
+CREATE TABLE projection_live (
+    name        text PRIMARY KEY,
+    version     integer NOT NULL CHECK (version >= 1),
+    switched_at timestamptz NOT NULL DEFAULT now()
+);
+
+GRANT SELECT, INSERT, UPDATE ON projection_live TO diplofeed_app;
