@@ -37,7 +37,7 @@ class Announcing(Counter):
 
 
 class Reporting(ProjectionRunner):
-    async def _apply(self, *args: object, **kwargs: object) -> None:  # type: ignore[override]
+    async def _apply(self, *args: object, **kwargs: object) -> None:
         await super()._apply(*args, **kwargs)  # type: ignore[arg-type]
         print("BATCH_DONE", flush=True)
 

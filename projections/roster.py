@@ -1,0 +1,678 @@
+"""The delegation roster: for each planned meeting, which factions were invited, who answered
+how, who heads and fills each delegation, and how each faction dealt with the declarations put
+forward there.
+
+A meeting's roster is folded from its facts by one pure function, ``roster_from``: the events of
+its own stream, of the declarations drafted for it and of the interactions recorded as part of
+it. The SQL projection keeps each meeting's facts next to its computed view and recomputes the
+view from them whenever a batch brings new ones, so a correction or retraction arriving later
+changes the view exactly as folding the log "as of" that point would (``roster_as_of``).
+
+Which meeting an event belongs to (``Routes``): a meeting stream's events belong to that meeting;
+a declaration or interaction stream is linked to a meeting by its first fact that names one
+(``DeclarationDrafted.meeting_id``, ``MeetingHeld.meeting_id``), and every later event of the
+stream (signatures, refusals, amendments) follows that link. Links are kept in
+``roster_links_v<n>`` so a batch needs no scan of earlier events.
+
+Known limitation: a correction that changes the ``meeting_id`` link of a declaration or an
+interaction drops it from its old meeting's roster, but does not move it to the new one.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Final, Literal
+from uuid import UUID
+
+import msgspec
+
+from events.domain.amendments import apply_changes
+from events.domain.catalogue import (
+    CATALOGUE,
+    AttendanceConfirmed,
+    AttendanceDeclined,
+    DeclarationDrafted,
+    DeclarationSigned,
+    DelegationLeaderNamed,
+    DelegationMemberNamed,
+    EventCorrected,
+    EventRetracted,
+    FactionInvited,
+    MeetingCancelled,
+    MeetingDateRevised,
+    MeetingHeld,
+    MeetingPostponed,
+    MeetingScheduled,
+    SignatureRefused,
+    SourceAdded,
+)
+from events.domain.valid_time import ValidTime
+from events.domain.vocabulary import Place
+from events.errors import UnknownEventTypeError
+from events.records import START, Cursor, FeedFilter, RecordedEvent, category_of
+from events.store import MAX_PAGE
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
+    import asyncpg
+
+    from events.store import EventStore
+
+__all__ = (
+    "AsOf",
+    "DateChange",
+    "DeclarationRef",
+    "Delegate",
+    "Fact",
+    "FactionDeclaration",
+    "FactionRoster",
+    "RosterProjection",
+    "RosterView",
+    "Routes",
+    "get_roster",
+    "list_meetings",
+    "roster_as_of",
+    "roster_as_of_time",
+    "roster_from",
+)
+
+log = logging.getLogger(__name__)
+
+CATEGORIES: Final = ("meeting", "declaration", "interaction")
+
+CREATE_SQL: Final = """
+CREATE TABLE IF NOT EXISTS projections.{table} (
+    meeting_id text PRIMARY KEY,
+    facts      jsonb NOT NULL,
+    view       jsonb NOT NULL,
+    updated_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE IF NOT EXISTS projections.{links} (
+    stream_id  text PRIMARY KEY,
+    meeting_id text NOT NULL
+)
+"""
+DROP_SQL: Final = """
+DROP TABLE IF EXISTS projections.{table};
+DROP TABLE IF EXISTS projections.{links}
+"""
+LOAD_LINKS_SQL: Final = """
+SELECT stream_id, meeting_id FROM projections.{links} WHERE stream_id = any($1::text[])
+"""
+SAVE_LINKS_SQL: Final = """
+INSERT INTO projections.{links} (stream_id, meeting_id)
+SELECT * FROM unnest($1::text[], $2::text[])
+ON CONFLICT (stream_id) DO NOTHING
+"""
+LOAD_FACTS_SQL: Final = """
+SELECT meeting_id, facts::text FROM projections.{table} WHERE meeting_id = any($1::text[])
+"""
+# The view is JSON ``null`` (not SQL NULL) while a meeting has facts but no live scheduling,
+# e.g. its scheduling was retracted, or a declaration names a meeting not recorded yet.
+SAVE_SQL: Final = """
+INSERT INTO projections.{table} (meeting_id, facts, view, updated_at)
+SELECT meeting_id, facts::jsonb, view::jsonb, now()
+FROM unnest($1::text[], $2::text[], $3::text[]) AS input(meeting_id, facts, view)
+ON CONFLICT (meeting_id) DO UPDATE
+SET facts = excluded.facts, view = excluded.view, updated_at = excluded.updated_at
+"""
+GET_SQL: Final = "SELECT view::text FROM projections.{table} WHERE meeting_id = $1"
+LIST_SQL: Final = """
+SELECT view::text FROM projections.{table} WHERE view <> 'null'::jsonb ORDER BY meeting_id
+"""
+
+_NAME: Final = re.compile(r"^[a-z_][a-z0-9_]{0,40}$")
+
+Status = Literal["scheduled", "postponed", "cancelled"]
+Attendance = Literal["invited", "confirmed", "declined"]
+Outcome = Literal["signed", "refused"]
+DateChangeKind = Literal["scheduled", "revised", "postponed"]
+
+# Roles in a held meeting's participants that name a delegation taking part (organisers,
+# hosts and mediators are not delegations).
+_TAKING_PART: Final = frozenset({"participant", "invitee"})
+
+
+# -- the view -----------------------------------------------------------------------------------
+
+
+class Delegate(msgspec.Struct, frozen=True, kw_only=True):
+    """A person in a faction's delegation, as the source named them."""
+
+    person_id: str
+    name_as_reported: str | None = None
+    title_as_reported: str | None = None
+
+
+class FactionDeclaration(msgspec.Struct, frozen=True, kw_only=True):
+    """What a faction did with one declaration of the meeting (``None``: nothing reported)."""
+
+    declaration_id: str
+    title: str
+    outcome: Outcome | None = None
+
+
+class FactionRoster(msgspec.Struct, frozen=True, kw_only=True):
+    """One faction at the meeting.
+
+    ``attendance`` is ``None`` for a faction never invited nor answering (one known only from
+    the held meeting's participants or from a declaration); ``took_part`` says it appears
+    among the participants of the held meeting.
+    """
+
+    faction_id: str
+    invited: bool
+    name_as_reported: str | None = None
+    attendance: Attendance | None = None
+    took_part: bool = False
+    head: Delegate | None = None
+    members: list[Delegate] = msgspec.field(default_factory=list)
+    declarations: list[FactionDeclaration] = msgspec.field(default_factory=list)
+    """One entry per declaration of the meeting, in the order they were drafted."""
+
+
+class DateChange(msgspec.Struct, frozen=True, kw_only=True):
+    """One step of the meeting's date history; ``valid_time`` is ``None`` for a postponement
+    to no known date. ``corrected_at`` is set when the fact was later corrected (the entry
+    then shows its corrected form)."""
+
+    kind: DateChangeKind
+    valid_time: ValidTime | None
+    recorded_at: datetime
+    reason: str | None = None
+    corrected_at: datetime | None = None
+
+
+class DeclarationRef(msgspec.Struct, frozen=True, kw_only=True):
+    """A declaration drafted for the meeting."""
+
+    declaration_id: str
+    title: str
+
+
+class AsOf(msgspec.Struct, frozen=True, kw_only=True):
+    """The last fact folded into a view: its feed cursor and when it was recorded."""
+
+    cursor: Cursor
+    recorded_at: datetime
+
+
+class RosterView(msgspec.Struct, frozen=True, kw_only=True):
+    """The delegation roster of one meeting."""
+
+    meeting_id: str
+    title: str
+    status: Status
+    held: bool
+    host_id: str | None = None
+    organiser_id: str | None = None
+    place: Place | None = None
+    date: ValidTime | None = None
+    date_history: list[DateChange] = msgspec.field(default_factory=list)
+    factions: list[FactionRoster] = msgspec.field(default_factory=list)
+    declarations: list[DeclarationRef] = msgspec.field(default_factory=list)
+    as_of: AsOf
+
+
+# -- the pure fold ------------------------------------------------------------------------------
+
+
+class Fact(msgspec.Struct, frozen=True, kw_only=True):
+    """A decoded event with where and when it was recorded."""
+
+    event_id: str
+    stream_id: str
+    recorded_at: datetime
+    cursor: Cursor
+    event: Any
+    """The decoded domain event (a Struct of ``events.domain.catalogue``)."""
+
+    @classmethod
+    def of(cls, recorded: RecordedEvent) -> Fact:
+        """Decode a stored event."""
+        return cls(
+            event_id=str(recorded.event_id),
+            stream_id=recorded.stream_id,
+            recorded_at=recorded.recorded_at,
+            cursor=recorded.cursor,
+            event=CATALOGUE.decode(recorded),
+        )
+
+
+class _Live(msgspec.Struct, kw_only=True):
+    fact: Fact
+    event: Any
+    corrected_at: datetime | None = None
+
+
+def _live_facts(facts: Sequence[Fact]) -> list[_Live]:
+    """The facts as they stand: retracted ones left out, corrected ones in corrected form."""
+    live: dict[str, _Live] = {}
+    retracted: set[str] = set()
+    for fact in facts:
+        event = fact.event
+        if isinstance(event, EventRetracted):
+            retracted.add(event.target_event_id)
+        elif isinstance(event, EventCorrected):
+            target = live.get(event.target_event_id)
+            if target is not None:
+                target.event = apply_changes(target.event, event.changes)
+                target.corrected_at = fact.recorded_at
+        elif not isinstance(event, SourceAdded):
+            live[fact.event_id] = _Live(fact=fact, event=event)
+    return [item for event_id, item in live.items() if event_id not in retracted]
+
+
+class _FactionDraft(msgspec.Struct, kw_only=True):
+    invited: bool = False
+    name_as_reported: str | None = None
+    attendance: Attendance | None = None
+    took_part: bool = False
+    head: Delegate | None = None
+    members: dict[str, Delegate] = msgspec.field(default_factory=dict)
+
+
+class _Draft(msgspec.Struct, kw_only=True):
+    meeting_id: str
+    scheduled: MeetingScheduled | None = None
+    status: Status = "scheduled"
+    held: bool = False
+    date: ValidTime | None = None
+    history: list[DateChange] = msgspec.field(default_factory=list)
+    factions: dict[str, _FactionDraft] = msgspec.field(default_factory=dict)
+    declarations: dict[str, DeclarationRef] = msgspec.field(default_factory=dict)
+    outcomes: dict[tuple[str, str], Outcome] = msgspec.field(default_factory=dict)
+
+    def faction(self, faction_id: str) -> _FactionDraft:
+        return self.factions.setdefault(faction_id, _FactionDraft())
+
+
+def _fold_meeting(draft: _Draft, item: _Live) -> None:
+    event, at = item.event, item.fact.recorded_at
+    if isinstance(event, MeetingScheduled):
+        draft.scheduled, draft.date = event, event.valid_time
+        draft.history.append(
+            DateChange(
+                kind="scheduled",
+                valid_time=event.valid_time,
+                recorded_at=at,
+                corrected_at=item.corrected_at,
+            )
+        )
+    elif isinstance(event, (MeetingDateRevised, MeetingPostponed)):
+        postponed = isinstance(event, MeetingPostponed)
+        if postponed:
+            draft.status = "postponed"
+        elif draft.status == "postponed":
+            draft.status = "scheduled"
+        if event.valid_time is not None:
+            draft.date = event.valid_time
+        draft.history.append(
+            DateChange(
+                kind="postponed" if postponed else "revised",
+                valid_time=event.valid_time,
+                recorded_at=at,
+                reason=event.reason,
+                corrected_at=item.corrected_at,
+            )
+        )
+    elif isinstance(event, MeetingCancelled):
+        draft.status = "cancelled"
+
+
+def _fold_delegations(draft: _Draft, event: Any) -> None:
+    if isinstance(event, FactionInvited):
+        faction = draft.faction(event.faction_id)
+        faction.invited = True
+        faction.name_as_reported = event.name_as_reported
+        faction.attendance = faction.attendance or "invited"
+    elif isinstance(event, (AttendanceConfirmed, AttendanceDeclined)):
+        confirmed = isinstance(event, AttendanceConfirmed)
+        draft.faction(event.faction_id).attendance = "confirmed" if confirmed else "declined"
+    elif isinstance(event, (DelegationLeaderNamed, DelegationMemberNamed)):
+        person = Delegate(
+            person_id=event.person_id,
+            name_as_reported=event.name_as_reported,
+            title_as_reported=event.title_as_reported,
+        )
+        faction = draft.faction(event.faction_id)
+        if isinstance(event, DelegationLeaderNamed):
+            faction.head = person
+        else:
+            faction.members[event.person_id] = person
+
+
+def _fold_linked(draft: _Draft, event: Any) -> None:
+    """Declarations and interactions linked to the meeting."""
+    if isinstance(event, DeclarationDrafted):
+        # A corrected link takes the declaration out of this meeting's roster.
+        if event.meeting_id == draft.meeting_id:
+            draft.declarations[event.declaration_id] = DeclarationRef(
+                declaration_id=event.declaration_id, title=event.title
+            )
+    elif isinstance(event, DeclarationSigned):
+        draft.outcomes[event.declaration_id, event.signatory_id] = "signed"
+    elif isinstance(event, SignatureRefused):
+        draft.outcomes[event.declaration_id, event.refuser_id] = "refused"
+    elif isinstance(event, MeetingHeld) and event.meeting_id == draft.meeting_id:
+        draft.held = True
+        for participant in event.participants:
+            if participant.role in _TAKING_PART:
+                draft.faction(participant.actor_id).took_part = True
+
+
+def _view(draft: _Draft, scheduled: MeetingScheduled, as_of: AsOf) -> RosterView:
+    outcomes = {
+        key: outcome for key, outcome in draft.outcomes.items() if key[0] in draft.declarations
+    }
+    for _, faction_id in outcomes:
+        draft.faction(faction_id)
+    factions = [
+        FactionRoster(
+            faction_id=faction_id,
+            invited=faction.invited,
+            name_as_reported=faction.name_as_reported,
+            attendance=faction.attendance,
+            took_part=faction.took_part,
+            head=faction.head,
+            members=list(faction.members.values()),
+            declarations=[
+                FactionDeclaration(
+                    declaration_id=ref.declaration_id,
+                    title=ref.title,
+                    outcome=outcomes.get((ref.declaration_id, faction_id)),
+                )
+                for ref in draft.declarations.values()
+            ],
+        )
+        for faction_id, faction in draft.factions.items()
+    ]
+    return RosterView(
+        meeting_id=draft.meeting_id,
+        title=scheduled.title,
+        status=draft.status,
+        held=draft.held,
+        host_id=scheduled.host_id,
+        organiser_id=scheduled.organiser_id,
+        place=scheduled.place,
+        date=draft.date,
+        date_history=draft.history,
+        factions=factions,
+        declarations=list(draft.declarations.values()),
+        as_of=as_of,
+    )
+
+
+def roster_from(facts: Sequence[Fact]) -> RosterView | None:
+    """The roster of the meeting whose facts these are, in feed order.
+
+    ``facts`` are the meeting stream's events and those of the declaration and interaction
+    streams linked to it (``Routes``). Retractions and corrections are applied first, then the
+    remaining facts are folded; ``None`` if no live fact schedules the meeting.
+    """
+    if not facts:
+        return None
+    live = _live_facts(facts)
+    scheduling = next((i.event for i in live if isinstance(i.event, MeetingScheduled)), None)
+    if scheduling is None:
+        return None
+    draft = _Draft(meeting_id=scheduling.meeting_id)
+    for item in live:
+        if category_of(item.fact.stream_id) == "meeting":
+            _fold_meeting(draft, item)
+            _fold_delegations(draft, item.event)
+        else:
+            _fold_linked(draft, item.event)
+    last = facts[-1]
+    as_of = AsOf(cursor=last.cursor, recorded_at=last.recorded_at)
+    return _view(draft, draft.scheduled or scheduling, as_of)
+
+
+# -- which meeting an event belongs to ----------------------------------------------------------
+
+
+class Routes:
+    """Links declaration and interaction streams to meetings; see the module docstring.
+
+    ``links`` maps a stream id to its meeting; the projection preloads the links of a batch's
+    streams and saves ``new_links``.
+    """
+
+    def __init__(self, links: dict[str, str] | None = None) -> None:
+        self.links: dict[str, str] = dict(links or {})
+        self.new_links: dict[str, str] = {}
+
+    def route(self, fact: Fact) -> str | None:
+        """The meeting ``fact`` belongs to (``None``: none, or it adds nothing to a roster)."""
+        event = fact.event
+        if isinstance(event, SourceAdded):
+            return None
+        stream_id = fact.stream_id
+        if category_of(stream_id) == "meeting":
+            return stream_id.split("-", 1)[1]
+        linked = self.links.get(stream_id)
+        if linked is not None:
+            return linked
+        meeting_id = getattr(event, "meeting_id", None)
+        if isinstance(event, (DeclarationDrafted, MeetingHeld)) and meeting_id:
+            self.links[stream_id] = self.new_links[stream_id] = meeting_id
+            return str(meeting_id)
+        return None
+
+
+def _might_route(recorded: RecordedEvent, routes: Routes) -> bool:
+    """Cheap pre-check before decoding: most interactions belong to no meeting."""
+    if category_of(recorded.stream_id) == "meeting" or recorded.stream_id in routes.links:
+        return True
+    return '"meeting_id"' in recorded.data
+
+
+def _decode(recorded: RecordedEvent) -> Fact | None:
+    try:
+        return Fact.of(recorded)
+    except UnknownEventTypeError:
+        # Not a domain event (a test or tooling event in a domain category): no roster's business.
+        log.warning("roster skips event %s of unknown type %r", recorded.event_id, recorded.type)
+        return None
+
+
+def _route_all(
+    events: Iterable[RecordedEvent], routes: Routes
+) -> dict[str, list[tuple[RecordedEvent, Fact]]]:
+    """The events that belong to a meeting, decoded and grouped by meeting, in feed order."""
+    grouped: dict[str, list[tuple[RecordedEvent, Fact]]] = {}
+    for recorded in events:
+        if not _might_route(recorded, routes):
+            continue
+        fact = _decode(recorded)
+        if fact is None:
+            continue
+        meeting_id = routes.route(fact)
+        if meeting_id is not None:
+            grouped.setdefault(meeting_id, []).append((recorded, fact))
+    return grouped
+
+
+# -- the SQL projection -------------------------------------------------------------------------
+
+
+class _StoredFact(msgspec.Struct, frozen=True, kw_only=True):
+    """A fact as kept in ``roster_v<n>.facts``: enough to decode it again (with upcasting)."""
+
+    event_id: str
+    stream_id: str
+    type: str
+    schema_version: int
+    data: msgspec.Raw
+    recorded_at: datetime
+    transaction_id: int
+    position: int
+
+    @classmethod
+    def of(cls, recorded: RecordedEvent) -> _StoredFact:
+        return cls(
+            event_id=str(recorded.event_id),
+            stream_id=recorded.stream_id,
+            type=recorded.type,
+            schema_version=recorded.schema_version,
+            data=msgspec.Raw(recorded.data.encode()),
+            recorded_at=recorded.recorded_at,
+            transaction_id=recorded.transaction_id,
+            position=recorded.position,
+        )
+
+    def fact(self) -> Fact:
+        recorded = RecordedEvent(
+            self.position,
+            self.transaction_id,
+            self.stream_id,
+            0,
+            UUID(self.event_id),
+            self.type,
+            self.schema_version,
+            bytes(self.data).decode(),
+            "{}",
+            self.recorded_at,
+            b"",
+        )
+        return Fact.of(recorded)
+
+
+_FACTS_DECODER: Final = msgspec.json.Decoder(list[_StoredFact])
+_VIEW_DECODER: Final = msgspec.json.Decoder(RosterView | None)
+_ENCODER: Final = msgspec.json.Encoder()
+
+
+def _tables(prefix: str, version: int) -> dict[str, str]:
+    if not _NAME.match(prefix):
+        raise ValueError(f"table prefix {prefix!r} must be a lowercase SQL identifier")
+    return {"table": f"{prefix}_v{version}", "links": f"{prefix}_links_v{version}"}
+
+
+class RosterProjection:
+    """Keeps ``projections.<prefix>_v<version>`` (facts and view per meeting) and
+    ``<prefix>_links_v<version>`` (declaration/interaction stream -> meeting).
+
+    ``name`` and ``table_prefix`` default to ``roster``; tests give each instance its own so
+    that several can be built side by side over one feed.
+    """
+
+    version: int = 1
+
+    def __init__(self, *, name: str = "roster", table_prefix: str = "roster") -> None:
+        self.name = name
+        self.filter: FeedFilter | None = FeedFilter(categories=CATEGORIES)
+        self._sql = {
+            key: sql.format(**_tables(table_prefix, self.version))
+            for key, sql in (
+                ("create", CREATE_SQL),
+                ("drop", DROP_SQL),
+                ("load_links", LOAD_LINKS_SQL),
+                ("save_links", SAVE_LINKS_SQL),
+                ("load_facts", LOAD_FACTS_SQL),
+                ("save", SAVE_SQL),
+            )
+        }
+
+    async def setup(self, conn: asyncpg.Connection) -> None:
+        """Create the tables if they do not exist."""
+        await conn.execute(self._sql["create"])
+
+    async def drop(self, conn: asyncpg.Connection) -> None:
+        """Drop this version's tables (after a newer version took over)."""
+        await conn.execute(self._sql["drop"])
+
+    async def apply(self, conn: asyncpg.Connection, events: Sequence[RecordedEvent]) -> None:
+        """Group the batch's facts by meeting, append them to each meeting's stored facts and
+        recompute each affected view once: four statements per batch, whatever its size."""
+        streams = list({e.stream_id for e in events if category_of(e.stream_id) != "meeting"})
+        rows = await conn.fetch(self._sql["load_links"], streams) if streams else []
+        routes = Routes({r["stream_id"]: r["meeting_id"] for r in rows})
+        grouped = _route_all(events, routes)
+        if routes.new_links:
+            await conn.execute(
+                self._sql["save_links"], list(routes.new_links), list(routes.new_links.values())
+            )
+        if not grouped:
+            return
+        meetings = list(grouped)
+        docs = {
+            r["meeting_id"]: _FACTS_DECODER.decode(r["facts"])
+            for r in await conn.fetch(self._sql["load_facts"], meetings)
+        }
+        facts_out: list[str] = []
+        views_out: list[str] = []
+        for meeting_id in meetings:
+            earlier = docs.get(meeting_id, [])
+            new = grouped[meeting_id]
+            kept = earlier + [_StoredFact.of(recorded) for recorded, _ in new]
+            view = roster_from([f.fact() for f in earlier] + [fact for _, fact in new])
+            facts_out.append(_ENCODER.encode(kept).decode())
+            views_out.append(_ENCODER.encode(view).decode())
+        await conn.execute(self._sql["save"], meetings, facts_out, views_out)
+
+
+# -- queries ------------------------------------------------------------------------------------
+
+
+async def get_roster(
+    conn: asyncpg.Connection | asyncpg.Pool,
+    meeting_id: str,
+    *,
+    version: int = 1,
+    table_prefix: str = "roster",
+) -> RosterView | None:
+    """The projected roster of one meeting (``None``: unknown, or not scheduled)."""
+    sql = GET_SQL.format(**_tables(table_prefix, version))
+    text = await conn.fetchval(sql, meeting_id)
+    return None if text is None else _VIEW_DECODER.decode(text)
+
+
+async def list_meetings(
+    conn: asyncpg.Connection | asyncpg.Pool, *, version: int = 1, table_prefix: str = "roster"
+) -> list[RosterView]:
+    """Every projected meeting's roster, by meeting id."""
+    sql = LIST_SQL.format(**_tables(table_prefix, version))
+    views = [_VIEW_DECODER.decode(r["view"]) for r in await conn.fetch(sql)]
+    return [v for v in views if v is not None]
+
+
+async def _fold_log(
+    store: EventStore,
+    meeting_id: str,
+    *,
+    cursor: Cursor | None = None,
+    recorded_at: datetime | None = None,
+) -> RosterView | None:
+    routes = Routes()
+    facts: list[Fact] = []
+    after = START
+    feed = FeedFilter(categories=CATEGORIES)
+    while True:
+        page = await store.read_all(after, limit=MAX_PAGE, filter=feed)
+        events = page.events
+        if cursor is not None:
+            events = [e for e in events if e.cursor <= cursor]
+        if recorded_at is not None:
+            events = [e for e in events if e.recorded_at <= recorded_at]
+        # Every event is routed, not only this meeting's: links are made by other streams.
+        facts.extend(fact for _, fact in _route_all(events, routes).get(meeting_id, ()))
+        after = page.next_cursor
+        if not page.full or (cursor is not None and after >= cursor):
+            return roster_from(facts)
+
+
+async def roster_as_of(store: EventStore, meeting_id: str, cursor: Cursor) -> RosterView | None:
+    """The roster as the log told it once every event up to ``cursor`` (inclusive) was in:
+    the same fold as the projection, over the log read from the start."""
+    return await _fold_log(store, meeting_id, cursor=cursor)
+
+
+async def roster_as_of_time(
+    store: EventStore, meeting_id: str, recorded_at: datetime
+) -> RosterView | None:
+    """The roster from the events recorded at or before ``recorded_at``."""
+    return await _fold_log(store, meeting_id, recorded_at=recorded_at)
