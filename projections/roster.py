@@ -560,10 +560,11 @@ class RosterProjection:
     that several can be built side by side over one feed.
     """
 
-    version: int = 1
-
-    def __init__(self, *, name: str = "roster", table_prefix: str = "roster") -> None:
+    def __init__(
+        self, *, name: str = "roster", table_prefix: str = "roster", version: int = 1
+    ) -> None:
         self.name = name
+        self.version = version
         self.filter: FeedFilter | None = FeedFilter(categories=CATEGORIES)
         self._sql = {
             key: sql.format(**_tables(table_prefix, self.version))
