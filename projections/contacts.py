@@ -34,11 +34,12 @@ from __future__ import annotations
 
 import functools
 import re
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final, Literal, cast
 
 import msgspec
 
-from events.domain.amendments import AMENDMENTS, Record, Stored, evolve_record
+from events.domain.amendments import Record, Stored, evolve_record
 from events.domain.catalogue import (
     CATALOGUE,
     INTERACTION_EVENTS,
@@ -58,7 +59,7 @@ from events.domain.catalogue import (
 from events.domain.coding import Coding
 from events.domain.valid_time import ValidTime
 from events.domain.vocabulary import Participant, Place, Source
-from events.records import FeedFilter
+from events.records import FeedFilter, RecordedEvent
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -67,7 +68,6 @@ if TYPE_CHECKING:
     import asyncpg
 
     from events.domain.catalogue import DomainEvent
-    from events.records import RecordedEvent
 
 __all__ = (
     "ActorView",
@@ -94,7 +94,6 @@ CREATE_SQL: Final = """
 CREATE TABLE IF NOT EXISTS projections.{interactions} (
     interaction_id text PRIMARY KEY,
     kind           text,
-    facts          jsonb NOT NULL,
     view           jsonb,
     lower          date,
     upper          date,
@@ -116,7 +115,6 @@ CREATE TABLE IF NOT EXISTS projections.{actors} (
     kind           text,
     canonical_name text,
     aliases        text[] NOT NULL,
-    facts          jsonb NOT NULL,
     view           jsonb
 );
 CREATE TABLE IF NOT EXISTS projections.{roles} (
@@ -127,41 +125,29 @@ CREATE TABLE IF NOT EXISTS projections.{roles} (
     upper           date
 );
 CREATE INDEX IF NOT EXISTS {roles}_actor_idx ON projections.{roles} (actor_id);
-CREATE INDEX IF NOT EXISTS {roles}_organisation_idx ON projections.{roles} (organisation_id);
-CREATE TABLE IF NOT EXISTS projections.{owners} (
-    event_id  text PRIMARY KEY,
-    stream_id text NOT NULL
-)
+CREATE INDEX IF NOT EXISTS {roles}_organisation_idx ON projections.{roles} (organisation_id)
 """
 DROP_SQL: Final = """
 DROP TABLE IF EXISTS projections.{interactions};
 DROP TABLE IF EXISTS projections.{links};
 DROP TABLE IF EXISTS projections.{actors};
-DROP TABLE IF EXISTS projections.{roles};
-DROP TABLE IF EXISTS projections.{owners}
+DROP TABLE IF EXISTS projections.{roles}
 """
-OWNERS_SQL: Final = """
-SELECT event_id, stream_id FROM projections.{owners} WHERE event_id = any($1::text[])
-"""
-ADD_OWNERS_SQL: Final = """
-INSERT INTO projections.{owners} (event_id, stream_id)
-SELECT * FROM unnest($1::text[], $2::text[])
-ON CONFLICT (event_id) DO NOTHING
-"""
-INTERACTION_FACTS_SQL: Final = """
-SELECT interaction_id, facts::text FROM projections.{interactions}
-WHERE interaction_id = any($1::text[])
-"""
-ACTOR_FACTS_SQL: Final = """
-SELECT actor_id, facts::text FROM projections.{actors} WHERE actor_id = any($1::text[])
+# The facts an item already had before this batch: its stream's earlier events, from the log
+# itself (earlier versions of a stream come earlier in the feed, so they were applied before).
+EARLIER_FACTS_SQL: Final = """
+SELECT e.stream_id, e.event_id, e.type, e.schema_version, e.data::text
+FROM unnest($1::text[], $2::bigint[]) AS w(stream_id, below)
+JOIN events AS e ON e.stream_id = w.stream_id AND e.stream_version < w.below
+ORDER BY e.stream_id, e.stream_version
 """
 UPSERT_INTERACTIONS_SQL: Final = """
 INSERT INTO projections.{interactions}
-    (interaction_id, kind, facts, view, lower, upper, precision, retracted, negated, aggregate)
-SELECT * FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::jsonb[], $5::date[], $6::date[],
-                     $7::text[], $8::boolean[], $9::boolean[], $10::boolean[])
+    (interaction_id, kind, view, lower, upper, precision, retracted, negated, aggregate)
+SELECT * FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::date[], $5::date[],
+                     $6::text[], $7::boolean[], $8::boolean[], $9::boolean[])
 ON CONFLICT (interaction_id) DO UPDATE SET
-    kind = excluded.kind, facts = excluded.facts, view = excluded.view,
+    kind = excluded.kind, view = excluded.view,
     lower = excluded.lower, upper = excluded.upper, precision = excluded.precision,
     retracted = excluded.retracted, negated = excluded.negated, aggregate = excluded.aggregate
 """
@@ -173,14 +159,14 @@ INSERT INTO projections.{links} (interaction_id, actor_id, role, name_as_reporte
 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])
 """
 UPSERT_ACTORS_SQL: Final = """
-INSERT INTO projections.{actors} (actor_id, kind, canonical_name, aliases, facts, view)
+INSERT INTO projections.{actors} (actor_id, kind, canonical_name, aliases, view)
 SELECT a.actor_id, a.kind, a.canonical_name,
-       ARRAY(SELECT jsonb_array_elements_text(a.aliases)), a.facts, a.view
-FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[], $5::jsonb[], $6::jsonb[])
-    AS a(actor_id, kind, canonical_name, aliases, facts, view)
+       ARRAY(SELECT jsonb_array_elements_text(a.aliases)), a.view
+FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[], $5::jsonb[])
+    AS a(actor_id, kind, canonical_name, aliases, view)
 ON CONFLICT (actor_id) DO UPDATE SET
     kind = excluded.kind, canonical_name = excluded.canonical_name, aliases = excluded.aliases,
-    facts = excluded.facts, view = excluded.view
+    view = excluded.view
 """
 DELETE_ROLES_SQL: Final = """
 DELETE FROM projections.{roles} WHERE actor_id = any($1::text[])
@@ -306,7 +292,6 @@ _KINDS: Final[dict[type[Any], str]] = {
     StatementReported: "statement",
     ApologyIssued: "apology",
 }
-_FACTS: Final = msgspec.json.Decoder(list[Stored])
 _ENCODER: Final = msgspec.json.Encoder()
 
 
@@ -529,7 +514,6 @@ def _sql(statement: str, prefix: str, version: int) -> str:
         links=f"{prefix}interaction_actors_v{version}",
         actors=f"{prefix}actors_v{version}",
         roles=f"{prefix}actor_roles_v{version}",
-        owners=f"{prefix}fact_owner_v{version}",
     )
 
 
@@ -538,18 +522,22 @@ def _json(value: Any) -> str:
 
 
 class _Batch:
-    """A batch grouped by item: the new facts of each interaction and each actor."""
+    """A batch grouped by item: each interaction's and actor's new facts, and the version of
+    the item's stream below which its facts came in earlier batches."""
 
     def __init__(self) -> None:
         self.interactions: dict[str, list[Stored]] = {}
         self.actors: dict[str, list[Stored]] = {}
-        self.owners: dict[str, str] = {}
+        self.first_version: dict[str, int] = {}
 
-    def add(self, stream_id: str, stored: Stored) -> None:
-        category, _, item = stream_id.partition("-")
+    def add(self, event: RecordedEvent, stored: Stored) -> None:
+        # Amendments live in the stream of the fact they amend, so the stream is the item.
+        category, _, item = event.stream_id.partition("-")
         groups = {"interaction": self.interactions, "actor": self.actors}.get(category)
-        if groups is not None:
-            groups.setdefault(item, []).append(stored)
+        if groups is None:
+            return
+        groups.setdefault(item, []).append(stored)
+        self.first_version.setdefault(event.stream_id, event.stream_version)
 
 
 class ContactsProjection:
@@ -582,52 +570,48 @@ class ContactsProjection:
 
     async def apply(self, conn: asyncpg.Connection, events: Sequence[RecordedEvent]) -> None:
         """Apply a batch: group it by item, recompute each affected item once, write back."""
-        decoded = [(e.stream_id, Stored(str(e.event_id), _decode(e))) for e in events]
         batch = _Batch()
-        for stream_id, stored in decoded:
-            if not isinstance(stored.event, AMENDMENTS):
-                batch.owners[stored.event_id] = stream_id
-        # Amendments of facts recorded in earlier batches: whose item they belong to.
-        earlier = {
-            s.event.target_event_id
-            for _, s in decoded
-            if isinstance(s.event, AMENDMENTS) and s.event.target_event_id not in batch.owners
-        }
-        owners = dict(batch.owners)
-        if earlier:
-            rows = await conn.fetch(self._q(OWNERS_SQL), list(earlier))
-            owners.update((r["event_id"], r["stream_id"]) for r in rows)
-        for stream_id, stored in decoded:
-            event = stored.event
-            if isinstance(event, AMENDMENTS):
-                batch.add(owners.get(event.target_event_id, stream_id), stored)
-            else:
-                batch.add(stream_id, stored)
-        if batch.owners:
-            await conn.execute(
-                self._q(ADD_OWNERS_SQL), list(batch.owners), list(batch.owners.values())
-            )
+        for event in events:
+            batch.add(event, Stored(str(event.event_id), _decode(event)))
+        earlier = await self._earlier_facts(conn, batch)
         if batch.interactions:
-            await self._write_interactions(conn, batch.interactions)
+            await self._write_interactions(conn, _merge(earlier, "interaction", batch.interactions))
         if batch.actors:
-            await self._write_actors(conn, batch.actors)
+            await self._write_actors(conn, _merge(earlier, "actor", batch.actors))
 
-    async def _load(
-        self, conn: asyncpg.Connection, statement: str, new: dict[str, list[Stored]]
+    async def _earlier_facts(
+        self, conn: asyncpg.Connection, batch: _Batch
     ) -> dict[str, list[Stored]]:
-        rows = await conn.fetch(self._q(statement), list(new))
-        merged = {row[0]: _FACTS.decode(row[1]) for row in rows}
-        for item, facts in new.items():
-            known = merged.setdefault(item, [])
-            seen = {f.event_id for f in known}
-            known.extend(f for f in facts if f.event_id not in seen)
-        return merged
+        # Most items start in the batch that holds their first event: nothing to look up.
+        continued = {s: v for s, v in batch.first_version.items() if v > 1}
+        if not continued:
+            return {}
+        rows = await conn.fetch(EARLIER_FACTS_SQL, list(continued), list(continued.values()))
+        earlier: dict[str, list[Stored]] = {}
+        for row in rows:
+            recorded = RecordedEvent(
+                0,
+                0,
+                row["stream_id"],
+                0,
+                row["event_id"],
+                row["type"],
+                row["schema_version"],
+                row["data"],
+                "{}",
+                _EPOCH,
+                b"",
+            )
+            earlier.setdefault(row["stream_id"], []).append(
+                Stored(str(row["event_id"]), _decode(recorded))
+            )
+        return earlier
 
     async def _write_interactions(
         self, conn: asyncpg.Connection, new: dict[str, list[Stored]]
     ) -> None:
-        facts = await self._load(conn, INTERACTION_FACTS_SQL, new)
-        columns: list[list[Any]] = [[] for _ in range(10)]
+        facts = new
+        columns: list[list[Any]] = [[] for _ in range(9)]
         links: list[list[Any]] = [[] for _ in range(4)]
         for item, item_facts in facts.items():
             view = interaction_from(item_facts)
@@ -638,7 +622,6 @@ class ContactsProjection:
             row = (
                 item,
                 view.kind if view is not None else kind,
-                _json(item_facts),
                 _json(view) if view is not None else None,
                 vt.lower if vt is not None else None,
                 vt.upper if vt is not None else None,
@@ -666,8 +649,8 @@ class ContactsProjection:
             await conn.execute(self._q(INSERT_LINKS_SQL), *links)
 
     async def _write_actors(self, conn: asyncpg.Connection, new: dict[str, list[Stored]]) -> None:
-        facts = await self._load(conn, ACTOR_FACTS_SQL, new)
-        columns: list[list[Any]] = [[] for _ in range(6)]
+        facts = new
+        columns: list[list[Any]] = [[] for _ in range(5)]
         roles: list[list[Any]] = [[] for _ in range(5)]
         for item, item_facts in facts.items():
             view = actor_from(item_facts)
@@ -676,7 +659,6 @@ class ContactsProjection:
                 view.kind if view is not None else None,
                 view.canonical_name if view is not None else None,
                 _json(view.aliases if view is not None else []),
-                _json(item_facts),
                 _json(view) if view is not None else None,
             )
             for column, value in zip(columns, row, strict=True):
@@ -695,6 +677,15 @@ class ContactsProjection:
         await conn.execute(self._q(DELETE_ROLES_SQL), columns[0])
         if roles[0]:
             await conn.execute(self._q(INSERT_ROLES_SQL), *roles)
+
+
+def _merge(
+    earlier: dict[str, list[Stored]], category: str, new: dict[str, list[Stored]]
+) -> dict[str, list[Stored]]:
+    return {item: [*earlier.get(f"{category}-{item}", []), *facts] for item, facts in new.items()}
+
+
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _decode(recorded: RecordedEvent) -> DomainEvent:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from events import START, Cursor, EventStore
+from events import START, Cursor, EventStore, horizon_lag
 from events.connect import connect
 from events.domain.catalogue import CATALOGUE, DelegationLeaderNamed
 from events.domain.commands import (
@@ -89,6 +89,11 @@ class Built:
 
 
 async def _last_cursor(store: EventStore, projection: RosterProjection) -> Cursor:
+    """The cursor of the last event the projection reads, once nothing committed is held back
+    behind the feed's horizon by another transaction of the cluster."""
+    async with asyncio.timeout(30):
+        while (await horizon_lag(store.pool)).events_held_back:  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
     cursor, last = START, START
     while True:
         page = await store.read_all(cursor, limit=MAX_PAGE, filter=projection.filter)
