@@ -3,24 +3,23 @@
 One projection keeps four tables (in the ``projections`` schema, names ending in the version):
 
 ``interactions_v1``
-    One row per interaction stream: its facts (every event of the stream, amendments included,
-    in feed order), its current view (corrections applied, corroborating sources added), the
-    day bounds of its valid time, and flags the queries filter on (retracted, negated,
-    aggregate).
+    One row per interaction stream: its current view (corrections applied, corroborating
+    sources added), the day bounds of its valid time, and flags the queries filter on
+    (retracted, negated, aggregate).
 ``interaction_actors_v1``
     Who took part in each live interaction, in which role, under which name.
 ``actors_v1``
-    One row per actor stream: its facts and current view (names, aliases, roles, merges).
+    One row per actor stream: its current view (names, aliases, roles, merges).
 ``actor_roles_v1``
     The roles each actor currently holds on record, with day bounds: how a faction's history
     finds the persons who represented it at the time.
-``fact_owner_v1``
-    Which stream recorded each fact, so an amendment is routed to the item it amends.
 
-Applying a batch is set-based: the batch is decoded and grouped by item, each affected item's
-stored facts are loaded with one query per table, its view is recomputed once by a pure
-function (``interaction_from``, ``actor_from``), and everything is written back with one
-statement per table over arrays. The same pure functions give an item's view as of any cursor:
+Applying a batch is set-based: the batch is decoded and grouped by item (an amendment is
+recorded in the stream of the fact it amends, so the stream is the item); an item the batch
+does not start gets its earlier facts from the log itself, in one query for the whole batch;
+each affected item's view is recomputed once by a pure function (``interaction_from``,
+``actor_from``), and everything is written back with one statement per table over arrays.
+Storing only views keeps the writes small: facts are never copied out of the log. The same pure functions give an item's view as of any cursor:
 feed them the facts recorded up to it.
 
 Contact graph rule for open-ended valid times: an interaction with an open bound ("before
