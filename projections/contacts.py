@@ -19,8 +19,8 @@ recorded in the stream of the fact it amends, so the stream is the item); an ite
 does not start gets its earlier facts from the log itself, in one query for the whole batch;
 each affected item's view is recomputed once by a pure function (``interaction_from``,
 ``actor_from``), and everything is written back with one statement per table over arrays.
-Storing only views keeps the writes small: facts are never copied out of the log. The same pure functions give an item's view as of any cursor:
-feed them the facts recorded up to it.
+Storing only views keeps the writes small: facts are never copied out of the log. The same
+pure functions give an item's view as of any cursor: feed them the facts recorded up to it.
 
 Contact graph rule for open-ended valid times: an interaction with an open bound ("before
 February 2024") counts as *possible* in every year from its known bound back (or forward) to
