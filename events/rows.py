@@ -9,7 +9,7 @@ from uuid import UUID
 
 import msgspec
 
-from events.errors import InvalidAppendError
+from events.errors import EventStoreError, InvalidAppendError
 from events.expected import ANY, STREAM_EXISTS
 from events.hashing import (
     GENESIS_HASH,
@@ -50,9 +50,10 @@ _STREAM_ID = re.compile(r"^[^\s\x00-\x1f\x7f]{1,200}$")
 _EVENT_TYPE = re.compile(r"^[A-Za-z][A-Za-z0-9_.:-]{0,199}$")
 
 
-def check_stream_id(stream_id: str) -> None:
+def check_stream_id(stream_id: str, error: type[EventStoreError] = InvalidAppendError) -> None:
+    """Refuse a malformed stream id with ``error`` (an append's or a read's)."""
     if not isinstance(stream_id, str) or not _STREAM_ID.match(stream_id):
-        raise InvalidAppendError(
+        raise error(
             f"stream id {stream_id!r} must be 1-200 characters without spaces or control characters"
         )
 

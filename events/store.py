@@ -432,7 +432,7 @@ class EventStore:
     ) -> StreamSlice:
         """Read one stream forward from ``from_version`` (default 1) or backward from it
         (default: the last event)."""
-        check_stream_id(stream_id)
+        check_stream_id(stream_id, InvalidReadError)
         _check_limit(limit)
         async with (
             self._pool.acquire() as conn,

@@ -356,3 +356,8 @@ async def test_several_categories_at_once(store: EventStore) -> None:
     both = FeedFilter(category=other, categories=(first,))
     page = await store.read_all(filter=both)
     assert sorted(category_of(e.stream_id) for e in page.events) == sorted([first, other])
+
+
+async def test_reading_a_malformed_stream_id_is_a_read_error(store: EventStore) -> None:
+    with pytest.raises(InvalidReadError, match="stream id"):
+        await store.read_stream("bad stream")
