@@ -574,9 +574,15 @@ class ContactsProjection:
             batch.add(event, Stored(str(event.event_id), _decode(event)))
         earlier = await self._earlier_facts(conn, batch)
         if batch.interactions:
-            await self._write_interactions(conn, _merge(earlier, "interaction", batch.interactions))
+            await self._write_interactions(
+                conn,
+                _merge(earlier, "interaction", batch.interactions),
+                _continued(batch, "interaction"),
+            )
         if batch.actors:
-            await self._write_actors(conn, _merge(earlier, "actor", batch.actors))
+            await self._write_actors(
+                conn, _merge(earlier, "actor", batch.actors), _continued(batch, "actor")
+            )
 
     async def _earlier_facts(
         self, conn: asyncpg.Connection, batch: _Batch
@@ -607,7 +613,7 @@ class ContactsProjection:
         return earlier
 
     async def _write_interactions(
-        self, conn: asyncpg.Connection, new: dict[str, list[Stored]]
+        self, conn: asyncpg.Connection, new: dict[str, list[Stored]], continued: list[str]
     ) -> None:
         facts = new
         columns: list[list[Any]] = [[] for _ in range(9)]
@@ -643,11 +649,15 @@ class ContactsProjection:
                 ):
                     column.append(value)
         await conn.execute(self._q(UPSERT_INTERACTIONS_SQL), *columns)
-        await conn.execute(self._q(DELETE_LINKS_SQL), columns[0])
+        if continued:
+            # Only items from earlier batches can have rows to replace.
+            await conn.execute(self._q(DELETE_LINKS_SQL), continued)
         if links[0]:
             await conn.execute(self._q(INSERT_LINKS_SQL), *links)
 
-    async def _write_actors(self, conn: asyncpg.Connection, new: dict[str, list[Stored]]) -> None:
+    async def _write_actors(
+        self, conn: asyncpg.Connection, new: dict[str, list[Stored]], continued: list[str]
+    ) -> None:
         facts = new
         columns: list[list[Any]] = [[] for _ in range(5)]
         roles: list[list[Any]] = [[] for _ in range(5)]
@@ -673,9 +683,20 @@ class ContactsProjection:
                 for column, cell in zip(roles, values, strict=True):
                     column.append(cell)
         await conn.execute(self._q(UPSERT_ACTORS_SQL), *columns)
-        await conn.execute(self._q(DELETE_ROLES_SQL), columns[0])
+        if continued:
+            await conn.execute(self._q(DELETE_ROLES_SQL), continued)
         if roles[0]:
             await conn.execute(self._q(INSERT_ROLES_SQL), *roles)
+
+
+def _continued(batch: _Batch, category: str) -> list[str]:
+    """Items of ``category`` whose streams began in an earlier batch."""
+    prefix = f"{category}-"
+    return [
+        stream_id[len(prefix) :]
+        for stream_id, first in batch.first_version.items()
+        if first > 1 and stream_id.startswith(prefix)
+    ]
 
 
 def _merge(
