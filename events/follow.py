@@ -8,26 +8,31 @@ import logging
 from typing import TYPE_CHECKING
 
 from events.notify import CONNECTION_ERRORS
-from events.records import START, Cursor, FeedFilter, RecordedEvent
+from events.records import START, Cursor, FeedFilter, FeedPage, RecordedEvent
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
     from events.store import EventStore
 
-__all__ = ("follow_feed",)
+__all__ = ("follow_feed", "follow_pages")
 
 log = logging.getLogger(__name__)
 
 
-async def follow_feed(
+async def follow_pages(
     store: EventStore,
     after: Cursor = START,
     *,
     filter: FeedFilter | None = None,
     batch_size: int = 1_000,
-) -> AsyncIterator[RecordedEvent]:
-    """See ``EventStore.follow``."""
+) -> AsyncIterator[FeedPage]:
+    """Yield every non-empty page of the feed after ``after``, then wait for more, forever.
+
+    Woken by the store's listener when there is one (the notification is only a hint: it
+    always re-reads by cursor); polls otherwise, and while the listener is down. Database
+    outages are waited out with backoff.
+    """
     listener = store.listener
     wake = listener.subscribe() if listener is not None else asyncio.Event()
     cursor = after
@@ -44,8 +49,8 @@ async def follow_feed(
                 backoff = min(backoff * 2, 5.0)
                 continue
             backoff = store.poll_interval
-            for event in page.events:
-                yield event
+            if page.events:
+                yield page
             cursor = page.next_cursor
             if page.full:
                 continue
@@ -56,3 +61,16 @@ async def follow_feed(
     finally:
         if listener is not None:
             listener.unsubscribe(wake)
+
+
+async def follow_feed(
+    store: EventStore,
+    after: Cursor = START,
+    *,
+    filter: FeedFilter | None = None,
+    batch_size: int = 1_000,
+) -> AsyncIterator[RecordedEvent]:
+    """See ``EventStore.follow``: ``follow_pages``, one event at a time."""
+    async for page in follow_pages(store, after, filter=filter, batch_size=batch_size):
+        for event in page.events:
+            yield event

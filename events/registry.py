@@ -109,36 +109,45 @@ class EventRegistry:
 
     def decode(self, event: RecordedEvent) -> msgspec.Struct:
         """Decode a stored event into today's Struct, upcasting it if it is older."""
-        name, version = event.type, event.schema_version
+        return self.decode_data(
+            event.type, event.schema_version, event.data, event_id=str(event.event_id)
+        )
+
+    def decode_data(
+        self, type: str, schema_version: int, data: str | bytes, *, event_id: str = "?"
+    ) -> msgspec.Struct:
+        """Decode an event from its stored type, schema version and JSON data (``event_id``
+        only names it in errors)."""
+        name, version = type, schema_version
         current = self._current.get(name)
         if current is not None and current[1] == version:
             try:
-                return msgspec.json.decode(event.data, type=current[0])
+                return msgspec.json.decode(data, type=current[0])
             except msgspec.ValidationError as exc:
                 raise EventDecodeError(
-                    f"event {event.event_id} does not fit {name!r} v{version}: {exc}"
+                    f"event {event_id} does not fit {name!r} v{version}: {exc}"
                 ) from exc
-        data: dict[str, Any] = msgspec.json.decode(event.data)
+        fields: dict[str, Any] = msgspec.json.decode(data)
         for _ in range(_MAX_STEPS):
             current = self._current.get(name)
             if current is not None and current[1] == version:
                 try:
-                    return msgspec.convert(data, current[0])
+                    return msgspec.convert(fields, current[0])
                 except msgspec.ValidationError as exc:
                     raise UpcastError(
-                        f"event {event.event_id} upcast to {name!r} v{version} does not fit: {exc}"
+                        f"event {event_id} upcast to {name!r} v{version} does not fit: {exc}"
                     ) from exc
             step = self._steps.get((name, version))
             if step is None:
                 raise UnknownEventTypeError(
-                    f"event {event.event_id} has type {event.type!r} v{event.schema_version}, "
+                    f"event {event_id} has type {type!r} v{schema_version}, "
                     f"and no registered type or upcaster covers {name!r} v{version}"
                 )
             try:
-                data = step.function(dict(data))
+                fields = step.function(dict(fields))
             except Exception as exc:
                 raise UpcastError(
-                    f"upcasting event {event.event_id} from {name!r} v{version} failed: {exc}"
+                    f"upcasting event {event_id} from {name!r} v{version} failed: {exc}"
                 ) from exc
             name, version = step.to_type, step.to_version
-        raise UpcastError(f"upcasting event {event.event_id} does not terminate")
+        raise UpcastError(f"upcasting event {event_id} does not terminate")

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import functools
 import re
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final, Literal, cast
 
 import msgspec
@@ -594,21 +593,12 @@ class ContactsProjection:
         rows = await conn.fetch(EARLIER_FACTS_SQL, list(continued), list(continued.values()))
         earlier: dict[str, list[Stored]] = {}
         for row in rows:
-            recorded = RecordedEvent(
-                0,
-                0,
-                row["stream_id"],
-                0,
-                row["event_id"],
-                row["type"],
-                row["schema_version"],
-                row["data"],
-                "{}",
-                _EPOCH,
-                b"",
+            event_id = str(row["event_id"])
+            event = CATALOGUE.decode_data(
+                row["type"], row["schema_version"], row["data"], event_id=event_id
             )
             earlier.setdefault(row["stream_id"], []).append(
-                Stored(str(row["event_id"]), _decode(recorded))
+                Stored(event_id, cast("DomainEvent", event))
             )
         return earlier
 
@@ -703,9 +693,6 @@ def _merge(
     earlier: dict[str, list[Stored]], category: str, new: dict[str, list[Stored]]
 ) -> dict[str, list[Stored]]:
     return {item: [*earlier.get(f"{category}-{item}", []), *facts] for item, facts in new.items()}
-
-
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _decode(recorded: RecordedEvent) -> DomainEvent:

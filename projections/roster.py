@@ -24,7 +24,6 @@ import logging
 import re
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final, Literal
-from uuid import UUID
 
 import msgspec
 
@@ -525,20 +524,15 @@ class _StoredFact(msgspec.Struct, frozen=True, kw_only=True):
         )
 
     def fact(self) -> Fact:
-        recorded = RecordedEvent(
-            self.position,
-            self.transaction_id,
-            self.stream_id,
-            0,
-            UUID(self.event_id),
-            self.type,
-            self.schema_version,
-            bytes(self.data).decode(),
-            "{}",
-            self.recorded_at,
-            b"",
+        return Fact(
+            event_id=self.event_id,
+            stream_id=self.stream_id,
+            recorded_at=self.recorded_at,
+            cursor=Cursor(self.transaction_id, self.position),
+            event=CATALOGUE.decode_data(
+                self.type, self.schema_version, bytes(self.data), event_id=self.event_id
+            ),
         )
-        return Fact.of(recorded)
 
 
 _FACTS_DECODER: Final = msgspec.json.Decoder(list[_StoredFact])

@@ -15,13 +15,13 @@ The runner is woken by the event store's listener when there is one, and polls o
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import TYPE_CHECKING, Final, Protocol
 
 import asyncpg
 import msgspec
 
+from events.follow import follow_pages
 from events.notify import CONNECTION_ERRORS
 from events.records import START, Cursor, FeedFilter, RecordedEvent
 
@@ -190,28 +190,11 @@ class ProjectionRunner:
         await projection.setup(conn)
         await conn.execute(ENSURE_CHECKPOINT_SQL, projection.name, projection.version)
         saved, _ = await checkpoint_of(conn, projection.name, projection.version)
-        cursor = saved
-        listener = self._store.listener
-        wake = listener.subscribe() if listener is not None else asyncio.Event()
-        try:
-            while True:
-                wake.clear()
-                page = await self._store.read_all(
-                    cursor, limit=self._batch_size, filter=projection.filter
-                )
-                if page.events:
-                    await self._apply(conn, page.events, saved, page.next_cursor)
-                    saved = page.next_cursor
-                cursor = page.next_cursor
-                if page.full:
-                    continue
-                listening = listener is not None and listener.listening
-                timeout = self._store.idle_poll_interval if listening else self._store.poll_interval
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), timeout)
-        finally:
-            if listener is not None:
-                listener.unsubscribe(wake)
+        async for page in follow_pages(
+            self._store, saved, filter=projection.filter, batch_size=self._batch_size
+        ):
+            await self._apply(conn, page.events, saved, page.next_cursor)
+            saved = page.next_cursor
 
     async def _apply(
         self,
