@@ -130,17 +130,53 @@ class StreamSlice(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class FeedFilter(msgspec.Struct, frozen=True, kw_only=True):
-    """Narrows the global feed; ``None`` fields do not filter."""
+    """Narrows the global feed; ``None`` fields do not filter, and the given ones combine.
+
+    ``matches`` applies the same filter to an event in hand, so a process that fans one
+    follower out to many subscribers (the HTTP live stream) filters exactly as the database.
+    """
 
     type_prefix: str | None = None
     category: str | None = None
     categories: tuple[str, ...] | None = None
     """Several categories at once (combined with ``category`` if both are given)."""
+    stream_id: str | None = None
+    """One stream only."""
+    actor: str | None = None
+    """Events about this actor id: its own stream's, and every event whose data holds the id
+    as a string value anywhere (participants, invited factions, leaders, signatories...)."""
 
     def category_list(self) -> list[str] | None:
         """Every category asked for, or ``None`` for all."""
         wanted = [*(self.categories or ()), *([self.category] if self.category else [])]
         return wanted or None
+
+    def matches(self, event: RecordedEvent) -> bool:
+        """Whether the feed read with this filter includes ``event``."""
+        if self.type_prefix is not None and not event.type.startswith(self.type_prefix):
+            return False
+        categories = self.category_list()
+        if categories is not None and category_of(event.stream_id) not in categories:
+            return False
+        if self.stream_id is not None and event.stream_id != self.stream_id:
+            return False
+        if self.actor is None or event.stream_id == f"actor-{self.actor}":
+            return True
+        # Cheap test first: the id must appear in the text for any value to equal it.
+        if self.actor not in event.data:
+            return False
+        return _holds_string(msgspec.json.decode(event.data), self.actor)
+
+
+def _holds_string(value: Any, wanted: str) -> bool:
+    """Whether ``wanted`` is a string value anywhere in ``value`` (jsonpath ``$.**``)."""
+    if isinstance(value, str):
+        return value == wanted
+    if isinstance(value, dict):
+        return any(_holds_string(v, wanted) for v in value.values())
+    if isinstance(value, list):
+        return any(_holds_string(v, wanted) for v in value)
+    return False
 
 
 class FeedPage(msgspec.Struct, frozen=True, kw_only=True):

@@ -45,6 +45,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Final
+from uuid import UUID
 
 import asyncpg
 
@@ -155,10 +156,16 @@ LEFT JOIN LATERAL (
       AND transaction_id < horizon.xmin
       AND ($4::text IS NULL OR starts_with(type, $4))
       AND ($5::text[] IS NULL OR split_part(stream_id, '-', 1) = any($5::text[]))
+      AND ($6::text IS NULL OR stream_id = $6)
+      AND ($7::text IS NULL OR stream_id = 'actor-' || $7
+           OR jsonb_path_exists(data, '$.** ? (@ == $actor)', jsonb_build_object('actor', $7)))
     ORDER BY transaction_id, position
     LIMIT $3
 ) AS page ON true
 """
+
+
+HORIZON_SQL: Final = "SELECT pg_snapshot_xmin(pg_current_snapshot())"
 
 
 def _row_to_event(row: asyncpg.Record, offset: int = 0) -> RecordedEvent:
@@ -468,15 +475,15 @@ class EventStore:
     ) -> FeedPage:
         """Read the global feed after ``after`` (see the module docstring for the guarantee)."""
         _check_limit(limit)
-        type_prefix = filter.type_prefix if filter else None
-        categories = filter.category_list() if filter else None
         rows = await self._pool.fetch(
             READ_FEED_SQL,
             after.transaction_id,
             after.position,
             limit,
-            type_prefix,
-            categories,
+            filter.type_prefix if filter else None,
+            filter.category_list() if filter else None,
+            filter.stream_id if filter else None,
+            filter.actor if filter else None,
         )
         if rows[0]["position"] is None:
             events: list[RecordedEvent] = []
@@ -489,6 +496,21 @@ class EventStore:
         horizon = Cursor(rows[0]["horizon"], 0)
         last = events[-1].cursor if events else after
         return FeedPage(events=events, next_cursor=max(last, horizon), full=False)
+
+    async def read_events(self, event_ids: Sequence[UUID | str]) -> list[RecordedEvent]:
+        """The stored events with these ids (those that exist), in position order."""
+        try:
+            ids = [UUID(str(i)) for i in event_ids]
+        except ValueError as exc:
+            raise InvalidReadError(f"not an event id: {exc}") from exc
+        rows = await self._pool.fetch(BY_EVENT_IDS_SQL, ids)
+        return [_row_to_event(r) for r in rows]
+
+    async def horizon(self) -> Cursor:
+        """The feed's visible end now: every event a follower can read lies before it, and
+        every event committed later comes after it."""
+        xmin = await self._pool.fetchval(HORIZON_SQL)
+        return Cursor(int(xmin), 0)
 
     async def follow(
         self,

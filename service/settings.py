@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Annotated, Final
+from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
 
 import msgspec
 
@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 __all__ = ("ENV_PREFIX", "Settings", "SettingsError")
 
 ENV_PREFIX: Final = "DIPLOFEED_"
+_LIST_FIELDS: Final = frozenset({"cors_origins"})
 
 
 class SettingsError(ValueError):
@@ -38,15 +39,48 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     pool_min_size: Annotated[int, msgspec.Meta(ge=0)] = 2
     pool_max_size: Annotated[int, msgspec.Meta(ge=1)] = 10
 
+    # -- HTTP -------------------------------------------------------------------------------
+    host: str = "127.0.0.1"
+    """Where ``diplofeed serve`` listens."""
+    port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 8000
+    public_url: str | None = None
+    """The API's public base URL, for CloudEvents ``source`` and absolute links
+    (default: taken from each request)."""
+    public_reads: bool = False
+    """Let reads through without an API key (writes and admin always need one)."""
+    cors_origins: tuple[str, ...] = ()
+    """Origins allowed by CORS (comma-separated in the environment); empty: CORS off."""
+    max_body_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 1_048_576
+    """Largest request body accepted (413 above it)."""
+    rate_limit_per_minute: Annotated[int, msgspec.Meta(ge=0)] = 6_000
+    """Requests per minute per API key (per address without one); 0 disables the limit."""
+    long_poll_max_s: Annotated[float, msgspec.Meta(ge=0, le=300)] = 30.0
+    """The longest ``Prefer: wait=N`` a feed read honours."""
+    sse_heartbeat_s: Annotated[float, msgspec.Meta(gt=0, le=300)] = 15.0
+    """How often the live stream sends a comment to keep idle connections open."""
+    read_your_writes_max_s: Annotated[float, msgspec.Meta(ge=0, le=60)] = 5.0
+    """The longest a view waits for the cursor it must reflect before answering stale."""
+    ready_max_lag_s: Annotated[float, msgspec.Meta(ge=0)] = 30.0
+    """``/ready`` fails while a projection is further behind than this."""
+    run_projections: bool = True
+    """Run the projection runners in the API process (off when a separate projector runs)."""
+    log_format: Literal["json", "console"] = "json"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Build settings from ``environ`` (default: the process environment)."""
         env = os.environ if environ is None else environ
-        raw: dict[str, str] = {}
+        raw: dict[str, Any] = {}
         for name in cls.__struct_fields__:
             key = name.upper() if name.endswith("database_url") else ENV_PREFIX + name.upper()
             if key in env and env[key] != "":
-                raw[name] = env[key]
+                value = env[key]
+                raw[name] = (
+                    tuple(v.strip() for v in value.split(",") if v.strip())
+                    if name in _LIST_FIELDS
+                    else value
+                )
         try:
             settings = msgspec.convert(raw, cls, strict=False)
         except msgspec.ValidationError as exc:

@@ -9,6 +9,7 @@ import pytest
 
 from events import APP_ROLE, ConnectionOptions, EventStore, FeedListener, Notifier
 from events.connect import connect, create_pool
+from tests.api_server import ApiServer, running_api
 from tests.database import postgres_server, scratch_database
 
 if TYPE_CHECKING:
@@ -87,3 +88,13 @@ async def store(pool: asyncpg.Pool, listener: FeedListener) -> AsyncIterator[Eve
 def stream() -> str:
     """A stream id no other test uses."""
     return f"test-{uuid.uuid4().hex}"
+
+
+@pytest.fixture(scope="session")
+async def api(server_url: str) -> AsyncIterator[ApiServer]:
+    """The real API over a database of its own (so the seed can be entered over HTTP)."""
+    async with (
+        scratch_database(server_url, migrated=True) as dsn,
+        running_api(dsn) as server,
+    ):
+        yield server

@@ -17,7 +17,7 @@ from events.domain.catalogue import (
     RoleAssigned,
 )
 from events.domain.errors import AmbiguousActorError, RuleViolationError, UnknownActorError
-from events.domain.names import ActorRecord, NameIndex, RoleSpan
+from events.domain.names import ActorRecord, Match, NameIndex, RoleSpan
 
 if TYPE_CHECKING:
     from datetime import date
@@ -140,6 +140,12 @@ class Directory:
     def get(self, actor_id: str) -> ActorRecord | None:
         """The actor registered under ``actor_id`` (following merges), if any."""
         return self._index.get(self._merged_into.get(actor_id, actor_id))
+
+    def candidates(self, name: str, *, limit: int = 5) -> list[Match]:
+        """The registered actors ``name`` may refer to, best first (see ``NameIndex``);
+        an actor merged into another is not among them."""
+        matches = self._index.candidates(name, limit=limit)
+        return [m for m in matches if m.actor_id not in self._merged_into]
 
     def memberships(self, actor_id: str, on: date | None = None) -> list[RoleSpan]:
         """The roles ``actor_id`` held (on the day ``on``, when given): which organisation a

@@ -7,6 +7,7 @@ against the new state (a rule that now refuses raises instead).
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import TYPE_CHECKING, Any, Final
 
@@ -31,6 +32,7 @@ from events.domain.commands import (
 from events.domain.directory import Directory
 from events.errors import WrongExpectedVersionError
 from events.records import START, AppendResult, Cursor, FeedFilter, Metadata
+from events.rows import expectation_holds
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -91,10 +93,17 @@ class CommandHandler:
         self._store = store
         self.directory = Directory()
         self._directory_cursor: Cursor = START
+        # Concurrent commands (an HTTP server's) share the directory: one refresh at a time, or
+        # two would fold the same actor events twice.
+        self._refreshing = asyncio.Lock()
 
     async def refresh_directory(self) -> None:
         """Fold actor events committed since the last refresh into the directory."""
         actor_events = FeedFilter(category="actor")
+        async with self._refreshing:
+            await self._refresh(actor_events)
+
+    async def _refresh(self, actor_events: FeedFilter) -> None:
         while True:
             page = await self._store.read_all(self._directory_cursor, filter=actor_events)
             for recorded in page.events:
@@ -114,12 +123,23 @@ class CommandHandler:
                 return events, chunk.current_version
             version = chunk.next_version
 
-    async def handle(self, command: Command, *, metadata: Metadata | None = None) -> Outcome:
+    async def handle(
+        self,
+        command: Command,
+        *,
+        metadata: Metadata | None = None,
+        expected_version: int | None = None,
+    ) -> Outcome:
         """Decide ``command`` against its stream and append what it decides.
+
+        With ``expected_version`` the caller states the stream version its decision was based
+        on (HTTP ``If-Match``): the command is decided only against that version and never
+        retried on a newer one.
 
         Raises:
             DomainError: the rules refuse the command (nothing is appended).
-            WrongExpectedVersionError: the stream kept changing under five attempts.
+            WrongExpectedVersionError: the stream is not at ``expected_version``, or it kept
+                changing under five attempts.
         """
         await self.refresh_directory()
         stream_id = stream_of(command, self.directory)
@@ -136,6 +156,8 @@ class CommandHandler:
                     return Outcome(
                         stream_id=stream_id, event_ids=earlier, result=None, replayed=True
                     )
+            if expected_version is not None and not expectation_holds(expected_version, version):
+                raise WrongExpectedVersionError(stream_id, expected_version, version)
             state = initial
             for stored in recorded:
                 state = evolve(state, Stored(str(stored.event_id), CATALOGUE.decode(stored)))  # type: ignore[arg-type]

@@ -1,0 +1,169 @@
+"""API keys: created with a scope set, stored only as a hash, checked in constant time.
+
+A key reads ``dfk_<id>_<secret>``. The id finds the row and names the key in logs and in the
+metadata of every event it writes; only ``sha256(secret)`` is stored, and it is compared with
+``hmac.compare_digest``. Hand-written because no maintained Litestar library stores API keys;
+Litestar's own authentication middleware base does the request side (``service.auth``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import time
+from datetime import datetime
+from typing import TYPE_CHECKING, Final, Literal
+
+import msgspec
+
+if TYPE_CHECKING:
+    import asyncpg
+
+__all__ = (
+    "SCOPES",
+    "ApiKey",
+    "CreatedKey",
+    "KeyError_",
+    "KeyRing",
+    "Scope",
+    "create_key",
+    "list_keys",
+    "revoke_key",
+)
+
+Scope = Literal["read", "write", "admin"]
+SCOPES: Final[tuple[Scope, ...]] = ("read", "write", "admin")
+
+INSERT_KEY_SQL: Final = """
+INSERT INTO api_keys (id, name, secret_hash, scopes) VALUES ($1, $2, $3, $4)
+RETURNING created_at
+"""
+LIST_KEYS_SQL: Final = """
+SELECT id, name, scopes, created_at, revoked_at FROM api_keys ORDER BY created_at, id
+"""
+REVOKE_KEY_SQL: Final = """
+UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1
+RETURNING id, name, scopes, created_at, revoked_at
+"""
+LOOKUP_KEY_SQL: Final = """
+SELECT id, name, scopes, created_at, revoked_at, secret_hash FROM api_keys WHERE id = $1
+"""
+
+_TOKEN = re.compile(r"^dfk_([a-z0-9]{12})_([A-Za-z0-9_-]{20,100})$")
+
+
+class KeyError_(ValueError):
+    """A key that cannot be created or revoked as asked."""
+
+
+class ApiKey(msgspec.Struct, frozen=True, kw_only=True):
+    """A key as listed: never its secret."""
+
+    id: str
+    name: str
+    scopes: tuple[Scope, ...]
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+    def allows(self, scope: Scope) -> bool:
+        """Admin implies write, write implies read."""
+        rank = SCOPES.index(scope)
+        return self.revoked_at is None and any(SCOPES.index(s) >= rank for s in self.scopes)
+
+
+class CreatedKey(msgspec.Struct, frozen=True, kw_only=True):
+    """A new key with its token, which is shown this once and never again."""
+
+    key: ApiKey
+    token: str
+
+
+def _digest(secret: str) -> bytes:
+    return hashlib.sha256(secret.encode()).digest()
+
+
+def _key(row: asyncpg.Record) -> ApiKey:
+    return ApiKey(
+        id=row["id"],
+        name=row["name"],
+        scopes=tuple(row["scopes"]),
+        created_at=row["created_at"],
+        revoked_at=row["revoked_at"],
+    )
+
+
+async def create_key(
+    conn: asyncpg.Connection | asyncpg.Pool, name: str, scopes: tuple[Scope, ...]
+) -> CreatedKey:
+    """Create a key; the returned token is the only copy of its secret."""
+    name = name.strip()
+    if not name or len(name) > 200:
+        raise KeyError_("a key needs a name of 1 to 200 characters")
+    unknown = [s for s in scopes if s not in SCOPES]
+    if unknown or not scopes:
+        raise KeyError_(f"scopes must be some of {', '.join(SCOPES)}, not {list(scopes)}")
+    key_id = secrets.token_hex(6)
+    secret = secrets.token_urlsafe(32)
+    created_at = await conn.fetchval(
+        INSERT_KEY_SQL, key_id, name, _digest(secret), sorted(set(scopes), key=SCOPES.index)
+    )
+    key = ApiKey(
+        id=key_id,
+        name=name,
+        scopes=tuple(sorted(set(scopes), key=SCOPES.index)),
+        created_at=created_at,
+    )
+    return CreatedKey(key=key, token=f"dfk_{key_id}_{secret}")
+
+
+async def list_keys(conn: asyncpg.Connection | asyncpg.Pool) -> list[ApiKey]:
+    """Every key, revoked ones included, oldest first."""
+    return [_key(r) for r in await conn.fetch(LIST_KEYS_SQL)]
+
+
+async def revoke_key(conn: asyncpg.Connection | asyncpg.Pool, key_id: str) -> ApiKey:
+    """Revoke a key (revoking twice keeps the first revocation's time)."""
+    row = await conn.fetchrow(REVOKE_KEY_SQL, key_id)
+    if row is None:
+        raise KeyError_(f"no key with id {key_id!r}")
+    return _key(row)
+
+
+class KeyRing:
+    """Verifies tokens against the database, remembering verdicts for ``ttl`` seconds so that
+    a busy client costs one lookup per ``ttl``; a revocation takes effect within ``ttl``."""
+
+    def __init__(self, pool: asyncpg.Pool, *, ttl: float = 5.0, size: int = 10_000) -> None:
+        self._pool = pool
+        self._ttl = ttl
+        self._size = size
+        self._cache: dict[str, tuple[float, ApiKey | None]] = {}
+
+    async def verify(self, token: str) -> ApiKey | None:
+        """The key ``token`` belongs to, if it is genuine and not revoked."""
+        match = _TOKEN.match(token)
+        if match is None:
+            return None
+        now = time.monotonic()
+        cached = self._cache.get(token)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        key_id, secret = match.groups()
+        row = await self._pool.fetchrow(LOOKUP_KEY_SQL, key_id)
+        key: ApiKey | None = None
+        # Compared even when the row is missing, so timing tells nothing about which ids exist.
+        stored = row["secret_hash"] if row is not None else b"\0" * 32
+        if hmac.compare_digest(stored, _digest(secret)) and row is not None:
+            key = _key(row)
+            if key.revoked_at is not None:
+                key = None
+        if len(self._cache) >= self._size:
+            self._cache.clear()
+        self._cache[token] = (now + self._ttl, key)
+        return key
+
+    def forget(self) -> None:
+        """Drop every remembered verdict (after a revocation through this process)."""
+        self._cache.clear()

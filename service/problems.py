@@ -1,0 +1,215 @@
+"""Every error as RFC 9457 problem details, mapped once from the typed errors of each layer.
+
+Litestar's ``ProblemDetailsPlugin`` renders them; this module decides the status, a stable
+``type`` per kind of problem (documented at ``/problems/<slug>``), a title, a detail a person
+can act on, and the fields at fault. Nothing here ever shows a stack trace.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any, Final
+
+import asyncpg
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsException
+
+from events.domain.errors import (
+    AmbiguousActorError,
+    DomainError,
+    RuleViolationError,
+    UnknownActorError,
+    UnknownTargetError,
+)
+from events.errors import (
+    EventStoreError,
+    IdempotencyError,
+    InvalidCursorError,
+    InvalidReadError,
+    WrongExpectedVersionError,
+)
+from events.notify import CONNECTION_ERRORS
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+__all__ = ("PROBLEM_TYPES", "Problem", "problem", "problem_details_config")
+
+log = logging.getLogger(__name__)
+
+PROBLEM_TYPES: Final[dict[str, str]] = {
+    "bad-request": "The request is malformed: a query parameter, header or JSON body that "
+    "cannot be read. The detail names the part at fault.",
+    "invalid-request": "The request is well-formed but a field is missing or holds a value the "
+    "service cannot accept. `errors` lists each field (as a JSON path) and why.",
+    "unauthorized": "No API key, or one that is unknown, malformed or revoked. Send "
+    "`Authorization: Bearer <key>`; keys are created with `diplofeed keys create`.",
+    "forbidden": "The API key lacks the scope this route needs (read, write or admin).",
+    "not-found": "Nothing exists at this address, or the item a command refers to does not.",
+    "method-not-allowed": "The route exists but not with this HTTP method.",
+    "conflict": "The command contradicts what is recorded (a rule of the domain refuses it), "
+    "or a request with the same Idempotency-Key is still in flight.",
+    "precondition-failed": "The stream is not at the version named in If-Match; "
+    "`current_version` says where it is. Re-read it, decide again, and retry.",
+    "precondition-required": "This command changes what is recorded about an earlier event: "
+    "send If-Match with the stream version you reviewed.",
+    "payload-too-large": "The request body is larger than the configured limit.",
+    "unsupported-media-type": "Commands are JSON: send `Content-Type: application/json`.",
+    "unknown-actor": "A name or id that matches no registered actor; `suggestions` lists the "
+    "closest names.",
+    "ambiguous-actor": "A name that matches several actors equally well; `candidates` lists "
+    "them. Name the actor by id, or give context such as the organisation.",
+    "idempotency-mismatch": "The Idempotency-Key (or command_id) was used before with another "
+    "request. Use a new key for a new request.",
+    "rate-limited": "Too many requests for this API key; wait for the time in Retry-After.",
+    "unavailable": "The database cannot be reached right now; retry after Retry-After seconds.",
+    "internal": "An unexpected error; it has been logged with the request id.",
+}
+"""Every problem type this API returns, with what it means; served at ``/problems/<slug>``."""
+
+_BY_STATUS: Final = {
+    400: ("bad-request", "Bad request"),
+    401: ("unauthorized", "Authentication required"),
+    403: ("forbidden", "Forbidden"),
+    404: ("not-found", "Not found"),
+    405: ("method-not-allowed", "Method not allowed"),
+    409: ("conflict", "Conflict"),
+    412: ("precondition-failed", "Precondition failed"),
+    413: ("payload-too-large", "Payload too large"),
+    415: ("unsupported-media-type", "Unsupported media type"),
+    422: ("invalid-request", "Invalid request"),
+    428: ("precondition-required", "Precondition required"),
+    429: ("rate-limited", "Too many requests"),
+    503: ("unavailable", "Service unavailable"),
+}
+
+
+class Problem(ProblemDetailsException):
+    """A problem with a slug from ``PROBLEM_TYPES``."""
+
+
+def problem(
+    status: int,
+    detail: str,
+    *,
+    slug: str | None = None,
+    title: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> Problem:
+    """A problem response to raise; ``extra`` members are added to the body."""
+    default_slug, default_title = _BY_STATUS.get(status, ("internal", "Error"))
+    return Problem(
+        detail=detail,
+        status_code=status,
+        type_=f"/problems/{slug or default_slug}",
+        title=title or default_title,
+        headers=headers,
+        extra={k: v for k, v in extra.items() if v is not None} or None,
+    )
+
+
+def _field_path(field: str | None) -> str | None:
+    return None if field is None else f"$.{field}"
+
+
+def _from_http(exc: HTTPException) -> Problem:
+    status = exc.status_code
+    if isinstance(exc, ProblemDetailsException):  # pragma: no cover (handled by the plugin)
+        return exc  # type: ignore[return-value]
+    detail = exc.detail or ""
+    if isinstance(exc, ValidationException) and isinstance(exc.extra, list) and exc.extra:
+        errors = [
+            {
+                "field": _param_path(e) if isinstance(e, dict) else None,
+                "reason": str(e.get("message")) if isinstance(e, dict) else str(e),
+            }
+            for e in exc.extra
+        ]
+        in_body = any(isinstance(e, dict) and e.get("source") == "body" for e in exc.extra)
+        reasons = "; ".join(f"{e['field'] or 'request'}: {e['reason']}" for e in errors)
+        return problem(422 if in_body else 400, reasons, errors=errors)
+    if status == 413:
+        detail = "the request body is larger than this server accepts"
+    elif status == 404 and detail in {"", "Not Found"}:
+        detail = "no route matches this path"
+    elif status == 405:
+        detail = detail or "this route does not accept this method"
+    return problem(status, detail, headers=exc.headers)
+
+
+def _param_path(error: Mapping[str, Any]) -> str | None:
+    key = error.get("key")
+    source = error.get("source")
+    if not key:
+        return None
+    return f"$.{key}" if source == "body" else f"{source}:{key}" if source else str(key)
+
+
+def _from_domain(exc: DomainError) -> Problem:
+    field = _field_path(exc.field)
+    errors = [{"field": field, "reason": str(exc)}] if field else None
+    if isinstance(exc, UnknownActorError):
+        return problem(
+            422, str(exc), slug="unknown-actor", title="Unknown actor", errors=errors,
+            suggestions=exc.suggestions,
+        )  # fmt: skip
+    if isinstance(exc, AmbiguousActorError):
+        return problem(
+            422, str(exc), slug="ambiguous-actor", title="Ambiguous actor", errors=errors,
+            candidates=exc.candidates,
+        )  # fmt: skip
+    if isinstance(exc, UnknownTargetError):
+        return problem(404, str(exc), errors=errors)
+    if isinstance(exc, RuleViolationError):
+        return problem(409, str(exc), title="Refused by the rules", errors=errors)
+    return problem(422, str(exc), errors=errors)
+
+
+def _from_store(exc: EventStoreError) -> Problem:
+    if isinstance(exc, WrongExpectedVersionError):
+        return problem(
+            409,
+            f"{exc}; the stream kept changing while the command was decided, retry it",
+            current_version=exc.actual,
+        )
+    if isinstance(exc, IdempotencyError):
+        return problem(422, str(exc), slug="idempotency-mismatch", title="Idempotency mismatch")
+    if isinstance(exc, (InvalidCursorError, InvalidReadError)):
+        return problem(400, str(exc))
+    log.error("event store error: %s", exc)
+    return problem(500, "the event log refused the operation", slug="internal")
+
+
+def _unavailable(exc: Exception) -> Problem:
+    log.warning("database unavailable: %s", exc)
+    return problem(
+        503, "the database cannot be reached; retry shortly", headers={"Retry-After": "2"}
+    )
+
+
+def _internal(exc: Exception) -> Problem:
+    log.exception("unhandled error", exc_info=exc)
+    return problem(500, "an unexpected error occurred; it has been logged", slug="internal")
+
+
+def problem_details_config() -> ProblemDetailsConfig:
+    """The one mapping from exceptions to problem details."""
+    mapping: dict[type[Exception], Callable[[Any], ProblemDetailsException]] = {
+        HTTPException: _from_http,
+        DomainError: _from_domain,
+        EventStoreError: _from_store,
+        asyncpg.PostgresConnectionError: _unavailable,
+        asyncpg.CannotConnectNowError: _unavailable,
+        asyncpg.TooManyConnectionsError: _unavailable,
+        asyncpg.InterfaceError: _unavailable,
+        ConnectionError: _unavailable,
+        OSError: _unavailable,
+        # Litestar 3 re-raises unhandled errors to the server: answer them here instead.
+        Exception: _internal,
+    }
+    for kind in CONNECTION_ERRORS:
+        mapping.setdefault(kind, _unavailable)
+    return ProblemDetailsConfig(
+        enable_for_all_http_exceptions=True, exception_to_problem_detail_map=mapping
+    )

@@ -1,0 +1,370 @@
+"""Write routes: one per domain command, all built by one factory from the table below.
+
+Each route's body is the command's own Struct less the fields its path supplies, so the
+domain's types (patterns, lengths, enums) are the API's schema and cannot drift from it. The
+handler is the same for every command: merge path and body, decide through the command
+handler, answer 201 with Location, the write's feed cursor and the stream's new version.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import TYPE_CHECKING, Annotated, Any, Final, NamedTuple
+
+import msgspec
+from litestar import Request, Response, post
+from litestar.params import FromPath, HeaderParameter, JSONBody
+
+from events.domain.commands import (
+    AddAlias,
+    AddSource,
+    AssignRole,
+    CancelMeeting,
+    ConfirmAttendance,
+    CorrectEvent,
+    DeclineAttendance,
+    DraftDeclaration,
+    InviteFaction,
+    MergeActors,
+    NameDelegationLeader,
+    NameDelegationMember,
+    PostponeMeeting,
+    RecordInteraction,
+    RefuseSignature,
+    RegisterActor,
+    RetractEvent,
+    ReviseMeetingDate,
+    ScheduleMeeting,
+    SignDeclaration,
+)
+from events.domain.strict import StrictDecoder
+from events.errors import WrongExpectedVersionError
+from service import idempotency
+from service.auth import principal_of, require
+from service.metrics import observe_command
+from service.problems import problem
+from service.requests import metadata_of, parse_if_match, runtime_of
+from service.schemas import WriteReceipt, errors
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from litestar.handlers import HTTPRouteHandler
+
+    from events.domain.commands import Command
+    from events.domain.handler import Outcome
+    from service.runtime import Runtime
+
+__all__ = ("COMMAND_ROUTES", "command_handlers")
+
+_JSON_TYPES: Final = ("application/json", "+json")
+
+
+class CommandRoute(NamedTuple):
+    """How one command is exposed."""
+
+    path: str
+    command: type[Any]
+    operation_id: str
+    summary: str
+    tag: str
+    path_fields: tuple[str, ...] = ()
+    """Path parameters, each filling the command field of the same name."""
+    fixed: tuple[tuple[str, Any], ...] = ()
+    """Command fields the route fixes (``kind`` for apologies)."""
+    needs_if_match: bool = False
+    """Commands that rewrite what an earlier event says must name the version reviewed."""
+    location: Callable[[Any, str], str] | None = None
+    """The created resource's path, from the command and its stream; default the stream."""
+
+
+def _actor_location(command: Any, stream_id: str) -> str:
+    return f"/actors/{stream_id.split('-', 1)[1]}"
+
+
+def _meeting_location(command: Any, stream_id: str) -> str:
+    return f"/meetings/{stream_id.split('-', 1)[1]}"
+
+
+_M: Final = "/meetings/{meeting_id:str}"
+_D: Final = "/declarations/{declaration_id:str}"
+_E: Final = "/streams/{stream:str}/events/{target_event_id:str}"
+
+COMMAND_ROUTES: Final[tuple[CommandRoute, ...]] = (
+    CommandRoute("/actors", RegisterActor, "registerActor", "Register an actor", "actors",
+                 location=_actor_location),
+    CommandRoute("/actors/{actor:str}/aliases", AddAlias, "addAlias",
+                 "Add an alias (another spelling) to an actor", "actors", ("actor",),
+                 location=_actor_location),
+    CommandRoute("/actors/{actor:str}/roles", AssignRole, "assignRole",
+                 "Record a role an actor held in an organisation, with its valid time",
+                 "actors", ("actor",), location=_actor_location),
+    CommandRoute("/actors/{actor:str}/merges", MergeActors, "mergeActors",
+                 "Merge another actor record into this one", "actors", ("actor",),
+                 location=_actor_location),
+    CommandRoute("/interactions", RecordInteraction, "recordInteraction",
+                 "Record an interaction of any kind (phone call, meeting, visit, address, "
+                 "aggregate contacts, statement, apology)", "interactions"),
+    CommandRoute("/apologies", RecordInteraction, "recordApology", "Record an apology",
+                 "interactions", fixed=(("kind", "apology"),)),
+    CommandRoute("/meetings", ScheduleMeeting, "scheduleMeeting", "Schedule a meeting",
+                 "meetings", location=_meeting_location),
+    CommandRoute(f"{_M}/date-revisions", ReviseMeetingDate, "reviseMeetingDate",
+                 "Revise a meeting's date", "meetings", ("meeting_id",),
+                 location=_meeting_location),
+    CommandRoute(f"{_M}/postponements", PostponeMeeting, "postponeMeeting",
+                 "Postpone a meeting", "meetings", ("meeting_id",), location=_meeting_location),
+    CommandRoute(f"{_M}/cancellation", CancelMeeting, "cancelMeeting", "Cancel a meeting",
+                 "meetings", ("meeting_id",), location=_meeting_location),
+    CommandRoute(f"{_M}/invitations", InviteFaction, "inviteFaction",
+                 "Invite a faction to a meeting", "meetings", ("meeting_id",),
+                 location=_meeting_location),
+    CommandRoute(f"{_M}/confirmations", ConfirmAttendance, "confirmAttendance",
+                 "Record that a faction confirmed its attendance", "meetings", ("meeting_id",),
+                 location=_meeting_location),
+    CommandRoute(f"{_M}/declines", DeclineAttendance, "declineAttendance",
+                 "Record that a faction declined to attend", "meetings", ("meeting_id",),
+                 location=_meeting_location),
+    CommandRoute(f"{_M}/leaders", NameDelegationLeader, "nameDelegationLeader",
+                 "Name the leader of a faction's delegation", "meetings", ("meeting_id",),
+                 location=_meeting_location),
+    CommandRoute(f"{_M}/members", NameDelegationMember, "nameDelegationMember",
+                 "Name a member of a faction's delegation", "meetings", ("meeting_id",),
+                 location=_meeting_location),
+    CommandRoute("/declarations", DraftDeclaration, "draftDeclaration",
+                 "Record a declaration's draft", "declarations"),
+    CommandRoute(f"{_D}/signatures", SignDeclaration, "signDeclaration",
+                 "Record that an actor signed a declaration", "declarations",
+                 ("declaration_id",)),
+    CommandRoute(f"{_D}/refusals", RefuseSignature, "refuseSignature",
+                 "Record that an actor refused to sign a declaration", "declarations",
+                 ("declaration_id",)),
+    CommandRoute(f"{_E}/sources", AddSource, "addSource",
+                 "Corroborate an event with another source", "amendments",
+                 ("stream", "target_event_id")),
+    CommandRoute(f"{_E}/corrections", CorrectEvent, "correctEvent",
+                 "Correct fields of an earlier event (needs If-Match)", "amendments",
+                 ("stream", "target_event_id"), needs_if_match=True),
+    CommandRoute(f"{_E}/retractions", RetractEvent, "retractEvent",
+                 "Retract an earlier event: every view drops it, the log keeps it (needs "
+                 "If-Match)", "amendments", ("stream", "target_event_id"), needs_if_match=True),
+)  # fmt: skip
+
+
+def _body_type(route: CommandRoute) -> type[msgspec.Struct]:
+    """The command's Struct without the fields the path or the route supplies."""
+    supplied = {*route.path_fields, *(name for name, _ in route.fixed)}
+    fields: list[tuple[str, Any, Any]] = []
+    for info in msgspec.structs.fields(route.command):
+        if info.name in supplied:
+            continue
+        if info.default is not msgspec.NODEFAULT:
+            fields.append((info.name, info.type, info.default))
+        elif info.default_factory is not msgspec.NODEFAULT:
+            fields.append(
+                (info.name, info.type, msgspec.field(default_factory=info.default_factory))
+            )
+        else:
+            fields.append((info.name, info.type, msgspec.NODEFAULT))
+    required = [(n, t) for n, t, d in fields if d is msgspec.NODEFAULT]
+    optional = [(n, t, d) for n, t, d in fields if d is not msgspec.NODEFAULT]
+    name = route.operation_id[0].upper() + route.operation_id[1:] + "Body"
+    body: type[msgspec.Struct] = msgspec.defstruct(
+        name,
+        [*required, *optional],
+        kw_only=True,
+        frozen=True,
+        forbid_unknown_fields=True,
+        module=__name__,
+    )
+    body.__doc__ = (route.command.__doc__ or route.summary).strip()
+    return body
+
+
+def _receipt(outcome: Outcome, version: int, cursor: str | None, replayed: bool) -> WriteReceipt:
+    return WriteReceipt(
+        stream_id=outcome.stream_id,
+        stream_version=version,
+        event_ids=outcome.event_ids,
+        cursor=cursor,
+        replayed=replayed,
+    )
+
+
+async def _execute(
+    runtime: Runtime, command: Command, request: Request[Any, Any, Any], expected: int | None
+) -> WriteReceipt:
+    try:
+        with observe_command(type(command).__name__):
+            outcome = await runtime.handler.handle(
+                command, metadata=metadata_of(request), expected_version=expected
+            )
+    except WrongExpectedVersionError as exc:
+        if expected is None:
+            raise
+        raise problem(
+            412,
+            f"the stream {exc.stream_id} is at version {exc.actual}, not the version in "
+            "If-Match; re-read it and decide again",
+            current_version=exc.actual,
+        ) from exc
+    if outcome.result is not None:
+        return _receipt(outcome, outcome.result.last_version, outcome.result.cursor.encode(), False)
+    stored = await runtime.store.read_events(outcome.event_ids) if outcome.event_ids else []
+    version = (
+        max(e.stream_version for e in stored)
+        if stored
+        else await runtime.store.stream_version(outcome.stream_id)
+    )
+    cursor = max(e.cursor for e in stored).encode() if stored else None
+    return _receipt(outcome, version, cursor, outcome.replayed)
+
+
+def _response(route: CommandRoute, receipt: WriteReceipt, command: Any) -> Response[Any]:
+    located = (route.location or (lambda _c, s: f"/streams/{s}"))(command, receipt.stream_id)
+    headers = {"Location": located, "ETag": f'"{receipt.stream_version}"'}
+    if receipt.cursor is not None:
+        headers["Diplofeed-Cursor"] = receipt.cursor
+    created = bool(receipt.event_ids) and not receipt.replayed
+    return Response(
+        msgspec.to_builtins(receipt), status_code=201 if created else 200, headers=headers
+    )
+
+
+def _check_media_type(request: Request[Any, Any, Any]) -> None:
+    content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if not content_type.startswith("application/") or not content_type.endswith(_JSON_TYPES):
+        raise problem(
+            415,
+            f"send the command as JSON with Content-Type: application/json, not "
+            f"{content_type or 'no content type'!r}",
+        )
+
+
+def _build(route: CommandRoute) -> HTTPRouteHandler:
+    body_type = _body_type(route)
+    strict: StrictDecoder[Any] = StrictDecoder(body_type)
+
+    async def endpoint(
+        request: Request[Any, Any, Any],
+        data: Any,
+        idempotency_key: str | None,
+        if_match: str | None,
+        **path: str,
+    ) -> Response[Any]:
+        runtime = runtime_of(request)
+        raw = await request.body()
+        try:
+            strict.decode(raw)  # unknown fields at any depth: a typo must not drop data
+        except msgspec.ValidationError as exc:
+            raise problem(422, str(exc), errors=[{"field": None, "reason": str(exc)}]) from exc
+        fields = {**msgspec.to_builtins(data), **path, **dict(route.fixed)}
+        expected = parse_if_match(if_match)
+        if route.needs_if_match and expected is None:
+            raise problem(
+                428,
+                f"{route.summary.split(' (')[0].lower()} changes what is recorded: send "
+                "If-Match with the stream version you reviewed (the ETag of GET /streams/"
+                f"{path.get('stream', '{stream}')})",
+            )
+        held: idempotency.Claim | None = None
+        if idempotency_key is not None:
+            principal = principal_of(request)
+            claimed = await idempotency.claim(
+                runtime.pool,
+                principal,
+                idempotency_key,
+                idempotency.fingerprint(request.method, request.url.path, raw),
+            )
+            if isinstance(claimed, idempotency.Replay):
+                headers = {**claimed.headers, "Idempotent-Replayed": "true"}
+                return Response(claimed.body, status_code=claimed.status, headers=headers)
+            held = claimed
+            fields.setdefault("command_id", idempotency.command_id_for(principal, claimed.key))
+        try:
+            command = msgspec.convert(fields, route.command)
+        except msgspec.ValidationError as exc:
+            if held is not None:
+                await idempotency.release(runtime.pool, held)
+            raise problem(422, str(exc), errors=[{"field": None, "reason": str(exc)}]) from exc
+        try:
+            receipt = await _execute(runtime, command, request, expected)
+        except BaseException:
+            if held is not None:
+                await idempotency.release(runtime.pool, held)
+            raise
+        response = _response(route, receipt, command)
+        if held is not None:
+            await idempotency.complete(
+                runtime.pool, held, response.status_code or 200, response.content,
+                dict(response.headers),
+            )  # fmt: skip
+        return response
+
+    parameters = [
+        inspect.Parameter("request", inspect.Parameter.KEYWORD_ONLY, annotation=Request),
+        inspect.Parameter(
+            "data",
+            inspect.Parameter.KEYWORD_ONLY,
+            annotation=JSONBody[body_type],  # type: ignore[misc,valid-type]
+        ),
+        inspect.Parameter(
+            "idempotency_key",
+            inspect.Parameter.KEYWORD_ONLY,
+            default=None,
+            annotation=Annotated[
+                str | None,
+                HeaderParameter(
+                    name="Idempotency-Key",
+                    description="Makes a retry safe: the same key and body return the "
+                    "original response and record nothing again.",
+                    max_length=255,
+                ),
+            ],
+        ),
+        inspect.Parameter(
+            "if_match",
+            inspect.Parameter.KEYWORD_ONLY,
+            default=None,
+            annotation=Annotated[
+                str | None,
+                HeaderParameter(
+                    name="If-Match",
+                    description="The stream version (ETag) the command was decided on"
+                    + ("; required." if route.needs_if_match else "."),
+                ),
+            ],
+        ),
+        *(
+            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=FromPath[str])
+            for name in route.path_fields
+        ),
+    ]
+    endpoint.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        parameters, return_annotation=Response[WriteReceipt]
+    )
+    endpoint.__annotations__ = {p.name: p.annotation for p in parameters} | {
+        "return": Response[WriteReceipt]
+    }
+    endpoint.__name__ = route.operation_id
+    statuses = [400, 404, 409, 413, 415, 422]
+    if route.path_fields or route.needs_if_match:
+        statuses += [412]
+    if route.needs_if_match:
+        statuses += [428]
+    return post(
+        route.path,
+        operation_id=route.operation_id,
+        summary=route.summary,
+        description=(route.command.__doc__ or route.summary).strip(),
+        tags=[route.tag],
+        guards=[require("write")],
+        before_request=_check_media_type,
+        status_code=201,
+        responses=errors(*statuses),
+    )(endpoint)
+
+
+def command_handlers() -> list[HTTPRouteHandler]:
+    """Every write route."""
+    return [_build(route) for route in COMMAND_ROUTES]

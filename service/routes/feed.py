@@ -1,0 +1,292 @@
+"""The feed as HTTP: pages of CloudEvents with cursors and links, long polls, a live stream
+(SSE), and single streams.
+
+Caching: a full page (``limit`` events) lies wholly below the feed's visibility horizon, and
+nothing can ever be added below the horizon, so the page at that URL never changes: it is served
+``immutable`` with a strong ETag, and any cache or CDN may keep it for ever. The head page (not
+full) is revalidated with ``If-None-Match``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from typing import TYPE_CHECKING, Annotated, Any, Final, cast
+from urllib.parse import urlencode
+
+from litestar import Request, Response, get
+from litestar.params import FromPath, HeaderParameter, QueryParameter
+from litestar.response import ServerSentEvent, ServerSentEventMessage
+
+from events.records import START, Cursor, FeedFilter
+from service.auth import require
+from service.cloudevents import (
+    BATCH_MEDIA_TYPE,
+    CloudEvent,
+    encode_batch,
+    encode_event,
+    to_cloudevent,
+)
+from service.problems import problem
+from service.requests import base_url, cursor_param, parse_prefer_wait, runtime_of
+from service.schemas import StreamPage, errors
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from events.records import FeedPage
+
+__all__ = ("feed_page", "feed_stream", "read_stream")
+
+IMMUTABLE: Final = "public, max-age=31536000, immutable"
+REVALIDATE: Final = "no-cache"
+
+_After = Annotated[
+    str | None,
+    QueryParameter(
+        name="after",
+        description="Opaque cursor from a previous page's `Link: rel=next` (or an event's "
+        "`cursor`); omit to start at the beginning of the feed.",
+    ),
+]
+_Type = Annotated[
+    str | None,
+    QueryParameter(
+        name="type",
+        description="Only events whose type starts with this prefix "
+        "(`meeting.` or `meeting.delegation_leader_named.v1`).",
+        max_length=200,
+    ),
+]
+_Category = Annotated[
+    list[str] | None,
+    QueryParameter(
+        name="category",
+        description="Only streams of these categories (`actor`, "
+        "`interaction`, `meeting`, `declaration`); repeatable.",
+    ),
+]
+_Actor = Annotated[
+    str | None,
+    QueryParameter(
+        name="actor",
+        description="Only events about this actor id: its own stream's and every event naming it.",
+        max_length=300,
+    ),
+]
+_Stream = Annotated[
+    str | None,
+    QueryParameter(
+        name="stream", description="Only this stream (`meeting-moscow_2024`).", max_length=300
+    ),
+]
+
+
+def _filter(
+    type_prefix: str | None, category: list[str] | None, actor: str | None, stream: str | None
+) -> FeedFilter | None:
+    if not (type_prefix or category or actor or stream):
+        return None
+    return FeedFilter(
+        type_prefix=type_prefix or None,
+        categories=tuple(category) if category else None,
+        actor=actor or None,
+        stream_id=stream or None,
+    )
+
+
+def _query(after: Cursor, limit: int, flt: FeedFilter | None) -> str:
+    pairs: list[tuple[str, str]] = [("after", after.encode()), ("limit", str(limit))]
+    if flt is not None:
+        if flt.type_prefix:
+            pairs.append(("type", flt.type_prefix))
+        pairs.extend(("category", c) for c in flt.categories or ())
+        if flt.actor:
+            pairs.append(("actor", flt.actor))
+        if flt.stream_id:
+            pairs.append(("stream", flt.stream_id))
+    return urlencode(pairs)
+
+
+@get(
+    "/feed",
+    operation_id="readFeed",
+    summary="Read a page of the feed (CloudEvents batch), with long polling",
+    description="Events in the feed's one total order after `after`, as a CloudEvents 1.0 "
+    'JSON batch. Follow `Link: rel="next"` (also in `Diplofeed-Cursor`) to continue; every '
+    "follower sees each committed event exactly once, in the same order. Full pages never "
+    "change and are cacheable for ever. With `Prefer: wait=N` an empty page is held up to N "
+    "seconds (bounded) and answered as soon as a matching event arrives.",
+    tags=["feed"],
+    guards=[require("read")],
+    responses=errors(400),
+    media_type=BATCH_MEDIA_TYPE,
+)
+async def feed_page(
+    request: Request[Any, Any, Any],
+    *,
+    after: _After = None,
+    limit: Annotated[int, QueryParameter(name="limit", ge=1, le=1000)] = 100,
+    type_prefix: _Type = None,
+    category: _Category = None,
+    actor: _Actor = None,
+    stream: _Stream = None,
+    prefer: Annotated[
+        str | None,
+        HeaderParameter(name="Prefer", description="`wait=N`: long-poll up to N seconds."),
+    ] = None,
+    if_none_match: Annotated[str | None, HeaderParameter(name="If-None-Match")] = None,
+) -> Response[list[CloudEvent]]:
+    """A page of the feed."""
+    runtime = runtime_of(request)
+    start = cursor_param(after, "after") or START
+    flt = _filter(type_prefix, category, actor, stream)
+    wait = parse_prefer_wait(prefer, runtime.settings.long_poll_max_s)
+    page = await runtime.store.read_all(start, limit=limit, filter=flt)
+    if wait > 0 and not page.events:
+        page = await _long_poll(request, start=start, limit=limit, flt=flt, page=page, wait=wait)
+    base = base_url(request)
+    body = encode_batch(page.events, base)
+    link = f'<{base}/feed?{_query(page.next_cursor, limit, flt)}>; rel="next"'
+    etag = '"' + hashlib.sha256(body + link.encode()).hexdigest()[:32] + '"'
+    headers = {
+        "Link": link,
+        "Diplofeed-Cursor": page.next_cursor.encode(),
+        "ETag": etag,
+        "Cache-Control": IMMUTABLE if page.full else REVALIDATE,
+        "Vary": "Authorization, X-API-Key, Prefer",
+    }
+    if wait > 0:
+        headers["Preference-Applied"] = f"wait={wait:g}"
+    if if_none_match is not None and etag in {t.strip() for t in if_none_match.split(",")}:
+        return Response(cast("list[CloudEvent]", b""), status_code=304, headers=headers)
+    # Encoded here (data spliced in raw); documented as the CloudEvents it is.
+    return Response(cast("list[CloudEvent]", body), headers=headers, media_type=BATCH_MEDIA_TYPE)
+
+
+async def _long_poll(
+    request: Request[Any, Any, Any],
+    *,
+    start: Cursor,
+    limit: int,
+    flt: FeedFilter | None,
+    page: FeedPage,
+    wait: float,
+) -> FeedPage:
+    runtime = runtime_of(request)
+    loop_time = asyncio.get_running_loop().time
+    deadline = loop_time() + wait
+    while not page.events:
+        remaining = deadline - loop_time()
+        if remaining <= 0:
+            break
+        # Woken by the process's one feed follower, not by polling the database.
+        if not await runtime.hub.wait_beyond(page.next_cursor, remaining):
+            break
+        page = await runtime.store.read_all(start, limit=limit, filter=flt)
+    return page
+
+
+@get(
+    "/feed/stream",
+    operation_id="streamFeed",
+    summary="Follow the feed live (Server-Sent Events)",
+    description="Each event is one SSE message whose `data` is the CloudEvent and whose `id` "
+    "is its cursor. Reconnect with `Last-Event-ID` (browsers do it by themselves) to resume "
+    "exactly after the last event received. Comment lines (`: heartbeat`) keep idle "
+    "connections open. Same filters as `/feed`.",
+    tags=["feed"],
+    guards=[require("read")],
+    responses=errors(400),
+    media_type="text/event-stream",
+)
+async def feed_stream(
+    request: Request[Any, Any, Any],
+    *,
+    after: _After = None,
+    type_prefix: _Type = None,
+    category: _Category = None,
+    actor: _Actor = None,
+    stream: _Stream = None,
+    last_event_id: Annotated[
+        str | None,
+        HeaderParameter(name="Last-Event-ID", description="Resume after this event's cursor."),
+    ] = None,
+    max_events: Annotated[
+        int | None,
+        QueryParameter(
+            name="max_events",
+            ge=1,
+            le=100_000,
+            description="Close the stream after this many events (for batch consumers).",
+        ),
+    ] = None,
+) -> ServerSentEvent:
+    """The live stream."""
+    runtime = runtime_of(request)
+    resume = cursor_param(last_event_id, "Last-Event-ID") if last_event_id else None
+    start = resume or cursor_param(after, "after") or await runtime.store.horizon()
+    flt = _filter(type_prefix, category, actor, stream)
+    base = base_url(request)
+    heartbeat = runtime.settings.sse_heartbeat_s
+
+    async def messages() -> AsyncIterator[ServerSentEventMessage]:
+        yield ServerSentEventMessage(comment="diplofeed live stream", data=None, retry=2000)
+        sent = 0
+        async for event in runtime.hub.subscribe(start, filter=flt, heartbeat=heartbeat):
+            if event is None:
+                yield ServerSentEventMessage(comment="heartbeat", data=None)
+                continue
+            yield ServerSentEventMessage(
+                data=encode_event(event, base).decode(), id=event.cursor.encode()
+            )
+            sent += 1
+            if max_events is not None and sent >= max_events:
+                return
+
+    return ServerSentEvent(
+        messages(), headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    )
+
+
+@get(
+    "/streams/{stream_id:str}",
+    operation_id="readStream",
+    summary="Read one stream's events (CloudEvents), with its version as ETag",
+    description="A stream's events forward from `from_version` (default 1) or backward from "
+    "it (default: the last). The ETag is the stream's current version: send it as `If-Match` "
+    "with a command to make sure nothing changed since you read it.",
+    tags=["feed"],
+    guards=[require("read")],
+    responses=errors(400, 404),
+)
+async def read_stream(
+    request: Request[Any, Any, Any],
+    *,
+    stream_id: FromPath[str],
+    from_version: Annotated[int | None, QueryParameter(name="from_version", ge=1)] = None,
+    backward: Annotated[bool, QueryParameter(name="backward")] = False,
+    limit: Annotated[int, QueryParameter(name="limit", ge=1, le=1000)] = 100,
+    if_none_match: Annotated[str | None, HeaderParameter(name="If-None-Match")] = None,
+) -> Response[StreamPage]:
+    """One stream."""
+    runtime = runtime_of(request)
+    part = await runtime.store.read_stream(
+        stream_id, from_version=from_version, backward=backward, limit=limit
+    )
+    if part.current_version == 0:
+        raise problem(404, f"no stream {stream_id!r} has been written")
+    etag = f'"{part.current_version}"'
+    headers = {"ETag": etag, "Cache-Control": REVALIDATE}
+    if if_none_match is not None and etag in {t.strip() for t in if_none_match.split(",")}:
+        return Response(None, status_code=304, headers=headers)  # type: ignore[arg-type]
+    base = base_url(request)
+    return Response(
+        StreamPage(
+            stream_id=part.stream_id,
+            current_version=part.current_version,
+            next_version=part.next_version,
+            events=[to_cloudevent(e, base) for e in part.events],
+        ),
+        headers=headers,
+    )

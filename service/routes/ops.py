@@ -1,0 +1,203 @@
+"""Operations routes: liveness, readiness, metrics, problem type documentation, and the
+admin routes for API keys."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import TYPE_CHECKING, Any, Final
+
+from litestar import Request, Response, delete, get, post
+from litestar.params import FromPath, JSONBody
+from litestar.response import Response as PlainResponse
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+
+from events.migrate import is_current
+from events.notify import CONNECTION_ERRORS
+from projections.runner import projection_lag
+from service.auth import require
+from service.keys import KeyError_, create_key, list_keys, revoke_key
+from service.metrics import refresh_gauges
+from service.problems import PROBLEM_TYPES, problem
+from service.projectors import PROJECTIONS
+from service.requests import runtime_of
+from service.schemas import (
+    CreatedKeyOut,
+    CreateKeyRequest,
+    Health,
+    KeyOut,
+    ProjectionStatus,
+    Readiness,
+    errors,
+)
+
+if TYPE_CHECKING:
+    from service.keys import ApiKey
+
+__all__ = ("OPS_HANDLERS",)
+
+_PUBLIC: Final = {"exclude_from_auth": True}
+
+
+@get(
+    "/health",
+    operation_id="health",
+    summary="Liveness: the process is up",
+    tags=["operations"],
+    opt=_PUBLIC,
+    responses=errors(),
+)
+async def health() -> Health:
+    """Always ``ok`` while the process serves requests."""
+    return Health(status="ok")
+
+
+@get(
+    "/ready",
+    operation_id="ready",
+    summary="Readiness: database reachable, migrations current, projections caught up",
+    description="503 while the database is unreachable, a migration is pending, or a "
+    "projection lags more than the configured threshold; the body says which.",
+    tags=["operations"],
+    opt=_PUBLIC,
+    responses={**errors(), 503: errors()[503]},
+)
+async def ready(request: Request[Any, Any, Any]) -> Response[Readiness]:
+    """Readiness, with reasons."""
+    runtime = runtime_of(request)
+    problems: list[str] = []
+    statuses: list[ProjectionStatus] = []
+    database = migrations = False
+    try:
+        async with runtime.pool.acquire() as conn:
+            database = True
+            migrations = await is_current(conn)
+            if not migrations:
+                problems.append("migrations pending: run `diplofeed migrate`")
+            limit = runtime.settings.ready_max_lag_s
+            for name in PROJECTIONS:
+                projection = await runtime.live.projection(name)
+                lag = await projection_lag(runtime.pool, projection)
+                ok = lag.seconds <= limit
+                if not ok:
+                    problems.append(f"projection {name} is {lag.seconds:.1f}s behind")
+                statuses.append(
+                    ProjectionStatus(
+                        name=name,
+                        version=projection.version,
+                        lag_events=lag.events,
+                        lag_seconds=lag.seconds,
+                        ok=ok,
+                    )
+                )
+    except CONNECTION_ERRORS as exc:
+        problems.append(f"database unreachable: {exc}")
+    body = Readiness(
+        ready=not problems,
+        database=database,
+        migrations_current=migrations,
+        projections=statuses,
+        problems=problems,
+    )
+    return Response(body, status_code=200 if body.ready else 503)
+
+
+@get(
+    "/metrics",
+    operation_id="metrics",
+    summary="Prometheus metrics",
+    description="Requests (Litestar's middleware), command latency and outcomes, feed horizon "
+    "lag, projection lag and live-stream subscribers, in the Prometheus text format.",
+    tags=["operations"],
+    opt=_PUBLIC,
+    media_type=CONTENT_TYPE_LATEST,
+    responses=errors(),
+)
+async def metrics(request: Request[Any, Any, Any]) -> PlainResponse[bytes]:
+    """The metrics, with the lag gauges read now."""
+    runtime = runtime_of(request)
+    # Without the database the lag gauges keep their last values; the rest is worth scraping.
+    with contextlib.suppress(*CONNECTION_ERRORS):
+        await refresh_gauges(runtime)
+    return PlainResponse(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+
+@get(
+    "/problems/{slug:str}",
+    operation_id="describeProblem",
+    summary="What a problem type returned by this API means",
+    tags=["operations"],
+    opt=_PUBLIC,
+    media_type="text/plain",
+    responses=errors(404),
+)
+async def describe_problem(slug: FromPath[str]) -> str:
+    """The explanation of one problem ``type``."""
+    text = PROBLEM_TYPES.get(slug)
+    if text is None:
+        raise problem(404, f"no problem type {slug!r}; known: {', '.join(PROBLEM_TYPES)}")
+    return f"{slug}\n\n{text}\n"
+
+
+def _out(key: ApiKey) -> KeyOut:
+    return KeyOut(
+        id=key.id,
+        name=key.name,
+        scopes=list(key.scopes),
+        created_at=key.created_at,
+        revoked_at=key.revoked_at,
+    )
+
+
+@get(
+    "/keys",
+    operation_id="listKeys",
+    summary="List API keys (admin)",
+    tags=["admin"],
+    guards=[require("admin")],
+    responses=errors(),
+)
+async def keys(request: Request[Any, Any, Any]) -> list[KeyOut]:
+    """Every key, revoked ones included; never a secret."""
+    return [_out(k) for k in await list_keys(runtime_of(request).pool)]
+
+
+@post(
+    "/keys",
+    operation_id="createKey",
+    summary="Create an API key (admin); its token is shown once",
+    tags=["admin"],
+    guards=[require("admin")],
+    responses=errors(400, 413, 415, 422),
+)
+async def new_key(
+    request: Request[Any, Any, Any], data: JSONBody[CreateKeyRequest]
+) -> CreatedKeyOut:
+    """A new key."""
+    try:
+        created = await create_key(runtime_of(request).pool, data.name, tuple(data.scopes))
+    except KeyError_ as exc:
+        raise problem(422, str(exc)) from exc
+    return CreatedKeyOut(key=_out(created.key), token=created.token)
+
+
+@delete(
+    "/keys/{key_id:str}",
+    operation_id="revokeKey",
+    summary="Revoke an API key (admin)",
+    tags=["admin"],
+    guards=[require("admin")],
+    status_code=200,
+    responses=errors(404),
+)
+async def revoke(request: Request[Any, Any, Any], key_id: FromPath[str]) -> KeyOut:
+    """Revoke a key; this process forgets it at once, others within seconds."""
+    runtime = runtime_of(request)
+    try:
+        key = await revoke_key(runtime.pool, key_id)
+    except KeyError_ as exc:
+        raise problem(404, str(exc)) from exc
+    runtime.keyring.forget()
+    return _out(key)
+
+
+OPS_HANDLERS: Final = (health, ready, metrics, describe_problem, keys, new_key, revoke)
