@@ -8,6 +8,7 @@ can act on, and the fields at fault. Nothing here ever shows a stack trace.
 from __future__ import annotations
 
 import logging
+import re
 from typing import TYPE_CHECKING, Any, Final
 
 import asyncpg
@@ -31,9 +32,9 @@ from events.errors import (
 from events.notify import CONNECTION_ERRORS
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable
 
-__all__ = ("PROBLEM_TYPES", "Problem", "problem", "problem_details_config")
+__all__ = ("PROBLEM_TYPES", "Problem", "field_error", "problem", "problem_details_config")
 
 log = logging.getLogger(__name__)
 
@@ -113,19 +114,27 @@ def _field_path(field: str | None) -> str | None:
     return None if field is None else f"$.{field}"
 
 
+_AT = re.compile(r"^(?P<reason>.*?)(?: - at `(?P<path>\$[^`]*)`)?$", re.DOTALL)
+_NAMED = re.compile(r"(?:missing required|contains unknown) field `(?P<name>[^`]+)`")
+
+
+def field_error(message: str, path: str | None = None) -> dict[str, str | None]:
+    """A msgspec validation message as ``{field, reason}``, the field as a JSON path that
+    names the missing or unknown member itself (``$.participants[0].role``)."""
+    match = _AT.match(message.strip())
+    reason = match.group("reason") if match else message
+    where = (match.group("path") if match else None) or path
+    named = _NAMED.search(reason)
+    if named is not None:
+        where = f"{where or '$'}.{named.group('name')}"
+    return {"field": where, "reason": reason}
+
+
 def _from_http(exc: HTTPException) -> Problem:
     status = exc.status_code
-    if isinstance(exc, ProblemDetailsException):  # pragma: no cover (handled by the plugin)
-        return exc  # type: ignore[return-value]
     detail = exc.detail or ""
     if isinstance(exc, ValidationException) and isinstance(exc.extra, list) and exc.extra:
-        errors = [
-            {
-                "field": _param_path(e) if isinstance(e, dict) else None,
-                "reason": str(e.get("message")) if isinstance(e, dict) else str(e),
-            }
-            for e in exc.extra
-        ]
+        errors = [_validation_error(e) for e in exc.extra]
         in_body = any(isinstance(e, dict) and e.get("source") == "body" for e in exc.extra)
         reasons = "; ".join(f"{e['field'] or 'request'}: {e['reason']}" for e in errors)
         return problem(422 if in_body else 400, reasons, errors=errors)
@@ -134,16 +143,23 @@ def _from_http(exc: HTTPException) -> Problem:
     elif status == 404 and detail in {"", "Not Found"}:
         detail = "no route matches this path"
     elif status == 405:
-        detail = detail or "this route does not accept this method"
+        allowed = (exc.headers or {}).get("allow")
+        detail = f"this route accepts {allowed}" if allowed else "this route refuses this method"
+    elif status == 429:
+        detail = "rate limit exceeded for this API key; retry after Retry-After seconds"
     return problem(status, detail, headers=exc.headers)
 
 
-def _param_path(error: Mapping[str, Any]) -> str | None:
-    key = error.get("key")
-    source = error.get("source")
-    if not key:
-        return None
-    return f"$.{key}" if source == "body" else f"{source}:{key}" if source else str(key)
+def _validation_error(error: Any) -> dict[str, str | None]:
+    if not isinstance(error, dict):
+        return {"field": None, "reason": str(error)}
+    key, source = error.get("key"), error.get("source")
+    message = str(error.get("message", ""))
+    if source == "body":
+        # Litestar names the body "data"; the path inside it is msgspec's.
+        return field_error(message, "$" if key in {None, "data"} else f"$.{key}")
+    kind = getattr(source, "value", source)
+    return {"field": f"{kind}:{key}" if kind else key, "reason": message}
 
 
 def _from_domain(exc: DomainError) -> Problem:
@@ -181,6 +197,16 @@ def _from_store(exc: EventStoreError) -> Problem:
     return problem(500, "the event log refused the operation", slug="internal")
 
 
+def _bad_value(exc: Exception) -> Problem:
+    # Every statement takes its values as parameters, so a data exception (SQLSTATE class 22:
+    # a NUL character, a number out of range) is the request's value, never the SQL.
+    return problem(
+        400,
+        f"a value in the request cannot be stored or compared: {exc}",
+        errors=[{"field": None, "reason": str(exc)}],
+    )
+
+
 def _unavailable(exc: Exception) -> Problem:
     log.warning("database unavailable: %s", exc)
     return problem(
@@ -199,6 +225,7 @@ def problem_details_config() -> ProblemDetailsConfig:
         HTTPException: _from_http,
         DomainError: _from_domain,
         EventStoreError: _from_store,
+        asyncpg.DataError: _bad_value,
         asyncpg.PostgresConnectionError: _unavailable,
         asyncpg.CannotConnectNowError: _unavailable,
         asyncpg.TooManyConnectionsError: _unavailable,

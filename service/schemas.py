@@ -74,9 +74,9 @@ _DESCRIPTIONS: Final = {
 
 
 def errors(*statuses: int) -> dict[int, ResponseSpec]:
-    """The OpenAPI responses for these error statuses (plus 401, 403, 429 and 503, which any
+    """The OpenAPI responses for these error statuses (plus 400, 401, 403, 429 and 503, which any
     authenticated route may return)."""
-    wanted: Iterable[int] = sorted({*statuses, 401, 403, 429, 503})
+    wanted: Iterable[int] = sorted({*statuses, 400, 401, 403, 429, 503})
     return {
         status: ResponseSpec(
             data_container=ProblemBody,

@@ -125,8 +125,11 @@ async def test_the_feed_carries_every_seed_event_as_cloudevents(
     assert events[-1]["cursor"] == seeded["cursor"] or any(
         e["cursor"] == seeded["cursor"] for e in events
     )
-    first = events[0]
-    assert first["specversion"] == "1.0"
-    assert first["subject"] == "actor-" + first["data"]["actor_id"]
-    assert first["source"].endswith("/streams/" + first["subject"])
-    assert first["recordedby"].startswith("key:")
+    hamas = next(e for e in events if e["subject"] == "actor-hamas")
+    assert hamas["specversion"] == "1.0"
+    assert hamas["type"] == "actor.registered.v1"
+    assert hamas["data"]["actor_id"] == "hamas"
+    assert hamas["source"].endswith("/streams/actor-hamas")
+    assert hamas["recordedby"].startswith("key:")
+    seed_streams = {e["subject"] for e in events if e["recordedby"] == hamas["recordedby"]}
+    assert {"meeting-moscow_2024", "meeting-moscow_2019", "actor-abu_marzook"} <= seed_streams

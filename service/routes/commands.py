@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Final, NamedTuple
 
 import msgspec
 from litestar import Request, Response, post
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, HeaderParameter, JSONBody
 
 from events.domain.commands import (
@@ -42,7 +43,7 @@ from events.errors import WrongExpectedVersionError
 from service import idempotency
 from service.auth import principal_of, require
 from service.metrics import observe_command
-from service.problems import problem
+from service.problems import field_error, problem
 from service.requests import metadata_of, parse_if_match, runtime_of
 from service.schemas import WriteReceipt, errors
 
@@ -257,7 +258,7 @@ def _build(route: CommandRoute) -> HTTPRouteHandler:
         try:
             strict.decode(raw)  # unknown fields at any depth: a typo must not drop data
         except msgspec.ValidationError as exc:
-            raise problem(422, str(exc), errors=[{"field": None, "reason": str(exc)}]) from exc
+            raise problem(422, str(exc), errors=[field_error(str(exc))]) from exc
         fields = {**msgspec.to_builtins(data), **path, **dict(route.fixed)}
         expected = parse_if_match(if_match)
         if route.needs_if_match and expected is None:
@@ -286,7 +287,7 @@ def _build(route: CommandRoute) -> HTTPRouteHandler:
         except msgspec.ValidationError as exc:
             if held is not None:
                 await idempotency.release(runtime.pool, held)
-            raise problem(422, str(exc), errors=[{"field": None, "reason": str(exc)}]) from exc
+            raise problem(422, str(exc), errors=[field_error(str(exc))]) from exc
         try:
             receipt = await _execute(runtime, command, request, expected)
         except BaseException:
@@ -361,7 +362,16 @@ def _build(route: CommandRoute) -> HTTPRouteHandler:
         guards=[require("write")],
         before_request=_check_media_type,
         status_code=201,
-        responses=errors(*statuses),
+        responses={
+            200: ResponseSpec(
+                data_container=WriteReceipt,
+                description="Nothing new recorded: the same command (command_id or "
+                "Idempotency-Key) was handled before, or there was nothing to change; the "
+                "receipt says where the stream stands",
+                generate_examples=False,
+            ),
+            **errors(*statuses),
+        },
     )(endpoint)
 
 

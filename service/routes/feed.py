@@ -38,6 +38,8 @@ if TYPE_CHECKING:
 
 __all__ = ("feed_page", "feed_stream", "read_stream")
 
+MAX_VERSION: Final = 2**63 - 1
+"""The largest stream version PostgreSQL's bigint holds."""
 IMMUTABLE: Final = "public, max-age=31536000, immutable"
 REVALIDATE: Final = "no-cache"
 
@@ -264,7 +266,9 @@ async def read_stream(
     request: Request[Any, Any, Any],
     *,
     stream_id: FromPath[str],
-    from_version: Annotated[int | None, QueryParameter(name="from_version", ge=1)] = None,
+    from_version: Annotated[
+        int | None, QueryParameter(name="from_version", ge=1, le=MAX_VERSION)
+    ] = None,
     backward: Annotated[bool, QueryParameter(name="backward")] = False,
     limit: Annotated[int, QueryParameter(name="limit", ge=1, le=1000)] = 100,
     if_none_match: Annotated[str | None, HeaderParameter(name="If-None-Match")] = None,

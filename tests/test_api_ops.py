@@ -1,0 +1,103 @@
+"""Operations over HTTP: health, readiness with its reasons, Prometheus metrics, request ids,
+and an OpenAPI document in which every route is named, summarised and has its errors."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import asyncpg
+
+from tests.api_server import running_api
+from tests.database import scratch_database
+from tests.test_api_writes import schedule
+
+if TYPE_CHECKING:
+    from tests.api_server import ApiServer
+
+
+async def test_health_and_readiness(api: ApiServer) -> None:
+    async with api.client(None) as client:
+        health = await client.get("/health")
+        ready = await client.get("/ready")
+    assert health.json() == {"status": "ok"}
+    body = ready.json()
+    assert ready.status_code == 200, body
+    assert body["ready"] and body["database"] and body["migrations_current"]
+    assert {p["name"] for p in body["projections"]} == {"roster", "contacts", "audit"}
+
+
+async def test_not_ready_while_a_migration_is_pending(server_url: str) -> None:
+    async with scratch_database(server_url, migrated=True) as dsn:
+        owner = await asyncpg.connect(dsn)
+        try:
+            await owner.execute(
+                "DELETE FROM schema_migrations WHERE version = "
+                "(SELECT max(version) FROM schema_migrations)"
+            )
+        finally:
+            await owner.close()
+        async with running_api(dsn, run_projections=False) as api, api.client(None) as client:
+            ready = await client.get("/ready")
+    assert ready.status_code == 503
+    assert ready.json()["migrations_current"] is False
+    assert any("migrate" in p for p in ready.json()["problems"])
+
+
+async def test_metrics(api: ApiServer) -> None:
+    async with api.client("write") as writer:
+        await schedule(writer)
+    async with api.client(None) as client:
+        response = await client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    text = response.text
+    for name in (
+        "diplofeed_command_seconds_bucket",
+        "diplofeed_commands_total",
+        "diplofeed_feed_horizon_lag_seconds",
+        "diplofeed_projection_lag_events",
+        "diplofeed_projection_lag_seconds",
+        "diplofeed_sse_subscribers",
+        "diplofeed_http_requests_total",
+    ):
+        assert name in text, name
+    assert 'diplofeed_commands_total{command="ScheduleMeeting",outcome="ok"}' in text
+
+
+async def test_request_ids_are_echoed_or_made(api: ApiServer) -> None:
+    async with api.client(None) as client:
+        given = await client.get("/health", headers={"X-Request-ID": "abc-123"})
+        made = await client.get("/health", headers={"X-Request-ID": "bad id\twith tab"})
+    assert given.headers["X-Request-ID"] == "abc-123"
+    assert len(made.headers["X-Request-ID"]) == 32
+
+
+async def test_every_route_is_documented(api: ApiServer) -> None:
+    async with api.client(None) as client:
+        schema: dict[str, Any] = (await client.get("/schema/openapi.json")).json()
+        page = await client.get("/schema/scalar")
+        problem_doc = await client.get("/problems/precondition-failed")
+    assert schema["openapi"].startswith("3.1")
+    assert page.status_code == 200
+    assert "If-Match" in problem_doc.text
+    ids = []
+    for path, item in schema["paths"].items():
+        for method, operation in item.items():
+            if method not in {"get", "post", "put", "patch", "delete"}:
+                continue
+            where = f"{method.upper()} {path}"
+            assert operation.get("operationId"), where
+            assert operation.get("summary"), where
+            ids.append(operation["operationId"])
+            errors = [s for s in operation["responses"] if s.startswith(("4", "5"))]
+            assert errors, where
+            for status in errors:
+                content = operation["responses"][status].get("content", {})
+                assert "application/problem+json" in content, (where, status)
+            if method == "post" and path not in {"/keys"}:
+                assert {"201", "409", "412", "415", "422"} - set(operation["responses"]) <= {
+                    "412"
+                }, where
+    assert len(ids) == len(set(ids))
+    assert {"recordInteraction", "readFeed", "streamFeed", "getMeeting", "getContactHistory",
+            "getContactGraph", "searchActors", "getAuditTrail"} <= set(ids)  # fmt: skip

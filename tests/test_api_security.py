@@ -1,0 +1,185 @@
+"""API keys and scopes: created, listed and revoked with the CLI and the admin routes, stored
+only as hashes, refused when revoked; public reads; rate limits with the standard headers."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import asyncpg
+import httpx
+import pytest
+
+from service.keys import KeyRing, create_key, revoke_key
+from tests.api_server import running_api
+from tests.database import scratch_database
+from tests.test_api_writes import schedule
+
+if TYPE_CHECKING:
+    from tests.api_server import ApiServer
+
+
+def _cli(dsn: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "DATABASE_URL": dsn}
+    command = shutil.which("diplofeed", path=str(Path(sys.executable).parent))
+    assert command is not None, "the diplofeed command is not installed next to this Python"
+    return subprocess.run(
+        [command, *args],
+        capture_output=True, text=True, env=env, timeout=60, check=False,
+    )  # fmt: skip
+
+
+async def test_keys_are_created_listed_and_revoked_with_the_cli(api: ApiServer) -> None:
+    created = _cli(api.dsn, "keys", "create", "cli test", "--scope", "write")
+    assert created.returncode == 0, created.stderr
+    token = next(
+        line.split()[-1] for line in created.stdout.splitlines() if line.startswith("token:")
+    )
+    key_id = token.split("_")[1]
+    listed = _cli(api.dsn, "keys", "list")
+    assert key_id in listed.stdout
+    assert token.split("_", 2)[2] not in listed.stdout
+    async with httpx.AsyncClient(
+        base_url=api.url, headers={"Authorization": f"Bearer {token}"}
+    ) as client:
+        assert (await client.get("/feed", params={"limit": 1})).status_code == 200
+        revoked = _cli(api.dsn, "keys", "revoke", key_id)
+        assert revoked.returncode == 0
+        conn = await asyncpg.connect(api.dsn)
+        try:
+            # Another process revoked it: the API stops accepting it once its cache expires.
+            ring = KeyRing(await asyncpg.create_pool(api.dsn, min_size=1, max_size=1), ttl=0)
+            assert await ring.verify(token) is None
+            stored = await conn.fetchrow("SELECT * FROM api_keys WHERE id = $1", key_id)
+        finally:
+            await conn.close()
+    assert stored is not None
+    assert stored["secret_hash"] == hashlib.sha256(token.split("_", 2)[2].encode()).digest()
+    assert token.split("_", 2)[2].encode() not in b"".join(
+        str(v).encode() for v in dict(stored).values()
+    )
+    bad = _cli(api.dsn, "keys", "revoke", "nosuchkey")
+    assert bad.returncode == 1
+    assert bad.stderr.startswith("error: ")
+    assert len(bad.stderr.strip().splitlines()) == 1
+
+
+async def test_scopes(api: ApiServer) -> None:
+    async with api.client("read") as reader, api.client("write") as writer:
+        assert (await reader.get("/meetings")).status_code == 200
+        assert (await writer.get("/meetings")).status_code == 200  # write implies read
+        refused = await reader.post("/meetings", json={})
+        assert refused.status_code == 403
+        assert (await writer.get("/keys")).status_code == 403
+    async with api.client("admin") as admin:
+        assert (await admin.get("/keys")).status_code == 200
+        made = await admin.post("/keys", json={"name": "made over http", "scopes": ["read"]})
+        assert made.status_code == 201
+        token = made.json()["token"]
+        gone = await admin.delete(f"/keys/{made.json()['key']['id']}")
+        assert gone.status_code == 200
+        assert gone.json()["revoked_at"] is not None
+    async with httpx.AsyncClient(
+        base_url=api.url, headers={"Authorization": f"Bearer {token}"}
+    ) as revoked:
+        assert (await revoked.get("/meetings")).status_code == 401
+
+
+async def test_missing_wrong_and_malformed_keys(api: ApiServer) -> None:
+    async with api.client(None) as anonymous:
+        response = await anonymous.get("/meetings")
+        assert response.status_code == 401
+        assert response.headers["WWW-Authenticate"].startswith("Bearer")
+        assert response.headers["content-type"].startswith("application/problem+json")
+        assert (await anonymous.get("/health")).status_code == 200
+        assert (await anonymous.get("/schema/openapi.json")).status_code == 200
+        for header in ("Bearer dfk_000000000000_" + "x" * 43, "Bearer nonsense"):
+            wrong = await anonymous.get("/meetings", headers={"Authorization": header})
+            assert wrong.status_code == 401
+        by_header = await anonymous.get("/meetings", headers={"X-API-Key": api.tokens["read"]})
+        assert by_header.status_code == 200
+
+
+async def test_public_reads_let_anonymous_readers_in_but_never_writers(server_url: str) -> None:
+    async with (
+        scratch_database(server_url, migrated=True) as dsn,
+        running_api(dsn, public_reads=True, run_projections=False) as api,
+        api.client(None) as anonymous,
+    ):
+        assert (await anonymous.get("/feed")).status_code == 200
+        write = await anonymous.post("/meetings", json={})
+        assert write.status_code == 401
+
+
+async def test_rate_limits_per_key_with_the_standard_headers(server_url: str) -> None:
+    async with (
+        scratch_database(server_url, migrated=True) as dsn,
+        running_api(dsn, rate_limit_per_minute=3, run_projections=False) as api,
+        api.client("read") as reader,
+        api.client("write") as writer,
+    ):
+        statuses = [(await reader.get("/feed")).status_code for _ in range(4)]
+        assert statuses == [200, 200, 200, 429]
+        limited = await reader.get("/feed")
+        assert limited.headers["content-type"].startswith("application/problem+json")
+        assert limited.json()["type"] == "/problems/rate-limited"
+        assert limited.headers["RateLimit-Limit"] == "3"
+        assert limited.headers["RateLimit-Remaining"] == "0"
+        assert int(limited.headers["RateLimit-Reset"]) > 0
+        # Another key has its own allowance.
+        assert (await writer.get("/feed")).status_code == 200
+        assert (await reader.get("/health")).status_code == 200
+
+
+async def test_cors_when_configured(server_url: str) -> None:
+    async with (
+        scratch_database(server_url, migrated=True) as dsn,
+        running_api(dsn, cors_origins=["https://newsroom.example"], run_projections=False) as api,
+        api.client("read") as client,
+    ):
+        preflight = await client.options(
+            "/feed",
+            headers={
+                "Origin": "https://newsroom.example",
+                "Access-Control-Request-Method": "GET",
+            },
+        )
+        assert preflight.status_code in (200, 204)
+        assert preflight.headers["access-control-allow-origin"] == "https://newsroom.example"
+        simple = await client.get("/feed", headers={"Origin": "https://newsroom.example"})
+        assert "Diplofeed-Cursor" in simple.headers["access-control-expose-headers"]
+        other = await client.get("/feed", headers={"Origin": "https://elsewhere.example"})
+        assert "access-control-allow-origin" not in other.headers
+
+
+@pytest.mark.parametrize("scopes", [(), ("root",)])
+async def test_keys_need_known_scopes(api: ApiServer, scopes: tuple[str, ...]) -> None:
+    conn = await asyncpg.connect(api.dsn)
+    try:
+        with pytest.raises(ValueError, match="scopes"):
+            await create_key(conn, "bad", scopes)  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="no key"):
+            await revoke_key(conn, "nosuchkey")
+    finally:
+        await conn.close()
+
+
+async def test_body_size_limit(server_url: str) -> None:
+    async with (
+        scratch_database(server_url, migrated=True) as dsn,
+        running_api(dsn, max_body_bytes=2048, run_projections=False) as api,
+        api.client("write") as writer,
+    ):
+        big = await writer.post(
+            "/meetings",
+            json={"meeting_id": "m1", "title": "x" * 2500, "valid_time": "2024"},
+        )
+        assert big.status_code == 413
+        assert big.json()["type"] == "/problems/payload-too-large"
+        meeting_id, _ = await schedule(writer)
+        assert meeting_id
