@@ -97,6 +97,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
     return Litestar(
         route_handlers=[Router("/", route_handlers=handlers)],
         lifespan=[lifespan],
+        # Logging is structlog's (service.logs), configured above; Litestar must not redo it.
+        logging_config=None,
         state=State({"settings": settings}),
         middleware=middleware,
         plugins=[ProblemDetailsPlugin(problem_details_config())],

@@ -13,7 +13,7 @@ import pytest
 from cloudevents.core.formats.json import JSONFormat
 from httpx_sse import aconnect_sse
 
-from tests.test_api_writes import new_id, register, schedule
+from tests.test_api_writes import new_id, register, schedule, until_visible
 
 if TYPE_CHECKING:
     from tests.api_server import ApiServer
@@ -33,8 +33,11 @@ async def _tail(client: httpx.AsyncClient, **params: Any) -> str:
 
 
 async def _write_meetings(api: ApiServer, count: int) -> list[str]:
+    """Schedule ``count`` meetings and wait until the feed shows them."""
     async with api.client("write") as client:
-        return [(await schedule(client))[0] for _ in range(count)]
+        written = [await schedule(client) for _ in range(count)]
+        await until_visible(client, written[-1][1].headers["Diplofeed-Cursor"])
+    return [meeting_id for meeting_id, _ in written]
 
 
 async def test_pages_link_to_the_next_and_full_pages_are_immutable(api: ApiServer) -> None:
@@ -105,6 +108,7 @@ async def test_filters_by_type_category_stream_and_actor(api: ApiServer) -> None
             f"/meetings/{meeting_id}/invitations", json={"faction": faction}
         )
         assert invited.status_code == 201
+        await until_visible(client, invited.headers["Diplofeed-Cursor"])
     async with api.client("read") as client:
         by_stream = (await client.get("/feed", params={"stream": f"meeting-{meeting_id}"})).json()
         by_actor = (await client.get("/feed", params={"actor": faction, "limit": 1000})).json()

@@ -3,6 +3,8 @@ and an OpenAPI document in which every route is named, summarised and has its er
 
 from __future__ import annotations
 
+import json
+import logging
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
@@ -12,6 +14,8 @@ from tests.database import scratch_database
 from tests.test_api_writes import schedule
 
 if TYPE_CHECKING:
+    import pytest
+
     from tests.api_server import ApiServer
 
 
@@ -101,3 +105,26 @@ async def test_every_route_is_documented(api: ApiServer) -> None:
     assert len(ids) == len(set(ids))
     assert {"recordInteraction", "readFeed", "streamFeed", "getMeeting", "getContactHistory",
             "getContactGraph", "searchActors", "getAuditTrail"} <= set(ids)  # fmt: skip
+
+
+async def test_logs_are_json_lines_carrying_the_request_id(
+    server_url: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    async with (
+        scratch_database(server_url, migrated=True) as dsn,
+        running_api(dsn, run_projections=False, log_level="info") as api,
+        api.client(None) as client,
+    ):
+        logging.getLogger().setLevel(logging.INFO)
+        await client.get("/health", headers={"X-Request-ID": "trace-me-42"})
+        await client.get("/feed")  # 401: logged too
+    lines = [
+        json.loads(line) for line in capfd.readouterr().err.splitlines() if line.startswith("{")
+    ]
+    access = [line for line in lines if line.get("logger") == "diplofeed.access"]
+    health = next(line for line in access if line["path"] == "/health")
+    assert health["request_id"] == "trace-me-42"
+    assert health["status"] == 200
+    assert health["level"] == "info"
+    assert "timestamp" in health
+    assert any(line["path"] == "/feed" and line["status"] == 401 for line in access)

@@ -9,6 +9,7 @@ import pytest
 
 from events.domain.seed import seed_commands
 from tests.api_server import request_for
+from tests.test_api_writes import until_visible
 
 if TYPE_CHECKING:
     import httpx
@@ -112,6 +113,7 @@ async def test_the_feed_carries_every_seed_event_as_cloudevents(
 ) -> None:
     events: list[dict[str, Any]] = []
     async with api.client("read") as client:
+        await until_visible(client, seeded["cursor"])
         url: str | None = "/feed?limit=25"
         while url:
             response = await client.get(url)

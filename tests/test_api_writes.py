@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 import msgspec
 
+from events import Cursor
+
 if TYPE_CHECKING:
     import httpx
 
@@ -41,6 +43,18 @@ async def schedule(client: httpx.AsyncClient) -> tuple[str, httpx.Response]:
     )
     assert response.status_code == 201, response.text
     return meeting_id, response
+
+
+async def until_visible(client: httpx.AsyncClient, cursor: str) -> None:
+    """Wait until the feed shows everything up to ``cursor``: the feed's horizon is
+    cluster-wide, so a transaction elsewhere on a shared server may hold it back a moment."""
+    wanted = Cursor.decode(cursor)
+    async with asyncio.timeout(30):
+        while True:
+            page = await client.get("/feed", params={"after": cursor, "limit": 1})
+            if Cursor.decode(page.headers["Diplofeed-Cursor"]) > wanted:
+                return
+            await asyncio.sleep(0.05)
 
 
 async def stored(api: ApiServer, stream_id: str) -> list[asyncpg.Record]:

@@ -5,16 +5,19 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import signal
+import socket
 import sys
 from pathlib import Path
 
 import asyncpg
+import httpx
 import pytest
 
 from events import ConnectionOptions
 from events.migrate import available_migrations, is_current
 from service.settings import Settings, SettingsError
-from tests.database import fresh_database_name, with_database
+from tests.database import fresh_database_name, scratch_database, with_database
 
 UNREACHABLE = "postgresql://postgres@127.0.0.1:1/x"
 
@@ -27,6 +30,27 @@ def test_defaults() -> None:
     assert settings == Settings()
     assert settings.statement_timeout_ms == 30_000
     assert settings.migration_dsn() == settings.database_url
+
+
+def test_http_settings_from_an_environment() -> None:
+    settings = Settings.from_env(
+        {
+            "DIPLOFEED_PUBLIC_READS": "true",
+            "DIPLOFEED_CORS_ORIGINS": "https://a.example, https://b.example",
+            "DIPLOFEED_MAX_BODY_BYTES": "4096",
+            "DIPLOFEED_RATE_LIMIT_PER_MINUTE": "0",
+            "DIPLOFEED_RUN_PROJECTIONS": "false",
+            "DIPLOFEED_LOG_FORMAT": "console",
+        }
+    )
+    assert settings.public_reads is True
+    assert settings.cors_origins == ("https://a.example", "https://b.example")
+    assert (settings.max_body_bytes, settings.rate_limit_per_minute) == (4096, 0)
+    assert settings.run_projections is False
+    assert settings.log_format == "console"
+    for bad in ({"DIPLOFEED_LOG_FORMAT": "xml"}, {"DIPLOFEED_MAX_BODY_BYTES": "1"}):
+        with pytest.raises(SettingsError):
+            Settings.from_env(bad)
 
 
 def test_settings_from_an_environment() -> None:
@@ -208,3 +232,32 @@ async def test_verify_against_an_unreachable_database_fails_in_one_line() -> Non
     assert out == ""
     assert "Traceback" not in err
     assert len(err.strip().splitlines()) == 1, err
+
+
+async def test_serve_runs_the_api_until_interrupted(server_url: str) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    async with scratch_database(server_url, migrated=True) as dsn:
+        base = {k: v for k, v in os.environ.items() if not k.startswith("DIPLOFEED_")}
+        process = await asyncio.create_subprocess_exec(
+            _diplofeed(), "serve", "--port", str(port),
+            env={**base, "DATABASE_URL": dsn, "DIPLOFEED_LOG_LEVEL": "warning"},
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        try:
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+                async with asyncio.timeout(30):
+                    while True:
+                        try:
+                            health = await client.get("/health")
+                            break
+                        except httpx.TransportError:
+                            await asyncio.sleep(0.1)
+                assert health.json() == {"status": "ok"}
+                assert (await client.get("/ready")).status_code == 200
+        finally:
+            process.send_signal(signal.SIGINT)
+            out, err = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 0, err.decode()
+    assert f"http://127.0.0.1:{port}/schema" in out.decode()
