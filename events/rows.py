@@ -4,7 +4,7 @@ rows, and the rows of several appends laid out as the columns of one INSERT."""
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final
 from uuid import UUID
 
 import msgspec
@@ -36,9 +36,9 @@ __all__ = (
     "StreamHead",
     "append_result",
     "check_stream_id",
-    "columns",
     "expectation_holds",
     "extend_chain",
+    "insert_rows",
     "prepare",
     "same_content",
 )
@@ -180,26 +180,48 @@ class PendingAppend(msgspec.Struct, gc=False):
     hashes: list[bytes]
 
 
-def columns(batch: Sequence[PendingAppend]) -> tuple[list[Any], ...]:
-    streams: list[str] = []
-    versions: list[int] = []
-    ids: list[UUID] = []
-    types: list[str] = []
-    schemas: list[int] = []
-    data: list[str] = []
-    metadata: list[str] = []
-    hashes: list[bytes] = []
-    for pending in batch:
-        streams.extend([pending.stream_id] * len(pending.prepared))
-        versions.extend(pending.versions)
-        hashes.extend(pending.hashes)
-        for p in pending.prepared:
-            ids.append(p.event_id)
-            types.append(p.type)
-            schemas.append(p.schema_version)
-            data.append(p.data)
-            metadata.append(p.metadata)
-    return streams, versions, ids, types, schemas, data, metadata, hashes
+class _Row(msgspec.Struct, array_like=True, gc=False):
+    """One event as an element of ``insert_rows``: a JSON array, read by position in SQL."""
+
+    stream_id: str
+    version: int
+    event_id: UUID
+    type: str
+    schema_version: int
+    data: msgspec.Raw
+    metadata: msgspec.Raw
+    hash: bytes
+
+
+_rows_encoder = msgspec.json.Encoder()
+
+
+def insert_rows(batch: Sequence[PendingAppend]) -> str:
+    """The rows of ``batch`` as one JSON array, the parameter of ``APPEND_SQL``.
+
+    One text parameter encoded by msgspec in one call costs the client far less than eight
+    arrays encoded element by element by asyncpg, and costs the server no more: it parses the
+    same JSON either way. ``data`` and ``metadata`` go in as the canonical bytes the digest was
+    taken over, unchanged (``msgspec.Raw``); the hash goes as base64.
+    """
+    return _rows_encoder.encode(
+        [
+            _Row(
+                pending.stream_id,
+                version,
+                p.event_id,
+                p.type,
+                p.schema_version,
+                msgspec.Raw(p.data),
+                msgspec.Raw(p.metadata),
+                hash,
+            )
+            for pending in batch
+            for p, version, hash in zip(
+                pending.prepared, pending.versions, pending.hashes, strict=True
+            )
+        ]
+    ).decode()
 
 
 def append_result(pending: PendingAppend, rows: Sequence[asyncpg.Record]) -> AppendResult:
