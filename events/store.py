@@ -77,9 +77,9 @@ from events.rows import (
     StreamHead,
     append_result,
     check_stream_id,
-    columns,
     expectation_holds,
     extend_chain,
+    insert_rows,
     prepare,
     same_content,
 )
@@ -104,13 +104,13 @@ _COLUMNS = (
     "data::text, metadata::text, recorded_at, hash"
 )
 
+# One JSON array of rows (``events.rows.insert_rows``), each row an array read by position.
 APPEND_SQL: Final = """
 INSERT INTO events (stream_id, stream_version, event_id, type, schema_version, data, metadata,
                     hash)
-SELECT stream_id, version, event_id, type, schema_version, data::jsonb, metadata::jsonb, hash
-FROM unnest($1::text[], $2::bigint[], $3::uuid[], $4::text[], $5::integer[], $6::text[],
-            $7::text[], $8::bytea[])
-    AS input(stream_id, version, event_id, type, schema_version, data, metadata, hash)
+SELECT r->>0, (r->>1)::bigint, (r->>2)::uuid, r->>3, (r->>4)::integer, r->5, r->6,
+       decode(r->>7, 'base64')
+FROM jsonb_array_elements($1::jsonb) AS input(r)
 RETURNING stream_id, stream_version, position, transaction_id
 """
 
@@ -173,13 +173,13 @@ def _row_to_event(row: asyncpg.Record, offset: int = 0) -> RecordedEvent:
 
 
 async def _insert(conn: Conn, pending: PendingAppend, *, autocommit: bool) -> list[asyncpg.Record]:
-    args = columns([pending])
+    payload = insert_rows([pending])
     if autocommit:
-        return await conn.fetch(APPEND_SQL, *args)
+        return await conn.fetch(APPEND_SQL, payload)
     # Inside the caller's transaction a failed INSERT would abort it: keep the failure inside
     # its own savepoint so we can still look and retry.
     async with conn.transaction():
-        return await conn.fetch(APPEND_SQL, *args)
+        return await conn.fetch(APPEND_SQL, payload)
 
 
 class EventStore:
@@ -289,7 +289,7 @@ class EventStore:
             return results
         try:
             async with self._pool.acquire() as conn:
-                rows = await conn.fetch(APPEND_SQL, *columns([p for _, p in ready]))
+                rows = await conn.fetch(APPEND_SQL, insert_rows([p for _, p in ready]))
         except asyncpg.PostgresError:
             # Nothing of the statement was written. Which request conflicts (or is refused) is
             # for the single-append path to find out, one by one.

@@ -10,6 +10,13 @@ import pytest
 
 from events import NO_STREAM, EventStore, NewEvent, WrongExpectedVersionError
 from events.group_commit import GroupCommit
+from events.hashing import (
+    GENESIS_HASH,
+    canonical_json,
+    chain_hash,
+    content_digest,
+    encode_canonical,
+)
 
 if TYPE_CHECKING:
     import asyncpg
@@ -176,3 +183,51 @@ async def test_one_stale_append_in_a_batch_does_not_fail_the_others(pool: asyncp
     assert isinstance(outcomes[0], WrongExpectedVersionError)
     assert outcomes[0].actual == 2
     assert all(not isinstance(o, BaseException) and o.last_version == 2 for o in outcomes[1:])
+
+
+async def test_a_shared_insert_stores_each_events_canonical_bytes(pool: asyncpg.Pool) -> None:
+    """Several streams in one statement (one JSON array of rows): each row lands in its own
+    stream with the exact canonical bytes its hash was taken over, awkward values included."""
+    store = EventStore(pool, group_commit=1)
+    category = f"g{uuid.uuid4().hex[:10]}"
+    streams = [f"{category}-{i}" for i in range(4)]
+    awkward = {
+        "big": 10**20,
+        "exp": 1e20,
+        "neg_zero": -0.0,
+        "text": 'Zürich ✓ "q" \\ \n \u001f \U0001f54a',
+        "nested": {"z": [1.5, {"b": None, "a": True}], "a": 1e-7},
+    }
+    # The first append holds the only slot, so the next four share one INSERT.
+    first = asyncio.create_task(
+        store.append(f"{category}-x", [NewEvent(type="t", data={})], NO_STREAM)
+    )
+    await asyncio.sleep(0)
+    batches = [
+        [NewEvent(type="test.gc", data={"n": n, **awkward}) for n in range(i + 1)]
+        for i in range(len(streams))
+    ]
+    results = await asyncio.gather(
+        *(store.append(s, b, NO_STREAM) for s, b in zip(streams, batches, strict=True))
+    )
+    await first
+    assert len({r.cursor.transaction_id for r in results}) == 1
+    for stream_id, batch, result in zip(streams, batches, results, strict=True):
+        stored = (await store.read_stream(stream_id)).events
+        assert [e.event_id for e in stored] == [e.event_id for e in batch]
+        assert result.positions == [e.position for e in stored]
+        assert result.cursor == stored[-1].cursor
+        previous = GENESIS_HASH
+        for event, recorded in zip(batch, stored, strict=True):
+            data = canonical_json(recorded.data)
+            assert data == encode_canonical(event.data)
+            digest = content_digest(
+                stream_id=stream_id,
+                event_id=recorded.event_id,
+                type=recorded.type,
+                schema_version=recorded.schema_version,
+                data=data,
+                metadata=canonical_json(recorded.metadata),
+            )
+            previous = chain_hash(previous, recorded.stream_version, digest)
+            assert recorded.hash == previous

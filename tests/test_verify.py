@@ -8,6 +8,7 @@ import os
 import random
 import shutil
 import sys
+import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +21,9 @@ from events.hashing import (
     canonical_json,
     chain_hash,
     content_digest,
+    digest_of_parts,
     encode_canonical,
+    field_part,
 )
 from events.verify import BrokenLink
 
@@ -402,3 +405,32 @@ async def test_verify_accepts_events_with_awkward_values(
     again = await own_store.append("awkward-1", [second])
     assert again.replayed
     assert (again.first_version, again.last_version) == (2, 2)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["4.0", "0.1", "-2.25", "9999999999999998.0", "-9999999999999998.0", "0.0", "-0.0", "1e-7"],
+)
+def test_the_float_hooks_shortcut_agrees_with_its_general_case(text: str) -> None:
+    # Numbers without an exponent inside +-1e16 skip the general reading; the two must agree.
+    general = canonical_json('{"v": ' + text.replace("e", "E") + "}")
+    assert canonical_json('{"v": ' + text + "}") == general
+
+
+def test_digest_of_parts_is_the_content_digest() -> None:
+    event_id = uuid.uuid4()
+    assert digest_of_parts(
+        stream_part=field_part("meeting-1"),
+        event_id=event_id,
+        type_part=field_part("meeting.held"),
+        schema_version=3,
+        data=b'{"a":1}',
+        metadata=b"{}",
+    ) == content_digest(
+        stream_id="meeting-1",
+        event_id=event_id,
+        type="meeting.held",
+        schema_version=3,
+        data=b'{"a":1}',
+        metadata=b"{}",
+    )
