@@ -317,15 +317,7 @@ def cpu_seconds(pids: Sequence[int]) -> float:
     return total / _TICK
 
 
-def postgres_pids() -> list[int]:
-    """Every PostgreSQL process on this machine (the server is local)."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError):
-                if (entry / "comm").read_text().strip() == "postgres":
-                    pids.append(int(entry.name))
-    return pids
+BACKENDS_SQL: Final = "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
 
 
 @dataclass(frozen=True)
@@ -342,9 +334,16 @@ class Round:
 
 
 async def measured(
-    server: Server, script: str, connections: int, seconds: float, work: Path
+    server: Server,
+    script: str,
+    *,
+    connections: int,
+    seconds: float,
+    work: Path,
+    owner: asyncpg.Connection,
 ) -> Round:
-    pg = postgres_pids()
+    # The bench database's backends (the pools' connections stay open through a round).
+    pg = [r["pid"] for r in await owner.fetch(BACKENDS_SQL)]
     before = cpu_seconds([server.process.pid]), cpu_seconds(pg)
     result = await run_wrk(server.url, script, connections, seconds, work)
     after = cpu_seconds([server.process.pid]), cpu_seconds(pg)
@@ -376,6 +375,7 @@ async def alternate(
     floor: tuple[Server, Callable[[], str]],
     subject: tuple[Server, Callable[[], str]],
     work: Path,
+    owner: asyncpg.Connection,
 ) -> Best:
     """Warm up each side, then alternate floor and subject rounds; best round of each."""
     best = Best()
@@ -383,7 +383,9 @@ async def alternate(
         _check(name, await run_wrk(server.url, script(), connections, min(2.0, seconds), work))
     for _ in range(rounds):
         for side, (server, script) in (("floor", floor), ("subject", subject)):
-            done = await measured(server, script(), connections, seconds, work)
+            done = await measured(
+                server, script(), connections=connections, seconds=seconds, work=work, owner=owner
+            )
             _check(f"{name} ({side})", done.result)
             if side == "floor":
                 best.floor = _keep(best.floor, done)
@@ -522,7 +524,7 @@ def print_row(name: str, best: Best, unit: str, goal: float, tail_goal: float | 
         f"(p99/p50 floor {floor.p99_us / floor.p50_us:.1f}x, subject {tail:.1f}x)"
     )
     print(
-        f"{'':<34} CPU ms per request, server + PostgreSQL: floor "
+        f"{'':<34} CPU ms per request, server + its DB backends: floor "
         f"{best.floor.server_ms:.2f} + {best.floor.db_ms:.2f}, subject "
         f"{best.subject.server_ms:.2f} + {best.subject.db_ms:.2f}"
     )
@@ -714,6 +716,7 @@ async def main() -> None:  # noqa: PLR0915
                 floor=(floor, lambda: feed_script(floor_paths, None)),
                 subject=(subject, lambda: feed_script(subject_paths, read)),
                 work=work,
+                owner=owner,
             )
             label = f"feed pages of {PAGE}, {FEED_CONNECTIONS} conns"
             met.append(print_row(label, feed, "pages/s", FEED_GOAL, None))
@@ -727,6 +730,7 @@ async def main() -> None:  # noqa: PLR0915
                 floor=(floor, lambda: write_script(f"f{uuid.uuid4().hex[:8]}", None)),
                 subject=(subject, lambda: write_script(f"s{uuid.uuid4().hex[:8]}", write)),
                 work=work,
+                owner=owner,
             )
             label = f"writes, {WRITERS} concurrent writers"
             met.append(print_row(label, writes, "req/s", WRITE_GOAL, WRITE_TAIL_GOAL))
@@ -737,16 +741,19 @@ async def main() -> None:  # noqa: PLR0915
             sys.stdout.flush()
         if args.profile is not None:
             args.profile.mkdir(parents=True, exist_ok=True)
+            run = uuid.uuid4().hex[:8]
             profiled = {
-                "feed": (feed_script(subject_paths, read), FEED_CONNECTIONS),
-                "writes": (write_script(f"p{uuid.uuid4().hex[:8]}", write), WRITERS),
+                ("feed", "subject"): (subject, feed_script(subject_paths, read), FEED_CONNECTIONS),
+                ("feed", "floor"): (floor, feed_script(floor_paths, None), FEED_CONNECTIONS),
+                ("writes", "subject"): (subject, write_script("p" + run, write), WRITERS),
+                ("writes", "floor"): (floor, write_script("q" + run, None), WRITERS),
             }
-            for label, (script, connections) in profiled.items():
+            for (label, side), (server, script, connections) in profiled.items():
                 if label not in only:
                     continue
-                out = args.profile / f"{label}.txt"
+                out = args.profile / f"{label}-{side}.txt"
                 await profile_round(
-                    subject, script=script, connections=connections, seconds=seconds, out=out
+                    server, script=script, connections=connections, seconds=seconds, out=out
                 )
                 await quiesce(owner)
                 if out.exists():
