@@ -97,6 +97,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
     return Litestar(
         route_handlers=[Router("/", route_handlers=handlers)],
         lifespan=[lifespan],
+        # configure_logging above owns logging: Litestar's default config would replace the
+        # root logger's level (INFO, whatever log_level says) and handler (its own text format).
+        logging_config=None,
         state=State({"settings": settings}),
         middleware=middleware,
         plugins=[ProblemDetailsPlugin(problem_details_config())],
