@@ -41,8 +41,9 @@ class Subscriber:
 
     def __init__(self) -> None:
         self.ready = asyncio.Event()
-        self.received: list[tuple[str, float]] = []
-        """(event id, latency in seconds) per data message, in arrival order."""
+        self.received: list[tuple[str, float, float]] = []
+        """(event id, its recorded time, latency in seconds) per data message, in arrival
+        order."""
         self.error: str | None = None
 
     async def run(self, host: str, port: int, token: str) -> None:
@@ -84,7 +85,8 @@ class Subscriber:
             self.ready.set()  # the opening comment, or a heartbeat
             return
         event = _DECODE.decode(b"\n".join(data))
-        self.received.append((event.id, now - event.time.timestamp()))
+        recorded = event.time.timestamp()
+        self.received.append((event.id, recorded, now - recorded))
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -112,7 +114,7 @@ async def main(host: str, port: int, token: str, n: int) -> None:
         wanted = set(ids)
         deadline = loop.time() + DRAIN_TIMEOUT_S
         while loop.time() < deadline:
-            if all(sum(e in wanted for e, _ in s.received) >= len(ids) for s in subscribers):
+            if all(sum(r[0] in wanted for r in s.received) >= len(ids) for s in subscribers):
                 break
             await asyncio.sleep(0.05)
     finally:
@@ -122,8 +124,10 @@ async def main(host: str, port: int, token: str, n: int) -> None:
     latencies: list[float] = []
     complete = duplicates = unexpected = other_order = 0
     reference: list[str] | None = None
+    per_event: dict[str, tuple[float, float, float]] = {}
+    """Per event: its first and last delivery's latency, and its recorded time."""
     for s in subscribers:
-        seen = [event_id for event_id, _ in s.received]
+        seen = [r[0] for r in s.received]
         got = set(seen)
         duplicates += len(seen) - len(got)
         unexpected += len(got - wanted)
@@ -134,7 +138,11 @@ async def main(host: str, port: int, token: str, n: int) -> None:
             reference = reference or mine
             other_order += mine != reference
             complete += 1
-        latencies.extend(lag for event_id, lag in s.received if event_id in wanted)
+        for event_id, recorded, lag in s.received:
+            if event_id in wanted:
+                latencies.append(lag)
+                first, last, _ = per_event.get(event_id, (lag, lag, recorded))
+                per_event[event_id] = (min(first, lag), max(last, lag), recorded)
     latencies.sort()
     result = {
         "subscribers": n,
@@ -148,6 +156,11 @@ async def main(host: str, port: int, token: str, n: int) -> None:
         "p50_ms": statistics.median(latencies) * 1000 if latencies else None,
         "p99_ms": _percentile(latencies, 0.99) * 1000 if latencies else None,
         "max_ms": latencies[-1] * 1000 if latencies else None,
+        # first: the hub's own delay (visibility horizon, wake-up, read); last - first: the
+        # fan-out to every subscriber.
+        "per_event": [
+            [e, first, last, recorded] for e, (first, last, recorded) in per_event.items()
+        ],
     }
     print(msgspec.json.encode(result).decode(), flush=True)
 

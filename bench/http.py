@@ -431,7 +431,19 @@ class SseResult(msgspec.Struct, frozen=True):
     p50_ms: float | None
     p99_ms: float | None
     max_ms: float | None
+    per_event: list[tuple[str, float, float, float]] = []
+    """Per event: id, first and last delivery's latency (s), recorded time (epoch s)."""
     appends_per_s: float = 0.0
+    foreign_held: int = 0
+    """Events whose first delivery waited while another database's transaction held an xid:
+    the feed's visibility horizon is cluster-wide, and this machine's server is shared."""
+    clean_p99_ms: float | None = None
+    """p99 over the deliveries of the other events."""
+    first_p99_ms: float | None = None
+    spread_p99_ms: float | None = None
+    server_cpu: float = 0.0
+    """The server's CPU use while appending (1.0: one core busy all along)."""
+    client_cpu: float = 0.0
 
 
 async def quiesce(owner: asyncpg.Connection, quiet: float = 1.0, bound: float = 60.0) -> None:
@@ -447,7 +459,46 @@ async def quiesce(owner: asyncpg.Connection, quiet: float = 1.0, bound: float = 
         await asyncio.sleep(quiet)
 
 
-async def sse_fanout(server: Server, read: str, write: str, seconds: float) -> SseResult:
+FOREIGN_XIDS_SQL: Final = """
+SELECT count(*) FROM pg_stat_activity
+WHERE datname IS DISTINCT FROM current_database() AND backend_xid IS NOT NULL
+"""
+
+
+async def sample_foreign(owner: asyncpg.Connection, samples: list[tuple[float, int]]) -> None:
+    """Every 10 ms: how many transactions of other databases hold a transaction id."""
+    while True:
+        samples.append((time.time(), int(await owner.fetchval(FOREIGN_XIDS_SQL))))
+        await asyncio.sleep(0.01)
+
+
+def _p99(values: list[float]) -> float | None:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(len(values) * 0.99))] * 1000 if values else None
+
+
+def attribute(result: SseResult, samples: list[tuple[float, int]]) -> SseResult:
+    """Which events waited on another database's transaction, and the latency of the rest."""
+    held: set[str] = set()
+    for event_id, first, _, recorded in result.per_event:
+        if any(n and recorded <= t <= recorded + first for t, n in samples):
+            held.add(event_id)
+    per = {e: (f, last) for e, f, last, _ in result.per_event}
+    # Each event's deliveries span [first, last]; the clean p99 is over all their latencies,
+    # approximated by the event's last delivery (its worst) to stay conservative.
+    clean = [last for e, (_, last) in per.items() if e not in held]
+    return msgspec.structs.replace(
+        result,
+        foreign_held=len(held),
+        clean_p99_ms=_p99(clean),
+        first_p99_ms=_p99([f for f, _ in per.values()]),
+        spread_p99_ms=_p99([last - f for f, last in per.values()]),
+    )
+
+
+async def sse_fanout(
+    server: Server, read: str, write: str, seconds: float, owner: asyncpg.Connection
+) -> SseResult:
     """``SUBSCRIBERS`` live streams in another process while the app records ``SSE_RATE``
     phone calls a second through its command route."""
     client = await asyncio.create_subprocess_exec(
@@ -478,6 +529,9 @@ async def sse_fanout(server: Server, read: str, write: str, seconds: float) -> S
 
             loop = asyncio.get_running_loop()
             started = loop.time()
+            cpu = cpu_seconds([server.process.pid]), cpu_seconds([client.pid])
+            samples: list[tuple[float, int]] = []
+            sampler = loop.create_task(sample_foreign(owner, samples))
             tasks: list[asyncio.Task[None]] = []
             for n in range(total):
                 delay = started + n / SSE_RATE - loop.time()
@@ -485,14 +539,24 @@ async def sse_fanout(server: Server, read: str, write: str, seconds: float) -> S
                     await asyncio.sleep(delay)
                 tasks.append(loop.create_task(record(n)))
             await asyncio.gather(*tasks)
-            rate = total / (loop.time() - started)
+            elapsed = loop.time() - started
+            await asyncio.sleep(0.5)  # the last events' deliveries
+            sampler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sampler
+            rate = total / elapsed
+            server_cpu = (cpu_seconds([server.process.pid]) - cpu[0]) / elapsed
+            client_cpu = (cpu_seconds([client.pid]) - cpu[1]) / elapsed
         client.stdin.write(msgspec.json.encode({"ids": ids}) + b"\n")
         await client.stdin.drain()
         line = await asyncio.wait_for(client.stdout.readline(), 90)
         if not line:
             raise RuntimeError("the SSE client ended without a result")
         return msgspec.structs.replace(
-            msgspec.json.decode(line, type=SseResult), appends_per_s=rate
+            attribute(msgspec.json.decode(line, type=SseResult), samples),
+            appends_per_s=rate,
+            server_cpu=server_cpu,
+            client_cpu=client_cpu,
         )
     finally:
         if client.returncode is None:
@@ -531,6 +595,10 @@ def print_row(name: str, best: Best, unit: str, goal: float, tail_goal: float | 
     return met
 
 
+def _opt(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.1f}"
+
+
 def print_sse(result: SseResult) -> bool:
     p99 = result.p99_ms if result.p99_ms is not None else float("inf")
     met = (
@@ -553,7 +621,20 @@ def print_sse(result: SseResult) -> bool:
         f"one, {result.complete - result.other_order} in the same order; duplicates "
         f"{result.duplicates}; {result.unexpected} other events (earlier rounds' writes)"
     )
-    print(f"{'':<34} commit-to-delivery ms: p50 {p50}, p99 {p99:,.1f}, max {worst}")
+    print(
+        f"{'':<34} commit-to-delivery ms: p50 {p50}, p99 {p99:,.1f}, max {worst}; CPU while "
+        f"appending: server {result.server_cpu:.0%}, subscribers' process "
+        f"{result.client_cpu:.0%} of a core"
+    )
+    print(
+        f"{'':<34} per event: first delivery p99 {_opt(result.first_p99_ms)} ms (horizon, "
+        f"wake-up, read), last minus first p99 {_opt(result.spread_p99_ms)} ms (fan-out)"
+    )
+    print(
+        f"{'':<34} {result.foreign_held} of {result.events} events waited while another "
+        f"database's transaction held an xid (the horizon is cluster-wide); p99 of the others' "
+        f"worst delivery {_opt(result.clean_p99_ms)} ms"
+    )
     return met
 
 
@@ -737,7 +818,7 @@ async def main() -> None:  # noqa: PLR0915
             sys.stdout.flush()
             await quiesce(owner)
         if "sse" in only:
-            met.append(print_sse(await sse_fanout(subject, read, write, sse_seconds)))
+            met.append(print_sse(await sse_fanout(subject, read, write, sse_seconds, owner)))
             sys.stdout.flush()
         if args.profile is not None:
             args.profile.mkdir(parents=True, exist_ok=True)
