@@ -7,6 +7,7 @@ the contract tests (its own encoder parses and re-encodes every event, and has n
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from typing import TYPE_CHECKING, Final
 
@@ -23,6 +24,7 @@ __all__ = (
     "CloudEvent",
     "encode_batch",
     "encode_event",
+    "encode_shared",
     "to_cloudevent",
 )
 
@@ -102,6 +104,13 @@ def to_cloudevent(event: RecordedEvent, base_url: str) -> CloudEvent:
 def encode_event(event: RecordedEvent, base_url: str) -> bytes:
     """One event in structured mode (``application/cloudevents+json``)."""
     return _ENCODER.encode(to_cloudevent(event, base_url))
+
+
+@functools.lru_cache(maxsize=4096)
+def encode_shared(event: RecordedEvent, base_url: str) -> str:
+    """``encode_event`` as text, remembered for the recent events: the live stream sends each
+    event to every subscriber, and encoding it once serves them all."""
+    return encode_event(event, base_url).decode()
 
 
 def encode_batch(events: Sequence[RecordedEvent], base_url: str) -> bytes:

@@ -56,7 +56,9 @@ class Runtime:
         self.settings = settings
         self.pool = store.pool
         self.store = store
-        self.handler = CommandHandler(store)
+        # Under load the actor directory is re-read at most every 0.25 s, not per command; a
+        # name it does not know yet is looked up again after a refresh.
+        self.handler = CommandHandler(store, directory_max_age=0.25)
         self.hub = FeedHub(store)
         self.keyring = KeyRing(store.pool)
         self.live = LiveVersions(store.pool)

@@ -11,6 +11,7 @@ import pytest
 
 from events import EventStore, Metadata
 from events.domain.commands import (
+    AddAlias,
     ConfirmAttendance,
     InviteFaction,
     NameDelegationLeader,
@@ -21,6 +22,7 @@ from events.domain.commands import (
 )
 from events.domain.errors import RuleViolationError, UnknownActorError
 from events.domain.handler import CommandHandler
+from events.domain.vocabulary import Alias
 
 if TYPE_CHECKING:
     import asyncpg
@@ -151,3 +153,57 @@ async def test_actors_registered_elsewhere_resolve_by_any_spelling(pool: asyncpg
     [event] = (await store.read_stream(outcome.stream_id)).events
     assert f'"actor_id": "{person}"' in event.data
     assert f'"name_as_reported": "Musa Abu {surname}"' in event.data
+
+
+async def test_a_founding_command_replays_even_after_its_stream_moved_on(
+    pool: asyncpg.Pool,
+) -> None:
+    store = EventStore(pool)
+    handler = CommandHandler(store)
+    actor_id = _id("a")
+    register = RegisterActor(
+        actor_id=actor_id, kind="person", canonical_name=f"P {actor_id}", command_id=_id("c")
+    )
+    first = await handler.handle(register)
+    await handler.handle(AddAlias(actor=actor_id, alias=Alias(text=f"Alias {actor_id}")))
+    again = await CommandHandler(store).handle(register)
+    assert again.replayed
+    assert again.event_ids == first.event_ids
+    with pytest.raises(RuleViolationError):
+        await CommandHandler(store).handle(
+            RegisterActor(actor_id=actor_id, kind="person", canonical_name="Someone else")
+        )
+    assert len((await store.read_stream(f"actor-{actor_id}")).events) == 2
+
+
+async def test_an_older_directory_still_finds_a_name_registered_elsewhere(
+    pool: asyncpg.Pool,
+) -> None:
+    store = EventStore(pool)
+    writer = CommandHandler(store)
+    reader = CommandHandler(store, directory_max_age=3_600)
+    await reader.refresh_directory()  # now "fresh" for an hour
+    person = _id("p")
+    surname = f"Qwertz{uuid.uuid4().hex[:6]}"
+    await writer.handle(
+        RegisterActor(actor_id=person, kind="person", canonical_name=f"Anna {surname}")
+    )
+    meeting = _id("m")
+    await writer.handle(ScheduleMeeting(meeting_id=meeting, title="T", valid_time="2024"))
+    faction = _id("f")
+    await writer.handle(
+        RegisterActor(actor_id=faction, kind="organisation", canonical_name=f"F {faction}")
+    )
+    await writer.handle(InviteFaction(meeting_id=meeting, faction=faction))
+    async with asyncio.timeout(20):
+        while True:  # the feed's horizon is cluster-wide: wait until the writes are visible
+            try:
+                outcome = await reader.handle(
+                    NameDelegationLeader(
+                        meeting_id=meeting, faction=faction, person=f"Anna {surname}"
+                    )
+                )
+                break
+            except UnknownActorError:
+                await asyncio.sleep(0.05)
+    assert outcome.result is not None

@@ -8,6 +8,8 @@ against the new state (a rule that now refuses raises instead).
 from __future__ import annotations
 
 import asyncio
+import math
+import time
 import uuid
 from typing import TYPE_CHECKING, Any, Final
 
@@ -27,9 +29,11 @@ from events.domain.commands import (
     RefuseSignature,
     RegisterActor,
     RetractEvent,
+    ScheduleMeeting,
     SignDeclaration,
 )
 from events.domain.directory import Directory
+from events.domain.errors import AmbiguousActorError, UnknownActorError
 from events.errors import WrongExpectedVersionError
 from events.records import START, AppendResult, Cursor, FeedFilter, Metadata
 from events.rows import expectation_holds
@@ -47,6 +51,8 @@ __all__ = ("COMMAND_NAMESPACE", "CommandHandler", "Outcome", "stream_of")
 COMMAND_NAMESPACE: Final = uuid.UUID("5b0f1c1e-8d1e-4f0e-9a51-6469706c6f66")
 """Event ids of an identified command are uuid5(this, "<command id>#<n>")."""
 _RETRIES: Final = 5
+_FOUNDING: Final = (RegisterActor, RecordInteraction, ScheduleMeeting, DraftDeclaration)
+"""Commands whose first event founds their stream (one whose stream exists is refused)."""
 
 
 class Outcome(msgspec.Struct, frozen=True, kw_only=True):
@@ -89,19 +95,31 @@ class CommandHandler:
     """Handles commands against the event store, keeping an actor directory up to date from
     the feed so that commands may name actors by any spelling."""
 
-    def __init__(self, store: EventStore) -> None:
+    def __init__(self, store: EventStore, *, directory_max_age: float = 0.0) -> None:
+        """``directory_max_age``: a command may be decided on a directory refreshed this many
+        seconds ago (0: refresh before every command). A busy server saves a query per
+        command; a name the older directory does not know (or finds ambiguous) is looked up
+        again after a refresh, and actors this handler registers are known at once."""
         self._store = store
         self.directory = Directory()
         self._directory_cursor: Cursor = START
+        self._max_age = directory_max_age
+        self._refreshed_at = -math.inf
         # Concurrent commands (an HTTP server's) share the directory: one refresh at a time, or
         # two would fold the same actor events twice.
         self._refreshing = asyncio.Lock()
 
-    async def refresh_directory(self) -> None:
-        """Fold actor events committed since the last refresh into the directory."""
+    async def refresh_directory(self, *, max_age: float = 0.0) -> bool:
+        """Fold actor events committed since the last refresh into the directory, unless it
+        was refreshed less than ``max_age`` seconds ago; whether it read the feed."""
+        if time.monotonic() - self._refreshed_at < max_age:
+            return False
         actor_events = FeedFilter(category="actor")
         async with self._refreshing:
+            started = time.monotonic()
             await self._refresh(actor_events)
+            self._refreshed_at = started
+        return True
 
     async def _refresh(self, actor_events: FeedFilter) -> None:
         while True:
@@ -141,14 +159,33 @@ class CommandHandler:
             WrongExpectedVersionError: the stream is not at ``expected_version``, or it kept
                 changing under five attempts.
         """
+        fresh = await self.refresh_directory(max_age=self._max_age)
+        try:
+            return await self._handle(command, metadata, expected_version)
+        except (UnknownActorError, AmbiguousActorError):
+            if fresh:
+                raise
         await self.refresh_directory()
+        return await self._handle(command, metadata, expected_version)
+
+    async def _handle(
+        self, command: Command, metadata: Metadata | None, expected_version: int | None
+    ) -> Outcome:
         stream_id = stream_of(command, self.directory)
         initial, evolve, decide = _AGGREGATES[stream_id.split("-", 1)[0]]
         meta = metadata or Metadata()
         if command.command_id is not None:
             meta = msgspec.structs.replace(meta, causation_id=command.command_id)
+        # A command that founds its stream is first decided on the empty stream and appended
+        # as its first version, which saves reading it; if the stream exists after all, the
+        # append says so (or replays the same command) and the next attempt reads it.
+        optimistic = isinstance(command, _FOUNDING) and expected_version in (None, 0)
         for attempt in range(_RETRIES):
-            recorded, version = await self._load(stream_id)
+            recorded: list[RecordedEvent]
+            if optimistic and attempt == 0:
+                recorded, version = [], 0
+            else:
+                recorded, version = await self._load(stream_id)
             ids = self._event_ids(command)
             if ids is not None:
                 earlier = [str(e.event_id) for e in recorded if str(e.event_id) in set(ids)]
@@ -177,7 +214,8 @@ class CommandHandler:
             except WrongExpectedVersionError:
                 if attempt == _RETRIES - 1:
                     raise
-                await self.refresh_directory()
+                if not (optimistic and attempt == 0):
+                    await self.refresh_directory()
                 continue
             for fact, appended in zip(decided, new, strict=True):
                 self.directory.apply(fact, str(appended.event_id))
