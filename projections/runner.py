@@ -15,6 +15,8 @@ The runner is woken by the event store's listener when there is one, and polls o
 from __future__ import annotations
 
 import asyncio
+import collections.abc
+import contextlib
 import logging
 from typing import TYPE_CHECKING, Final, Protocol
 
@@ -23,10 +25,10 @@ import msgspec
 
 from events.follow import follow_pages
 from events.notify import CONNECTION_ERRORS
-from events.records import START, Cursor, FeedFilter, RecordedEvent
+from events.records import START, Cursor, FeedFilter, FeedPage, RecordedEvent
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Sequence
+    from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
     from events.store import EventStore
 
@@ -142,6 +144,26 @@ async def wait_for_cursor(
         await asyncio.sleep(min(interval, max(deadline - loop.time(), 0.0)))
 
 
+async def _read_ahead(pages: AsyncIterator[FeedPage]) -> AsyncIterator[FeedPage]:
+    """``pages``, each read while the caller applies the one before: the database serves the
+    read (on a pool connection) while this process folds, instead of one waiting for the other.
+    At most two pages are held, so memory stays bounded; a page read ahead and never applied
+    is simply read again from the checkpoint by whoever runs next."""
+    ahead: asyncio.Future[FeedPage] = asyncio.ensure_future(anext(pages))
+    try:
+        while True:
+            page = await ahead
+            ahead = asyncio.ensure_future(anext(pages))
+            yield page
+    finally:
+        ahead.cancel()
+        # The read must have stopped before the generator can be closed.
+        with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration, Exception):
+            await ahead
+        if isinstance(pages, collections.abc.AsyncGenerator):
+            await pages.aclose()
+
+
 class ProjectionRunner:
     """Runs one projection; see the module docstring."""
 
@@ -190,9 +212,10 @@ class ProjectionRunner:
         await projection.setup(conn)
         await conn.execute(ENSURE_CHECKPOINT_SQL, projection.name, projection.version)
         saved, _ = await checkpoint_of(conn, projection.name, projection.version)
-        async for page in follow_pages(
+        pages = follow_pages(
             self._store, saved, filter=projection.filter, batch_size=self._batch_size
-        ):
+        )
+        async for page in _read_ahead(pages):
             await self._apply(conn, page.events, saved, page.next_cursor)
             saved = page.next_cursor
 
