@@ -152,10 +152,18 @@ ON CONFLICT (interaction_id) DO UPDATE SET
 DELETE_LINKS_SQL: Final = """
 DELETE FROM projections.{links} WHERE interaction_id = any($1::text[])
 """
-INSERT_LINKS_SQL: Final = """
-INSERT INTO projections.{links} (interaction_id, actor_id, role, name_as_reported)
-SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])
-"""
+INTERACTION_COLUMNS: Final = (
+    "interaction_id",
+    "kind",
+    "view",
+    "lower",
+    "upper",
+    "precision",
+    "retracted",
+    "negated",
+    "aggregate",
+)
+LINK_COLUMNS: Final = ("interaction_id", "actor_id", "role", "name_as_reported")
 UPSERT_ACTORS_SQL: Final = """
 INSERT INTO projections.{actors} (actor_id, kind, canonical_name, aliases, view)
 SELECT a.actor_id, a.kind, a.canonical_name,
@@ -558,6 +566,9 @@ class ContactsProjection:
     def _q(self, statement: str) -> str:
         return _sql(statement, self.prefix, self.version)
 
+    def _table(self, name: str) -> str:
+        return _sql(f"{{{name}}}", self.prefix, self.version)
+
     async def setup(self, conn: asyncpg.Connection) -> None:
         """Create this version's tables if they do not exist."""
         await conn.execute(self._q(CREATE_SQL))
@@ -568,46 +579,101 @@ class ContactsProjection:
 
     async def apply(self, conn: asyncpg.Connection, events: Sequence[RecordedEvent]) -> None:
         """Apply a batch: group it by item, recompute each affected item once, write back."""
+        await self.apply_prepared(conn, events, await self.prepare(conn, events))
+
+    async def prepare(
+        self, conn: asyncpg.Connection | asyncpg.Pool, events: Sequence[RecordedEvent]
+    ) -> _Rows:
+        """Everything but the writes: the rows of the batch's items, computed from the batch
+        and the log alone (no table of this projection is read), so the runner may prepare
+        the next batch while this one is written."""
         batch = _Batch()
         for event in events:
             batch.add(event, Stored(str(event.event_id), _decode(event)))
-        earlier = await self._earlier_facts(conn, batch)
+        earlier = await _earlier_facts(conn, batch)
+        rows = _Rows()
         if batch.interactions:
-            await self._write_interactions(
-                conn,
+            rows.interactions(
                 _merge(earlier, "interaction", batch.interactions),
                 _continued(batch, "interaction"),
             )
         if batch.actors:
-            await self._write_actors(
-                conn, _merge(earlier, "actor", batch.actors), _continued(batch, "actor")
-            )
+            rows.actors(_merge(earlier, "actor", batch.actors), _continued(batch, "actor"))
+        return rows
 
-    async def _earlier_facts(
-        self, conn: asyncpg.Connection, batch: _Batch
-    ) -> dict[str, list[Stored]]:
-        # Most items start in the batch that holds their first event: nothing to look up.
-        continued = {s: v for s, v in batch.first_version.items() if v > 1}
-        if not continued:
-            return {}
-        rows = await conn.fetch(EARLIER_FACTS_SQL, list(continued), list(continued.values()))
-        earlier: dict[str, list[Stored]] = {}
-        for row in rows:
-            event_id = str(row["event_id"])
-            event = CATALOGUE.decode_data(
-                row["type"], row["schema_version"], row["data"], event_id=event_id
-            )
-            earlier.setdefault(row["stream_id"], []).append(
-                Stored(event_id, cast("DomainEvent", event))
-            )
-        return earlier
-
-    async def _write_interactions(
-        self, conn: asyncpg.Connection, new: dict[str, list[Stored]], continued: list[str]
+    async def apply_prepared(
+        self, conn: asyncpg.Connection, events: Sequence[RecordedEvent], prepared: object
     ) -> None:
-        facts = new
-        columns: list[list[Any]] = [[] for _ in range(9)]
-        links: list[list[Any]] = [[] for _ in range(4)]
+        """Write what ``prepare`` computed for ``events``."""
+        del events  # everything needed is in the prepared rows
+        rows = cast("_Rows", prepared)
+        # An interaction whose stream begins in this batch has no row yet: COPY it in, which
+        # costs the server half of what an upsert of the same rows does.
+        if rows.new_interactions:
+            await conn.copy_records_to_table(
+                self._table("interactions"),
+                schema_name="projections",
+                columns=INTERACTION_COLUMNS,
+                records=rows.new_interactions,
+            )
+        if rows.amended_interactions:
+            columns = [list(c) for c in zip(*rows.amended_interactions, strict=True)]
+            await conn.execute(self._q(UPSERT_INTERACTIONS_SQL), *columns)
+        if rows.continued_interactions:
+            # Only items from earlier batches can have rows to replace.
+            await conn.execute(self._q(DELETE_LINKS_SQL), rows.continued_interactions)
+        if rows.links:
+            await conn.copy_records_to_table(
+                self._table("links"),
+                schema_name="projections",
+                columns=LINK_COLUMNS,
+                records=rows.links,
+            )
+        if rows.actor_columns[0]:
+            await conn.execute(self._q(UPSERT_ACTORS_SQL), *rows.actor_columns)
+            if rows.continued_actors:
+                await conn.execute(self._q(DELETE_ROLES_SQL), rows.continued_actors)
+            if rows.role_columns[0]:
+                await conn.execute(self._q(INSERT_ROLES_SQL), *rows.role_columns)
+
+
+async def _earlier_facts(
+    conn: asyncpg.Connection | asyncpg.Pool, batch: _Batch
+) -> dict[str, list[Stored]]:
+    # Most items start in the batch that holds their first event: nothing to look up.
+    continued = {s: v for s, v in batch.first_version.items() if v > 1}
+    if not continued:
+        return {}
+    rows = await conn.fetch(EARLIER_FACTS_SQL, list(continued), list(continued.values()))
+    earlier: dict[str, list[Stored]] = {}
+    for row in rows:
+        event_id = str(row["event_id"])
+        event = CATALOGUE.decode_data(
+            row["type"], row["schema_version"], row["data"], event_id=event_id
+        )
+        earlier.setdefault(row["stream_id"], []).append(
+            Stored(event_id, cast("DomainEvent", event))
+        )
+    return earlier
+
+
+class _Rows:
+    """A batch's rows: interactions and their participants row by row (new interactions are
+    copied in, the others upserted), actors and roles column by column."""
+
+    def __init__(self) -> None:
+        self.new_interactions: list[tuple[Any, ...]] = []
+        self.amended_interactions: list[tuple[Any, ...]] = []
+        self.links: list[tuple[Any, ...]] = []
+        self.continued_interactions: list[str] = []
+        self.actor_columns: list[list[Any]] = [[] for _ in range(5)]
+        self.role_columns: list[list[Any]] = [[] for _ in range(5)]
+        self.continued_actors: list[str] = []
+
+    def interactions(self, facts: dict[str, list[Stored]], continued: list[str]) -> None:
+        self.continued_interactions = continued
+        earlier = set(continued)
+        links = self.links
         for item, item_facts in facts.items():
             view = interaction_from(item_facts)
             kind = next(
@@ -625,8 +691,7 @@ class ContactsProjection:
                 view is not None and view.negated,
                 (view.kind if view is not None else kind) == "contacts",
             )
-            for column, value in zip(columns, row, strict=True):
-                column.append(value)
+            (self.amended_interactions if item in earlier else self.new_interactions).append(row)
             if view is None:
                 continue
             seen: set[tuple[str, str]] = set()
@@ -634,23 +699,11 @@ class ContactsProjection:
                 if (p.actor_id, p.role) in seen:
                     continue
                 seen.add((p.actor_id, p.role))
-                for column, value in zip(
-                    links, (item, p.actor_id, p.role, p.name_as_reported), strict=True
-                ):
-                    column.append(value)
-        await conn.execute(self._q(UPSERT_INTERACTIONS_SQL), *columns)
-        if continued:
-            # Only items from earlier batches can have rows to replace.
-            await conn.execute(self._q(DELETE_LINKS_SQL), continued)
-        if links[0]:
-            await conn.execute(self._q(INSERT_LINKS_SQL), *links)
+                links.append((item, p.actor_id, p.role, p.name_as_reported))
 
-    async def _write_actors(
-        self, conn: asyncpg.Connection, new: dict[str, list[Stored]], continued: list[str]
-    ) -> None:
-        facts = new
-        columns: list[list[Any]] = [[] for _ in range(5)]
-        roles: list[list[Any]] = [[] for _ in range(5)]
+    def actors(self, facts: dict[str, list[Stored]], continued: list[str]) -> None:
+        self.continued_actors = continued
+        columns, roles = self.actor_columns, self.role_columns
         for item, item_facts in facts.items():
             view = actor_from(item_facts)
             row = (
@@ -672,11 +725,6 @@ class ContactsProjection:
                 )
                 for column, cell in zip(roles, values, strict=True):
                     column.append(cell)
-        await conn.execute(self._q(UPSERT_ACTORS_SQL), *columns)
-        if continued:
-            await conn.execute(self._q(DELETE_ROLES_SQL), continued)
-        if roles[0]:
-            await conn.execute(self._q(INSERT_ROLES_SQL), *roles)
 
 
 def _continued(batch: _Batch, category: str) -> list[str]:
