@@ -58,6 +58,7 @@ from events.domain.coding import Coding
 from events.domain.valid_time import ValidTime
 from events.domain.vocabulary import Participant, Place, Source
 from events.records import FeedFilter, RecordedEvent
+from projections.collector import collector_paused
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -588,17 +589,19 @@ class ContactsProjection:
         and the log alone (no table of this projection is read), so the runner may prepare
         the next batch while this one is written."""
         batch = _Batch()
-        for event in events:
-            batch.add(event, Stored(str(event.event_id), _decode(event)))
+        with collector_paused():
+            for event in events:
+                batch.add(event, Stored(str(event.event_id), _decode(event)))
         earlier = await _earlier_facts(conn, batch)
         rows = _Rows()
-        if batch.interactions:
-            rows.interactions(
-                _merge(earlier, "interaction", batch.interactions),
-                _continued(batch, "interaction"),
-            )
-        if batch.actors:
-            rows.actors(_merge(earlier, "actor", batch.actors), _continued(batch, "actor"))
+        with collector_paused():
+            if batch.interactions:
+                rows.interactions(
+                    _merge(earlier, "interaction", batch.interactions),
+                    _continued(batch, "interaction"),
+                )
+            if batch.actors:
+                rows.actors(_merge(earlier, "actor", batch.actors), _continued(batch, "actor"))
         return rows
 
     async def apply_prepared(
@@ -646,14 +649,15 @@ async def _earlier_facts(
         return {}
     rows = await conn.fetch(EARLIER_FACTS_SQL, list(continued), list(continued.values()))
     earlier: dict[str, list[Stored]] = {}
-    for row in rows:
-        event_id = str(row["event_id"])
-        event = CATALOGUE.decode_data(
-            row["type"], row["schema_version"], row["data"], event_id=event_id
-        )
-        earlier.setdefault(row["stream_id"], []).append(
-            Stored(event_id, cast("DomainEvent", event))
-        )
+    with collector_paused():
+        for row in rows:
+            event_id = str(row["event_id"])
+            event = CATALOGUE.decode_data(
+                row["type"], row["schema_version"], row["data"], event_id=event_id
+            )
+            earlier.setdefault(row["stream_id"], []).append(
+                Stored(event_id, cast("DomainEvent", event))
+            )
     return earlier
 
 
