@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import re
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal, cast
 
 import msgspec
 
@@ -53,9 +53,10 @@ from events.domain.vocabulary import Place
 from events.errors import UnknownEventTypeError
 from events.records import START, Cursor, FeedFilter, RecordedEvent, category_of
 from events.store import MAX_PAGE
+from projections.collector import collector_paused
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Iterable, Mapping, Sequence
 
     import asyncpg
 
@@ -558,6 +559,14 @@ def _might_route(stream_id: str, data: str, routes: Routes) -> bool:
     return '"meeting_id"' in data
 
 
+def _may_belong(recorded: RecordedEvent) -> bool:
+    """``_might_route`` before the links are known: a stream can only be linked already when
+    this is not its first event."""
+    if recorded.stream_version > 1 or category_of(recorded.stream_id) == "meeting":
+        return True
+    return '"meeting_id"' in recorded.data
+
+
 def _decode(recorded: RecordedEvent) -> Fact | None:
     try:
         return Fact.of(recorded)
@@ -568,19 +577,23 @@ def _decode(recorded: RecordedEvent) -> Fact | None:
 
 
 def _route_all(
-    events: Iterable[RecordedEvent], routes: Routes
-) -> dict[str, list[tuple[RecordedEvent, Fact]]]:
-    """The events that belong to a meeting, decoded and grouped by meeting, in feed order."""
-    grouped: dict[str, list[tuple[RecordedEvent, Fact]]] = {}
-    for recorded in events:
+    events: Iterable[RecordedEvent],
+    routes: Routes,
+    decoded: Mapping[int, Fact | None] | None = None,
+) -> dict[str, list[Fact]]:
+    """The events that belong to a meeting, decoded and grouped by meeting, in feed order.
+
+    ``decoded`` holds facts decoded beforehand, by the event's position in ``events``."""
+    grouped: dict[str, list[Fact]] = {}
+    for index, recorded in enumerate(events):
         if not _might_route(recorded.stream_id, recorded.data, routes):
             continue
-        fact = _decode(recorded)
+        fact = decoded[index] if decoded is not None and index in decoded else _decode(recorded)
         if fact is None:
             continue
         meeting_id = routes.route(fact)
         if meeting_id is not None:
-            grouped.setdefault(meeting_id, []).append((recorded, fact))
+            grouped.setdefault(meeting_id, []).append(fact)
     return grouped
 
 
@@ -679,8 +692,26 @@ class RosterProjection:
     async def apply(self, conn: asyncpg.Connection, events: Sequence[RecordedEvent]) -> None:
         """Route the batch's facts to meetings, fold them into each meeting's draft (or fold
         the meeting again from the log) and write each affected meeting once."""
+        await self.apply_prepared(conn, events, await self.prepare(conn, events))
+
+    async def prepare(
+        self, conn: asyncpg.Connection | asyncpg.Pool, events: Sequence[RecordedEvent]
+    ) -> dict[int, Fact | None]:
+        """Decode, ahead of the batch's turn, every event that may belong to a meeting (by
+        position in the batch): routing needs the stored links, decoding does not."""
+        del conn  # decoding reads nothing
+        with collector_paused():
+            return {
+                index: _decode(event) for index, event in enumerate(events) if _may_belong(event)
+            }
+
+    async def apply_prepared(
+        self, conn: asyncpg.Connection, events: Sequence[RecordedEvent], prepared: object
+    ) -> None:
+        """``apply``, with the facts ``prepare`` decoded."""
         if not events:
             return
+        decoded = cast("dict[int, Fact | None]", prepared)
         # Only a stream that began in an earlier batch can have a stored link.
         continuing = [
             stream_id
@@ -689,7 +720,8 @@ class RosterProjection:
         ]
         rows = await conn.fetch(self._sql["load_links"], continuing) if continuing else []
         routes = Routes({r["stream_id"]: r["meeting_id"] for r in rows})
-        grouped = _route_all(events, routes)
+        with collector_paused():
+            grouped = _route_all(events, routes, decoded)
         if routes.new_links:
             await conn.execute(
                 self._sql["save_links"], list(routes.new_links), list(routes.new_links.values())
@@ -703,33 +735,35 @@ class RosterProjection:
         }
         drafts: dict[str, _Draft] = {}
         refold: list[str] = []
-        for meeting_id in meetings:
-            facts = [fact for _, fact in grouped[meeting_id]]
-            raw = stored.get(meeting_id, b"")
-            if raw is None:  # a row from before drafts were kept
-                refold.append(meeting_id)
-                continue
-            draft = _DRAFT_DECODER.decode(raw) if raw else _Draft(meeting_id=meeting_id)
-            if fold_further(draft, meeting_id, facts):
-                drafts[meeting_id] = draft
-            else:
-                refold.append(meeting_id)
+        with collector_paused():
+            for meeting_id in meetings:
+                raw = stored.get(meeting_id, b"")
+                if raw is None:  # a row from before drafts were kept
+                    refold.append(meeting_id)
+                    continue
+                draft = _DRAFT_DECODER.decode(raw) if raw else _Draft(meeting_id=meeting_id)
+                if fold_further(draft, meeting_id, grouped[meeting_id]):
+                    drafts[meeting_id] = draft
+                else:
+                    refold.append(meeting_id)
         if refold:
             first = events[0]
             rows = await conn.fetch(
                 self._sql["earlier"], refold, first.transaction_id, first.position
             )
-            earlier = _route_rows(rows, set(refold))
-            for meeting_id in refold:
-                facts = earlier.get(meeting_id, []) + [fact for _, fact in grouped[meeting_id]]
-                drafts[meeting_id] = _draft_of(facts, meeting_id)
+            with collector_paused():
+                earlier = _route_rows(rows, set(refold))
+                for meeting_id in refold:
+                    facts = earlier.get(meeting_id, []) + grouped[meeting_id]
+                    drafts[meeting_id] = _draft_of(facts, meeting_id)
         drafts_out: list[bytes] = []
         views_out: list[str] = []
-        for meeting_id in meetings:
-            draft = drafts[meeting_id]
-            view = _view(draft, _as_of(grouped[meeting_id][-1][1]))
-            drafts_out.append(_DRAFT_ENCODER.encode(draft))
-            views_out.append(_ENCODER.encode(view).decode())
+        with collector_paused():
+            for meeting_id in meetings:
+                draft = drafts[meeting_id]
+                view = _view(draft, _as_of(grouped[meeting_id][-1]))
+                drafts_out.append(_DRAFT_ENCODER.encode(draft))
+                views_out.append(_ENCODER.encode(view).decode())
         await conn.execute(self._sql["save"], meetings, drafts_out, views_out)
 
 
@@ -777,7 +811,7 @@ async def _fold_log(
         if recorded_at is not None:
             events = [e for e in events if e.recorded_at <= recorded_at]
         # Every event is routed, not only this meeting's: links are made by other streams.
-        facts.extend(fact for _, fact in _route_all(events, routes).get(meeting_id, ()))
+        facts.extend(_route_all(events, routes).get(meeting_id, ()))
         after = page.next_cursor
         if not page.full or (cursor is not None and after >= cursor):
             return roster_from(facts)
