@@ -92,14 +92,20 @@ CREATE TABLE IF NOT EXISTS projections.{table} (
     view       jsonb COMPRESSION lz4 NOT NULL,
     updated_at timestamptz NOT NULL DEFAULT now()
 );
--- Tables from before drafts were kept: their rows get a draft by a fold from the log.
-ALTER TABLE projections.{table} ADD COLUMN IF NOT EXISTS draft bytea;
-ALTER TABLE projections.{table} DROP COLUMN IF EXISTS facts;
 CREATE TABLE IF NOT EXISTS projections.{links} (
     stream_id  text PRIMARY KEY,
     meeting_id text NOT NULL
 );
 CREATE INDEX IF NOT EXISTS {links}_meeting_idx ON projections.{links} (meeting_id)
+"""
+COLUMNS_SQL: Final = """
+SELECT column_name FROM information_schema.columns
+WHERE table_schema = 'projections' AND table_name = $1
+"""
+# A table from before drafts were kept: its rows get a draft by a fold from the log.
+UPGRADE_SQL: Final = """
+ALTER TABLE projections.{table} ADD COLUMN IF NOT EXISTS draft bytea COMPRESSION lz4;
+ALTER TABLE projections.{table} DROP COLUMN IF EXISTS facts
 """
 DROP_SQL: Final = """
 DROP TABLE IF EXISTS projections.{table};
@@ -668,10 +674,12 @@ class RosterProjection:
         self.name = name
         self.version = version
         self.filter: FeedFilter | None = FeedFilter(categories=CATEGORIES)
+        self._table = _tables(table_prefix, version)["table"]
         self._sql = {
             key: sql.format(**_tables(table_prefix, self.version))
             for key, sql in (
                 ("create", CREATE_SQL),
+                ("upgrade", UPGRADE_SQL),
                 ("drop", DROP_SQL),
                 ("load_links", LOAD_LINKS_SQL),
                 ("save_links", SAVE_LINKS_SQL),
@@ -682,8 +690,12 @@ class RosterProjection:
         }
 
     async def setup(self, conn: asyncpg.Connection) -> None:
-        """Create the tables if they do not exist."""
+        """Create the tables if they do not exist, and upgrade an older layout."""
         await conn.execute(self._sql["create"])
+        columns = {r["column_name"] for r in await conn.fetch(COLUMNS_SQL, self._table)}
+        # Asked first: ALTER TABLE locks out readers even when it has nothing to do.
+        if "facts" in columns or "draft" not in columns:
+            await conn.execute(self._sql["upgrade"])
 
     async def drop(self, conn: asyncpg.Connection) -> None:
         """Drop this version's tables (after a newer version took over)."""

@@ -7,67 +7,41 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING
 
-import asyncpg
 import pytest
 
-from bench.projections import COPY_COLUMNS, Synth, _rows
-from events import APP_ROLE, START, ConnectionOptions, EventStore, RecordedEvent
-from events.connect import connect, create_pool
 from events.domain.catalogue import EventCorrected, EventRetracted
-from events.store import MAX_PAGE
 from projections.roster import Fact, RosterProjection, Routes, get_roster, roster_from
+from tests.synthetic_log import SyntheticLog
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
-    from events.rows import StreamHead
+    from events import RecordedEvent
     from projections.roster import RosterView
 
 EVENTS = 2_500
-# More amendments and declarations than the benchmark's mix: amendments are the point here.
-WEIGHTS = (0.02, 0.40, 0.35, 0.08, 0.15)
 
 
 class Log:
-    """A synthetic log of valid domain events, each meeting's facts in it, and each meeting's
-    roster folded from the whole log by ``roster_from``."""
+    """The synthetic log's events, each meeting's facts in it, and each meeting's roster
+    folded from the whole log by ``roster_from``."""
 
-    def __init__(self, pool: asyncpg.Pool, options: ConnectionOptions) -> None:
-        self.pool, self.options = pool, options
-        self.events: list[RecordedEvent] = []
+    def __init__(self, synthetic: SyntheticLog, events: list[RecordedEvent]) -> None:
+        self.synthetic, self.events = synthetic, events
         self.facts: dict[str, list[Fact]] = {}
-        self.expected: dict[str, RosterView | None] = {}
-
-    async def read(self) -> None:
-        store, cursor = EventStore(self.pool), START
-        while True:
-            page = await store.read_all(cursor, limit=MAX_PAGE, filter=RosterProjection().filter)
-            self.events.extend(page.events)
-            cursor = page.next_cursor
-            if not page.full:
-                break
         routes = Routes()
-        for event in self.events:
+        for event in events:
             fact = Fact.of(event)
             meeting_id = routes.route(fact)
             if meeting_id is not None:
                 self.facts.setdefault(meeting_id, []).append(fact)
-        self.expected = {m: roster_from(facts) for m, facts in self.facts.items()}
-
-    async def apply(
-        self, projection: RosterProjection, events: list[RecordedEvent], batch: int
-    ) -> None:
-        conn = await connect(self.options)
-        try:
-            await projection.setup(conn)
-            for start in range(0, len(events), batch):
-                async with conn.transaction():
-                    await projection.apply(conn, events[start : start + batch])
-        finally:
-            await conn.close()
+        self.expected: dict[str, RosterView | None] = {
+            m: roster_from(facts) for m, facts in self.facts.items()
+        }
 
     async def views(self, prefix: str) -> dict[str, RosterView | None]:
-        return {m: await get_roster(self.pool, m, table_prefix=prefix) for m in self.expected}
+        pool = self.synthetic.pool
+        return {m: await get_roster(pool, m, table_prefix=prefix) for m in self.expected}
 
     def amended_in_a_later_batch(self, batch: int) -> int:
         """Amendments routed to a meeting whose target came in an earlier batch."""
@@ -84,22 +58,9 @@ class Log:
 
 @pytest.fixture
 async def log(own_dsn: str) -> AsyncIterator[Log]:
-    owner = await asyncpg.connect(own_dsn)
-    synth = Synth(20261202, "", WEIGHTS)
-    heads: dict[str, StreamHead] = {}
-    try:
-        # Several transactions, so that the feed order has more than one transaction id.
-        for _ in range(5):
-            rows = _rows(synth, heads, EVENTS // 5)
-            await owner.copy_records_to_table("events", records=rows, columns=COPY_COLUMNS)
-    finally:
-        await owner.close()
-    options = ConnectionOptions(dsn=own_dsn, role=APP_ROLE, min_pool_size=1, max_pool_size=4)
-    pool = await create_pool(options)
-    log = Log(pool, options)
-    await log.read()
-    yield log
-    await pool.close()
+    synthetic = await SyntheticLog.create(own_dsn, EVENTS)
+    yield Log(synthetic, await synthetic.read(RosterProjection().filter))
+    await synthetic.close()
 
 
 def _fresh() -> tuple[RosterProjection, str]:
@@ -116,7 +77,7 @@ async def test_views_folded_batch_by_batch_equal_the_fold_of_the_whole_log(
         # The amendments that make a meeting fold again from the log, not from its draft.
         assert log.amended_in_a_later_batch(batch) > 10
     projection, prefix = _fresh()
-    await log.apply(projection, log.events, batch)
+    await log.synthetic.apply(projection, log.events, batch)
     assert await log.views(prefix) == log.expected
 
 
@@ -125,15 +86,15 @@ async def test_rows_without_a_draft_are_folded_again_from_the_log(log: Log) -> N
     by ``setup``, and its meetings are folded from the log when a batch touches them."""
     projection, prefix = _fresh()
     half = len(log.events) // 2
-    await log.apply(projection, log.events[:half], 40)
-    async with log.pool.acquire() as conn:
+    await log.synthetic.apply(projection, log.events[:half], 40)
+    async with log.synthetic.pool.acquire() as conn:
         await conn.execute(
             f"ALTER TABLE projections.{prefix}_v1 ADD COLUMN facts jsonb NOT NULL DEFAULT '[]';"
             f"UPDATE projections.{prefix}_v1 SET draft = NULL"
         )
-    await log.apply(projection, log.events[half:], 40)
+    await log.synthetic.apply(projection, log.events[half:], 40)
     assert await log.views(prefix) == log.expected
-    async with log.pool.acquire() as conn:
+    async with log.synthetic.pool.acquire() as conn:
         columns = await conn.fetch(
             "SELECT column_name FROM information_schema.columns WHERE table_name = $1",
             f"{prefix}_v1",
