@@ -538,6 +538,10 @@ def _json(value: Any) -> str:
     return _ENCODER.encode(value).decode()
 
 
+_ITEMS: Final = ("interaction", "actor")
+"""The categories whose streams are this projection's items."""
+
+
 class _Batch:
     """A batch grouped by item: each interaction's and actor's new facts, and the version of
     the item's stream below which its facts came in earlier batches."""
@@ -550,7 +554,7 @@ class _Batch:
     def add(self, event: RecordedEvent, stored: Stored) -> None:
         # Amendments live in the stream of the fact they amend, so the stream is the item.
         category, _, item = event.stream_id.partition("-")
-        groups = {"interaction": self.interactions, "actor": self.actors}.get(category)
+        groups = {_ITEMS[0]: self.interactions, _ITEMS[1]: self.actors}.get(category)
         if groups is None:
             return
         groups.setdefault(item, []).append(stored)
@@ -601,21 +605,21 @@ class ContactsProjection:
         """Everything but the writes: the rows of the batch's items, computed from the batch
         and the log alone (no table of this projection is read), so the runner may prepare
         the next batch while this one is written."""
-        batch = _Batch()
+        # Most items start in the batch that holds their first event: nothing to look up.
+        continued = {
+            stream_id: first
+            for stream_id, first in _first_versions(events).items()
+            if first > 1 and stream_id.partition("-")[0] in _ITEMS
+        }
+        earlier = (
+            await conn.fetch(EARLIER_FACTS_SQL, list(continued), list(continued.values()))
+            if continued
+            else []
+        )
+        # Every object decoded for the batch dies inside the block: the collector, paused
+        # while they live, has only the rows left to look at when it runs again.
         with collector_paused():
-            for event in events:
-                batch.add(event, Stored(str(event.event_id), _decode(event)))
-        earlier = await _earlier_facts(conn, batch)
-        rows = _Rows()
-        with collector_paused():
-            if batch.interactions:
-                rows.interactions(
-                    _merge(earlier, "interaction", batch.interactions),
-                    _continued(batch, "interaction"),
-                )
-            if batch.actors:
-                rows.actors(_merge(earlier, "actor", batch.actors), _continued(batch, "actor"))
-        return rows
+            return _rows_of(events, earlier)
 
     async def apply_prepared(
         self, conn: asyncpg.Connection, events: Sequence[RecordedEvent], prepared: object
@@ -653,25 +657,34 @@ class ContactsProjection:
                 await conn.execute(self._q(INSERT_ROLES_SQL), *rows.role_columns)
 
 
-async def _earlier_facts(
-    conn: asyncpg.Connection | asyncpg.Pool, batch: _Batch
-) -> dict[str, list[Stored]]:
-    # Most items start in the batch that holds their first event: nothing to look up.
-    continued = {s: v for s, v in batch.first_version.items() if v > 1}
-    if not continued:
-        return {}
-    rows = await conn.fetch(EARLIER_FACTS_SQL, list(continued), list(continued.values()))
+def _rows_of(events: Sequence[RecordedEvent], earlier_rows: Sequence[asyncpg.Record]) -> _Rows:
+    """The rows of the batch's items, from the batch and their earlier facts in the log
+    (rows of ``EARLIER_FACTS_SQL``)."""
+    batch = _Batch()
+    for event in events:
+        batch.add(event, Stored(str(event.event_id), _decode(event)))
     earlier: dict[str, list[Stored]] = {}
-    with collector_paused():
-        for row in rows:
-            event_id = str(row["event_id"])
-            event = CATALOGUE.decode_data(
-                row["type"], row["schema_version"], row["data"], event_id=event_id
-            )
-            earlier.setdefault(row["stream_id"], []).append(
-                Stored(event_id, cast("DomainEvent", event))
-            )
-    return earlier
+    for row in earlier_rows:
+        event_id = str(row["event_id"])
+        fact = CATALOGUE.decode_data(
+            row["type"], row["schema_version"], row["data"], event_id=event_id
+        )
+        earlier.setdefault(row["stream_id"], []).append(Stored(event_id, cast("DomainEvent", fact)))
+    rows = _Rows()
+    if batch.interactions:
+        rows.interactions(
+            _merge(earlier, "interaction", batch.interactions), _continued(batch, "interaction")
+        )
+    if batch.actors:
+        rows.actors(_merge(earlier, "actor", batch.actors), _continued(batch, "actor"))
+    return rows
+
+
+def _first_versions(events: Iterable[RecordedEvent]) -> dict[str, int]:
+    first: dict[str, int] = {}
+    for event in events:
+        first.setdefault(event.stream_id, event.stream_version)
+    return first
 
 
 class _Rows:
