@@ -18,9 +18,12 @@ Applying a batch is set-based: the batch is decoded and grouped by item (an amen
 recorded in the stream of the fact it amends, so the stream is the item); an item the batch
 does not start gets its earlier facts from the log itself, in one query for the whole batch;
 each affected item's view is recomputed once by a pure function (``interaction_from``,
-``actor_from``), and everything is written back with one statement per table over arrays.
-Storing only views keeps the writes small: facts are never copied out of the log. The same
-pure functions give an item's view as of any cursor: feed them the facts recorded up to it.
+``actor_from``), and everything is written back with one statement per table: COPY for the
+interactions the batch begins and for participant rows, upserts over arrays for the rest.
+All of that but the writes reads nothing of this projection's tables (``prepare``), so the
+runner computes the next batch while this one is written. Storing only views keeps the writes
+small: facts are never copied out of the log. The same pure functions give an item's view as
+of any cursor: feed them the facts recorded up to it.
 
 Contact graph rule for open-ended valid times: an interaction with an open bound ("before
 February 2024") counts as *possible* in every year from its known bound back (or forward) to

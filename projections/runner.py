@@ -10,6 +10,10 @@ dedicated connection and applies batches on that same connection. Any number of 
 start; the others wait on the lock and one takes over within ``standby_interval`` seconds of
 the active one's connection ending (PostgreSQL releases a session lock when its session dies).
 The runner is woken by the event store's listener when there is one, and polls otherwise.
+
+Throughput: the next page is read (on a pool connection) while the current batch is applied,
+and a projection that is ``Preparing`` also decodes and computes the next batch meanwhile, so
+the database and this process work at the same time rather than in turn.
 """
 
 from __future__ import annotations
