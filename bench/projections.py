@@ -15,7 +15,10 @@ The floor is reading the same events (the projection's categories) in feed order
 ``EventStore.read_all`` in pages of 5,000, applying nothing, in the same run. Each rebuild is a
 fresh projection (own name and tables) driven from ``START`` by ``ProjectionRunner`` with
 batches of 5,000 until ``projection_lag`` is zero. Peak RSS is sampled from /proc/self/statm
-every 50 ms by a thread (which an event loop busy applying a batch cannot delay).
+every 50 ms by a thread (which an event loop busy applying a batch cannot delay). The CPU
+seconds each rebuild cost this process and the server's backends for the scratch database are
+printed beside it (server: from /proc, so only for a local server): on a shared machine the
+rates move with other work, the CPU cost much less.
 Set BENCH_DATABASE_URL to a server where a scratch database may be created (default: local).
 """
 
@@ -899,6 +902,64 @@ class RssSampler:
         self.peak_mb = max(self.peak_mb, self.current_mb())
 
 
+class CpuMeter:
+    """CPU seconds used by this process and by the server's backends for one database (read
+    from /proc, so only when the server runs on this machine): on a shared machine, rates vary
+    with the other work, the CPU a rebuild costs much less."""
+
+    def __init__(self, database: str, interval: float = 0.5) -> None:
+        self._marker = f" {database} ".encode()
+        self._interval = interval
+        self._tick = os.sysconf("SC_CLK_TCK")
+        self._backends: dict[int, float] = {}
+        self._start: dict[int, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._process = time.process_time()
+        self.process_s = 0.0
+        self.server_s: float | None = None
+
+    def _sample(self) -> dict[int, float]:
+        seen: dict[int, float] = {}
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                command = (entry / "cmdline").read_bytes()
+                if not command.startswith(b"postgres: ") or self._marker not in command:
+                    continue
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # ended meanwhile
+            seen[int(entry.name)] = (int(fields[11]) + int(fields[12])) / self._tick
+        return seen
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            self._backends.update(self._sample())
+
+    def __enter__(self) -> CpuMeter:
+        self._start = self._sample()
+        self._backends = dict(self._start)
+        self._process = time.process_time()
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Take the final sample (before the runner's connection closes)."""
+        if self._stop.is_set():
+            return
+        self._stop.set()
+        self._thread.join()
+        self._backends.update(self._sample())
+        self.process_s = time.process_time() - self._process
+        if self._backends:
+            self.server_s = sum(v - self._start.get(k, 0.0) for k, v in self._backends.items())
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+
 async def read_floor(store: EventStore, projection: Projection) -> tuple[int, float]:
     """Read the projection's categories in feed order, in pages of 5,000, applying nothing."""
     started = time.perf_counter()
@@ -917,10 +978,12 @@ async def rebuild(
     opener: Callable[[], Awaitable[asyncpg.Connection]],
     pool: asyncpg.Pool,
     expected: int,
+    *,
+    cpu: CpuMeter,
 ) -> tuple[float, RssSampler]:
     """Run the projection from START until it has nothing left to apply."""
     runner = ProjectionRunner(store, projection, opener, batch_size=PAGE)
-    with RssSampler() as rss:
+    with RssSampler() as rss, cpu:
         started = time.perf_counter()
         task = asyncio.get_running_loop().create_task(runner.run())
         try:
@@ -935,6 +998,7 @@ async def rebuild(
                     break
                 await asyncio.sleep(0.01)
             seconds = time.perf_counter() - started
+            cpu.stop()
         finally:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -950,6 +1014,7 @@ def _categories(projection: Projection) -> list[str]:
 async def measure(
     *,
     size: int,
+    database: str,
     store: EventStore,
     pool: asyncpg.Pool,
     opener: Callable[[], Awaitable[asyncpg.Connection]],
@@ -959,16 +1024,19 @@ async def measure(
     for projection in projections:
         expected = sum(counts.get(c, 0) for c in _categories(projection))
         read, floor = await read_floor(store, projection)
-        rate, rss = await rebuild(store, projection, opener, pool, expected)
+        cpu = CpuMeter(database)
+        rate, rss = await rebuild(store, projection, opener, pool, expected, cpu=cpu)
         _, again = await read_floor(store, projection)
         floor = max(floor, again)
         ratio = rate / floor
         verdict = "meets" if rate >= GOAL_EVENTS_PER_S else "BELOW"
         label = f"rebuild {projection.name.split('_')[0]}"
+        server = f"{cpu.server_s:>6.1f}" if cpu.server_s is not None else "   n/a"
         print(
             f"{label:<18} {read:>10,} {floor:>12,.0f} {rate:>12,.0f} {ratio:>6.2f}x "
             f"{rss.peak_mb:>9.0f} (start {rss.start_mb:>4.0f}) "
-            f"  goal >= {GOAL_EVENTS_PER_S / 1000:.0f}k ev/s: {verdict}",
+            f"{cpu.process_s:>6.1f} {server}"
+            f"   goal >= {GOAL_EVENTS_PER_S / 1000:.0f}k ev/s: {verdict}",
             flush=True,
         )
 
@@ -1126,14 +1194,20 @@ async def main() -> None:  # noqa: PLR0915
             print(f"-- {size:,} events stored (loaded in {load_seconds:.0f} s; {mix})", flush=True)
             print(
                 f"{'workload':<18} {'events':>10} {'floor ev/s':>12} {'rebuild ev/s':>12} "
-                f"{'ratio':>7} {'peak RSS MB':>11}"
+                f"{'ratio':>7} {'peak RSS MB':>11}            {'CPU s: this process, server':>6}"
             )
             label = f"{size // 1000}k"
             last = [RosterProjection(name=f"roster_{label}", table_prefix=f"roster_{label}")]
             if ContactsProjection is not None:
                 last.append(ContactsProjection(name=f"contacts_{label}", prefix=f"c{label}_"))
             await measure(
-                size=size, store=store, pool=pool, opener=opener, counts=counts, projections=last
+                size=size,
+                database=name,
+                store=store,
+                pool=pool,
+                opener=opener,
+                counts=counts,
+                projections=last,
             )
         ours.send(None)
         actors = [(r["actor_id"], r["kind"]) for r in await owner.fetch(ACTORS_SQL)]

@@ -6,7 +6,10 @@ with batches of events inside one transaction that also advances the checkpoint,
 takes effect exactly once. Tables live in the ``projections`` schema and carry the version in
 their names (``roster_v1``), so a new version can be built beside the old one.
 
-Correctness of corrections and retractions: each view keeps, per item, the facts it was built
-from; an amendment changes those facts, and the item's view is recomputed from them with the
-same pure function that computes it "as of" any earlier cursor from the log.
+Correctness of corrections and retractions: an item's view is a pure function of its facts in
+the log, the same one that computes it "as of" any earlier cursor. A projection keeps only what
+lets it apply the next batch without rereading everything: the contacts keep views and reread an
+item's earlier facts from the log when a batch continues it; the roster keeps each meeting's
+fold so far and folds new facts into it, but folds a meeting again from its facts in the log
+when a batch amends one of them.
 """

@@ -18,9 +18,12 @@ Applying a batch is set-based: the batch is decoded and grouped by item (an amen
 recorded in the stream of the fact it amends, so the stream is the item); an item the batch
 does not start gets its earlier facts from the log itself, in one query for the whole batch;
 each affected item's view is recomputed once by a pure function (``interaction_from``,
-``actor_from``), and everything is written back with one statement per table over arrays.
-Storing only views keeps the writes small: facts are never copied out of the log. The same
-pure functions give an item's view as of any cursor: feed them the facts recorded up to it.
+``actor_from``), and everything is written back with one statement per table: COPY for the
+interactions the batch begins and for participant rows, upserts over arrays for the rest.
+All of that but the writes reads nothing of this projection's tables (``prepare``), so the
+runner computes the next batch while this one is written. Storing only views keeps the writes
+small: facts are never copied out of the log. The same pure functions give an item's view as
+of any cursor: feed them the facts recorded up to it.
 
 Contact graph rule for open-ended valid times: an interaction with an open bound ("before
 February 2024") counts as *possible* in every year from its known bound back (or forward) to
@@ -58,6 +61,7 @@ from events.domain.coding import Coding
 from events.domain.valid_time import ValidTime
 from events.domain.vocabulary import Participant, Place, Source
 from events.records import FeedFilter, RecordedEvent
+from projections.collector import collector_paused
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -89,10 +93,12 @@ WindowMode = Literal["possible", "certain"]
 _PREFIX: Final = re.compile(r"[a-z0-9_]*")
 
 CREATE_SQL: Final = """
+-- An interaction's view is JSON text: it is only ever returned whole, and storing it as text
+-- costs the server a third less than parsing it into jsonb on every write.
 CREATE TABLE IF NOT EXISTS projections.{interactions} (
     interaction_id text PRIMARY KEY,
     kind           text,
-    view           jsonb,
+    view           text,
     lower          date,
     upper          date,
     precision      text,
@@ -125,6 +131,14 @@ CREATE TABLE IF NOT EXISTS projections.{roles} (
 CREATE INDEX IF NOT EXISTS {roles}_actor_idx ON projections.{roles} (actor_id);
 CREATE INDEX IF NOT EXISTS {roles}_organisation_idx ON projections.{roles} (organisation_id)
 """
+VIEW_TYPE_SQL: Final = """
+SELECT data_type FROM information_schema.columns
+WHERE table_schema = 'projections' AND table_name = $1 AND column_name = 'view'
+"""
+# Tables from when interaction views were jsonb.
+UPGRADE_SQL: Final = """
+ALTER TABLE projections.{interactions} ALTER COLUMN view TYPE text USING view::text
+"""
 DROP_SQL: Final = """
 DROP TABLE IF EXISTS projections.{interactions};
 DROP TABLE IF EXISTS projections.{links};
@@ -142,7 +156,7 @@ ORDER BY e.stream_id, e.stream_version
 UPSERT_INTERACTIONS_SQL: Final = """
 INSERT INTO projections.{interactions}
     (interaction_id, kind, view, lower, upper, precision, retracted, negated, aggregate)
-SELECT * FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::date[], $5::date[],
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::date[], $5::date[],
                      $6::text[], $7::boolean[], $8::boolean[], $9::boolean[])
 ON CONFLICT (interaction_id) DO UPDATE SET
     kind = excluded.kind, view = excluded.view,
@@ -152,10 +166,18 @@ ON CONFLICT (interaction_id) DO UPDATE SET
 DELETE_LINKS_SQL: Final = """
 DELETE FROM projections.{links} WHERE interaction_id = any($1::text[])
 """
-INSERT_LINKS_SQL: Final = """
-INSERT INTO projections.{links} (interaction_id, actor_id, role, name_as_reported)
-SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])
-"""
+INTERACTION_COLUMNS: Final = (
+    "interaction_id",
+    "kind",
+    "view",
+    "lower",
+    "upper",
+    "precision",
+    "retracted",
+    "negated",
+    "aggregate",
+)
+LINK_COLUMNS: Final = ("interaction_id", "actor_id", "role", "name_as_reported")
 UPSERT_ACTORS_SQL: Final = """
 INSERT INTO projections.{actors} (actor_id, kind, canonical_name, aliases, view)
 SELECT a.actor_id, a.kind, a.canonical_name,
@@ -519,6 +541,10 @@ def _json(value: Any) -> str:
     return _ENCODER.encode(value).decode()
 
 
+_ITEMS: Final = ("interaction", "actor")
+"""The categories whose streams are this projection's items."""
+
+
 class _Batch:
     """A batch grouped by item: each interaction's and actor's new facts, and the version of
     the item's stream below which its facts came in earlier batches."""
@@ -531,7 +557,7 @@ class _Batch:
     def add(self, event: RecordedEvent, stored: Stored) -> None:
         # Amendments live in the stream of the fact they amend, so the stream is the item.
         category, _, item = event.stream_id.partition("-")
-        groups = {"interaction": self.interactions, "actor": self.actors}.get(category)
+        groups = {_ITEMS[0]: self.interactions, _ITEMS[1]: self.actors}.get(category)
         if groups is None:
             return
         groups.setdefault(item, []).append(stored)
@@ -558,9 +584,15 @@ class ContactsProjection:
     def _q(self, statement: str) -> str:
         return _sql(statement, self.prefix, self.version)
 
+    def _table(self, name: str) -> str:
+        return _sql(f"{{{name}}}", self.prefix, self.version)
+
     async def setup(self, conn: asyncpg.Connection) -> None:
-        """Create this version's tables if they do not exist."""
+        """Create this version's tables if they do not exist, and upgrade an older layout."""
         await conn.execute(self._q(CREATE_SQL))
+        # Asked first: ALTER TABLE locks out readers even when it has nothing to do.
+        if await conn.fetchval(VIEW_TYPE_SQL, self._table("interactions")) == "jsonb":
+            await conn.execute(self._q(UPGRADE_SQL))
 
     async def drop(self, conn: asyncpg.Connection) -> None:
         """Drop this version's tables (after a newer version took over)."""
@@ -568,46 +600,113 @@ class ContactsProjection:
 
     async def apply(self, conn: asyncpg.Connection, events: Sequence[RecordedEvent]) -> None:
         """Apply a batch: group it by item, recompute each affected item once, write back."""
-        batch = _Batch()
-        for event in events:
-            batch.add(event, Stored(str(event.event_id), _decode(event)))
-        earlier = await self._earlier_facts(conn, batch)
-        if batch.interactions:
-            await self._write_interactions(
-                conn,
-                _merge(earlier, "interaction", batch.interactions),
-                _continued(batch, "interaction"),
-            )
-        if batch.actors:
-            await self._write_actors(
-                conn, _merge(earlier, "actor", batch.actors), _continued(batch, "actor")
-            )
+        await self.apply_prepared(conn, events, await self.prepare(conn, events))
 
-    async def _earlier_facts(
-        self, conn: asyncpg.Connection, batch: _Batch
-    ) -> dict[str, list[Stored]]:
+    async def prepare(
+        self, conn: asyncpg.Connection | asyncpg.Pool, events: Sequence[RecordedEvent]
+    ) -> _Rows:
+        """Everything but the writes: the rows of the batch's items, computed from the batch
+        and the log alone (no table of this projection is read), so the runner may prepare
+        the next batch while this one is written."""
         # Most items start in the batch that holds their first event: nothing to look up.
-        continued = {s: v for s, v in batch.first_version.items() if v > 1}
-        if not continued:
-            return {}
-        rows = await conn.fetch(EARLIER_FACTS_SQL, list(continued), list(continued.values()))
-        earlier: dict[str, list[Stored]] = {}
-        for row in rows:
-            event_id = str(row["event_id"])
-            event = CATALOGUE.decode_data(
-                row["type"], row["schema_version"], row["data"], event_id=event_id
-            )
-            earlier.setdefault(row["stream_id"], []).append(
-                Stored(event_id, cast("DomainEvent", event))
-            )
-        return earlier
+        continued = {
+            stream_id: first
+            for stream_id, first in _first_versions(events).items()
+            if first > 1 and stream_id.partition("-")[0] in _ITEMS
+        }
+        earlier = (
+            await conn.fetch(EARLIER_FACTS_SQL, list(continued), list(continued.values()))
+            if continued
+            else []
+        )
+        # Every object decoded for the batch dies inside the block: the collector, paused
+        # while they live, has only the rows left to look at when it runs again.
+        with collector_paused():
+            return _rows_of(events, earlier)
 
-    async def _write_interactions(
-        self, conn: asyncpg.Connection, new: dict[str, list[Stored]], continued: list[str]
+    async def apply_prepared(
+        self, conn: asyncpg.Connection, events: Sequence[RecordedEvent], prepared: object
     ) -> None:
-        facts = new
-        columns: list[list[Any]] = [[] for _ in range(9)]
-        links: list[list[Any]] = [[] for _ in range(4)]
+        """Write what ``prepare`` computed for ``events``."""
+        del events  # everything needed is in the prepared rows
+        rows = cast("_Rows", prepared)
+        # An interaction whose stream begins in this batch has no row yet: COPY it in, which
+        # costs the server half of what an upsert of the same rows does.
+        if rows.new_interactions:
+            await conn.copy_records_to_table(
+                self._table("interactions"),
+                schema_name="projections",
+                columns=INTERACTION_COLUMNS,
+                records=rows.new_interactions,
+            )
+        if rows.amended_interactions:
+            columns = [list(c) for c in zip(*rows.amended_interactions, strict=True)]
+            await conn.execute(self._q(UPSERT_INTERACTIONS_SQL), *columns)
+        if rows.continued_interactions:
+            # Only items from earlier batches can have rows to replace.
+            await conn.execute(self._q(DELETE_LINKS_SQL), rows.continued_interactions)
+        if rows.links:
+            await conn.copy_records_to_table(
+                self._table("links"),
+                schema_name="projections",
+                columns=LINK_COLUMNS,
+                records=rows.links,
+            )
+        if rows.actor_columns[0]:
+            await conn.execute(self._q(UPSERT_ACTORS_SQL), *rows.actor_columns)
+            if rows.continued_actors:
+                await conn.execute(self._q(DELETE_ROLES_SQL), rows.continued_actors)
+            if rows.role_columns[0]:
+                await conn.execute(self._q(INSERT_ROLES_SQL), *rows.role_columns)
+
+
+def _rows_of(events: Sequence[RecordedEvent], earlier_rows: Sequence[asyncpg.Record]) -> _Rows:
+    """The rows of the batch's items, from the batch and their earlier facts in the log
+    (rows of ``EARLIER_FACTS_SQL``)."""
+    batch = _Batch()
+    for event in events:
+        batch.add(event, Stored(str(event.event_id), _decode(event)))
+    earlier: dict[str, list[Stored]] = {}
+    for row in earlier_rows:
+        event_id = str(row["event_id"])
+        fact = CATALOGUE.decode_data(
+            row["type"], row["schema_version"], row["data"], event_id=event_id
+        )
+        earlier.setdefault(row["stream_id"], []).append(Stored(event_id, cast("DomainEvent", fact)))
+    rows = _Rows()
+    if batch.interactions:
+        rows.interactions(
+            _merge(earlier, "interaction", batch.interactions), _continued(batch, "interaction")
+        )
+    if batch.actors:
+        rows.actors(_merge(earlier, "actor", batch.actors), _continued(batch, "actor"))
+    return rows
+
+
+def _first_versions(events: Iterable[RecordedEvent]) -> dict[str, int]:
+    first: dict[str, int] = {}
+    for event in events:
+        first.setdefault(event.stream_id, event.stream_version)
+    return first
+
+
+class _Rows:
+    """A batch's rows: interactions and their participants row by row (new interactions are
+    copied in, the others upserted), actors and roles column by column."""
+
+    def __init__(self) -> None:
+        self.new_interactions: list[tuple[Any, ...]] = []
+        self.amended_interactions: list[tuple[Any, ...]] = []
+        self.links: list[tuple[Any, ...]] = []
+        self.continued_interactions: list[str] = []
+        self.actor_columns: list[list[Any]] = [[] for _ in range(5)]
+        self.role_columns: list[list[Any]] = [[] for _ in range(5)]
+        self.continued_actors: list[str] = []
+
+    def interactions(self, facts: dict[str, list[Stored]], continued: list[str]) -> None:
+        self.continued_interactions = continued
+        earlier = set(continued)
+        links = self.links
         for item, item_facts in facts.items():
             view = interaction_from(item_facts)
             kind = next(
@@ -625,8 +724,7 @@ class ContactsProjection:
                 view is not None and view.negated,
                 (view.kind if view is not None else kind) == "contacts",
             )
-            for column, value in zip(columns, row, strict=True):
-                column.append(value)
+            (self.amended_interactions if item in earlier else self.new_interactions).append(row)
             if view is None:
                 continue
             seen: set[tuple[str, str]] = set()
@@ -634,23 +732,11 @@ class ContactsProjection:
                 if (p.actor_id, p.role) in seen:
                     continue
                 seen.add((p.actor_id, p.role))
-                for column, value in zip(
-                    links, (item, p.actor_id, p.role, p.name_as_reported), strict=True
-                ):
-                    column.append(value)
-        await conn.execute(self._q(UPSERT_INTERACTIONS_SQL), *columns)
-        if continued:
-            # Only items from earlier batches can have rows to replace.
-            await conn.execute(self._q(DELETE_LINKS_SQL), continued)
-        if links[0]:
-            await conn.execute(self._q(INSERT_LINKS_SQL), *links)
+                links.append((item, p.actor_id, p.role, p.name_as_reported))
 
-    async def _write_actors(
-        self, conn: asyncpg.Connection, new: dict[str, list[Stored]], continued: list[str]
-    ) -> None:
-        facts = new
-        columns: list[list[Any]] = [[] for _ in range(5)]
-        roles: list[list[Any]] = [[] for _ in range(5)]
+    def actors(self, facts: dict[str, list[Stored]], continued: list[str]) -> None:
+        self.continued_actors = continued
+        columns, roles = self.actor_columns, self.role_columns
         for item, item_facts in facts.items():
             view = actor_from(item_facts)
             row = (
@@ -672,11 +758,6 @@ class ContactsProjection:
                 )
                 for column, cell in zip(roles, values, strict=True):
                     column.append(cell)
-        await conn.execute(self._q(UPSERT_ACTORS_SQL), *columns)
-        if continued:
-            await conn.execute(self._q(DELETE_ROLES_SQL), continued)
-        if roles[0]:
-            await conn.execute(self._q(INSERT_ROLES_SQL), *roles)
 
 
 def _continued(batch: _Batch, category: str) -> list[str]:

@@ -4,9 +4,10 @@ forward there.
 
 A meeting's roster is folded from its facts by one pure function, ``roster_from``: the events of
 its own stream, of the declarations drafted for it and of the interactions recorded as part of
-it. The SQL projection keeps each meeting's facts next to its computed view and recomputes the
-view from them whenever a batch brings new ones, so a correction or retraction arriving later
-changes the view exactly as folding the log "as of" that point would (``roster_as_of``).
+it. The SQL projection keeps, per meeting, the fold so far (a draft) next to the view made from
+it, and folds a batch's new facts into the draft. A correction or retraction changes facts
+folded earlier, so a batch that brings one folds that meeting again from its facts in the log:
+the view then equals folding the log "as of" that point (``roster_as_of``), as it must.
 
 Which meeting an event belongs to (``Routes``): a meeting stream's events belong to that meeting;
 a declaration or interaction stream is linked to a meeting by its first fact that names one
@@ -23,7 +24,7 @@ from __future__ import annotations
 import logging
 import re
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal, cast
 
 import msgspec
 
@@ -52,9 +53,10 @@ from events.domain.vocabulary import Place
 from events.errors import UnknownEventTypeError
 from events.records import START, Cursor, FeedFilter, RecordedEvent, category_of
 from events.store import MAX_PAGE
+from projections.collector import collector_paused
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Iterable, Mapping, Sequence
 
     import asyncpg
 
@@ -83,16 +85,27 @@ log = logging.getLogger(__name__)
 CATEGORIES: Final = ("meeting", "declaration", "interaction")
 
 CREATE_SQL: Final = """
+-- lz4: every batch rewrites its meetings' drafts and views, and pglz takes twice as long.
 CREATE TABLE IF NOT EXISTS projections.{table} (
     meeting_id text PRIMARY KEY,
-    facts      jsonb NOT NULL,
-    view       jsonb NOT NULL,
+    draft      bytea COMPRESSION lz4,
+    view       jsonb COMPRESSION lz4 NOT NULL,
     updated_at timestamptz NOT NULL DEFAULT now()
 );
 CREATE TABLE IF NOT EXISTS projections.{links} (
     stream_id  text PRIMARY KEY,
     meeting_id text NOT NULL
-)
+);
+CREATE INDEX IF NOT EXISTS {links}_meeting_idx ON projections.{links} (meeting_id)
+"""
+COLUMNS_SQL: Final = """
+SELECT column_name FROM information_schema.columns
+WHERE table_schema = 'projections' AND table_name = $1
+"""
+# A table from before drafts were kept: its rows get a draft by a fold from the log.
+UPGRADE_SQL: Final = """
+ALTER TABLE projections.{table} ADD COLUMN IF NOT EXISTS draft bytea COMPRESSION lz4;
+ALTER TABLE projections.{table} DROP COLUMN IF EXISTS facts
 """
 DROP_SQL: Final = """
 DROP TABLE IF EXISTS projections.{table};
@@ -106,17 +119,32 @@ INSERT INTO projections.{links} (stream_id, meeting_id)
 SELECT * FROM unnest($1::text[], $2::text[])
 ON CONFLICT (stream_id) DO NOTHING
 """
-LOAD_FACTS_SQL: Final = """
-SELECT meeting_id, facts::text FROM projections.{table} WHERE meeting_id = any($1::text[])
+LOAD_DRAFTS_SQL: Final = """
+SELECT meeting_id, draft FROM projections.{table} WHERE meeting_id = any($1::text[])
+"""
+# The facts meetings had before this batch ($2, $3: its first event), from the log itself:
+# the events of their own streams and of the streams linked to them (links made in this batch
+# are saved before this runs). Everything below the batch is committed and was applied.
+EARLIER_FACTS_SQL: Final = """
+WITH streams AS (
+    SELECT 'meeting-' || meeting_id AS stream_id FROM unnest($1::text[]) AS m(meeting_id)
+    UNION
+    SELECT stream_id FROM projections.{links} WHERE meeting_id = any($1::text[])
+)
+SELECT e.stream_id, e.event_id, e.type, e.schema_version, e.data::text AS data, e.recorded_at,
+       e.transaction_id, e.position
+FROM streams JOIN events AS e USING (stream_id)
+WHERE (e.transaction_id, e.position) < ($2::xid8, $3::bigint)
+ORDER BY e.transaction_id, e.position
 """
 # The view is JSON ``null`` (not SQL NULL) while a meeting has facts but no live scheduling,
 # e.g. its scheduling was retracted, or a declaration names a meeting not recorded yet.
 SAVE_SQL: Final = """
-INSERT INTO projections.{table} (meeting_id, facts, view, updated_at)
-SELECT meeting_id, facts::jsonb, view::jsonb, now()
-FROM unnest($1::text[], $2::text[], $3::text[]) AS input(meeting_id, facts, view)
+INSERT INTO projections.{table} (meeting_id, draft, view, updated_at)
+SELECT meeting_id, draft, view::jsonb, now()
+FROM unnest($1::text[], $2::bytea[], $3::text[]) AS input(meeting_id, draft, view)
 ON CONFLICT (meeting_id) DO UPDATE
-SET facts = excluded.facts, view = excluded.view, updated_at = excluded.updated_at
+SET draft = excluded.draft, view = excluded.view, updated_at = excluded.updated_at
 """
 GET_SQL: Final = "SELECT view::text FROM projections.{table} WHERE meeting_id = $1"
 LIST_SQL: Final = """
@@ -274,9 +302,34 @@ class _FactionDraft(msgspec.Struct, kw_only=True):
     members: dict[str, Delegate] = msgspec.field(default_factory=dict)
 
 
-class _Draft(msgspec.Struct, kw_only=True):
+class _Scheduling(msgspec.Struct, frozen=True, kw_only=True):
+    """What the roster shows of a ``MeetingScheduled`` (a draft keeps no more of it)."""
+
     meeting_id: str
-    scheduled: MeetingScheduled | None = None
+    title: str
+    host_id: str | None
+    organiser_id: str | None
+    place: Place | None
+
+    @classmethod
+    def of(cls, event: MeetingScheduled) -> _Scheduling:
+        return cls(
+            meeting_id=event.meeting_id,
+            title=event.title,
+            host_id=event.host_id,
+            organiser_id=event.organiser_id,
+            place=event.place,
+        )
+
+
+class _Draft(msgspec.Struct, kw_only=True):
+    """A meeting's roster folded so far; stored between batches so that new facts fold into it
+    (msgpack, which keeps the pair keys of ``outcomes`` and every field's type)."""
+
+    meeting_id: str
+    scheduling: _Scheduling | None = None
+    """The first live scheduling folded (``roster_from``'s: the roster exists once there is one)."""
+    scheduled: _Scheduling | None = None
     status: Status = "scheduled"
     held: bool = False
     date: ValidTime | None = None
@@ -284,6 +337,8 @@ class _Draft(msgspec.Struct, kw_only=True):
     factions: dict[str, _FactionDraft] = msgspec.field(default_factory=dict)
     declarations: dict[str, DeclarationRef] = msgspec.field(default_factory=dict)
     outcomes: dict[tuple[str, str], Outcome] = msgspec.field(default_factory=dict)
+    retracted: list[str] = msgspec.field(default_factory=list)
+    """Event ids retracted so far: a later fact with one of them cannot simply be folded in."""
 
     def faction(self, faction_id: str) -> _FactionDraft:
         return self.factions.setdefault(faction_id, _FactionDraft())
@@ -292,7 +347,7 @@ class _Draft(msgspec.Struct, kw_only=True):
 def _fold_meeting(draft: _Draft, item: _Live) -> None:
     event, at = item.event, item.fact.recorded_at
     if isinstance(event, MeetingScheduled):
-        draft.scheduled, draft.date = event, event.valid_time
+        draft.scheduled, draft.date = _Scheduling.of(event), event.valid_time
         draft.history.append(
             DateChange(
                 kind="scheduled",
@@ -363,12 +418,44 @@ def _fold_linked(draft: _Draft, event: Any) -> None:
                 draft.faction(participant.actor_id).took_part = True
 
 
-def _view(draft: _Draft, scheduled: MeetingScheduled, as_of: AsOf) -> RosterView:
+def _fold(draft: _Draft, item: _Live) -> None:
+    if isinstance(item.event, MeetingScheduled) and draft.scheduling is None:
+        draft.scheduling = _Scheduling.of(item.event)
+    if category_of(item.fact.stream_id) == "meeting":
+        _fold_meeting(draft, item)
+        _fold_delegations(draft, item.event)
+    else:
+        _fold_linked(draft, item.event)
+
+
+def _draft_of(facts: Sequence[Fact], meeting_id: str) -> _Draft:
+    """Every fact folded, amendments applied first: what ``roster_from`` computes, as a draft
+    that later facts can be folded into."""
+    live = _live_facts(facts)
+    scheduling = next((i.event for i in live if isinstance(i.event, MeetingScheduled)), None)
+    # roster_from's rule: the meeting is the one its first live scheduling names.
+    draft = _Draft(meeting_id=scheduling.meeting_id if scheduling is not None else meeting_id)
+    for item in live:
+        _fold(draft, item)
+    draft.retracted = [
+        f.event.target_event_id for f in facts if isinstance(f.event, EventRetracted)
+    ]
+    return draft
+
+
+def _view(draft: _Draft, as_of: AsOf) -> RosterView | None:
+    scheduling = draft.scheduling
+    if scheduling is None:
+        return None
+    scheduled = draft.scheduled or scheduling
     outcomes = {
         key: outcome for key, outcome in draft.outcomes.items() if key[0] in draft.declarations
     }
+    # Factions known only from an outcome come after the others, as they were first seen.
+    factions_seen = dict(draft.factions)
     for _, faction_id in outcomes:
-        draft.faction(faction_id)
+        if faction_id not in factions_seen:
+            factions_seen[faction_id] = _FactionDraft()
     factions = [
         FactionRoster(
             faction_id=faction_id,
@@ -387,7 +474,7 @@ def _view(draft: _Draft, scheduled: MeetingScheduled, as_of: AsOf) -> RosterView
                 for ref in draft.declarations.values()
             ],
         )
-        for faction_id, faction in draft.factions.items()
+        for faction_id, faction in factions_seen.items()
     ]
     return RosterView(
         meeting_id=draft.meeting_id,
@@ -398,11 +485,15 @@ def _view(draft: _Draft, scheduled: MeetingScheduled, as_of: AsOf) -> RosterView
         organiser_id=scheduled.organiser_id,
         place=scheduled.place,
         date=draft.date,
-        date_history=draft.history,
+        date_history=list(draft.history),
         factions=factions,
         declarations=list(draft.declarations.values()),
         as_of=as_of,
     )
+
+
+def _as_of(fact: Fact) -> AsOf:
+    return AsOf(cursor=fact.cursor, recorded_at=fact.recorded_at)
 
 
 def roster_from(facts: Sequence[Fact]) -> RosterView | None:
@@ -414,20 +505,25 @@ def roster_from(facts: Sequence[Fact]) -> RosterView | None:
     """
     if not facts:
         return None
-    live = _live_facts(facts)
-    scheduling = next((i.event for i in live if isinstance(i.event, MeetingScheduled)), None)
-    if scheduling is None:
-        return None
-    draft = _Draft(meeting_id=scheduling.meeting_id)
-    for item in live:
-        if category_of(item.fact.stream_id) == "meeting":
-            _fold_meeting(draft, item)
-            _fold_delegations(draft, item.event)
-        else:
-            _fold_linked(draft, item.event)
-    last = facts[-1]
-    as_of = AsOf(cursor=last.cursor, recorded_at=last.recorded_at)
-    return _view(draft, draft.scheduled or scheduling, as_of)
+    return _view(_draft_of(facts, ""), _as_of(facts[-1]))
+
+
+def fold_further(draft: _Draft, meeting_id: str, facts: Sequence[Fact]) -> bool:
+    """Fold ``facts``, later than those ``draft`` holds, into it; ``False`` (the draft then
+    half-folded, to be thrown away) when that would not give ``roster_from`` of all of them:
+    an amendment among them, which changes earlier facts, or a meeting that does not know
+    itself by the id its facts are routed to."""
+    retracted = set(draft.retracted)
+    for fact in facts:
+        event = fact.event
+        if isinstance(event, (EventCorrected, EventRetracted)) or fact.event_id in retracted:
+            return False
+        if isinstance(event, SourceAdded):
+            continue
+        _fold(draft, _Live(fact=fact, event=event))
+    return draft.meeting_id == meeting_id and (
+        draft.scheduling is None or draft.scheduling.meeting_id == meeting_id
+    )
 
 
 # -- which meeting an event belongs to ----------------------------------------------------------
@@ -462,9 +558,17 @@ class Routes:
         return None
 
 
-def _might_route(recorded: RecordedEvent, routes: Routes) -> bool:
+def _might_route(stream_id: str, data: str, routes: Routes) -> bool:
     """Cheap pre-check before decoding: most interactions belong to no meeting."""
-    if category_of(recorded.stream_id) == "meeting" or recorded.stream_id in routes.links:
+    if category_of(stream_id) == "meeting" or stream_id in routes.links:
+        return True
+    return '"meeting_id"' in data
+
+
+def _may_belong(recorded: RecordedEvent) -> bool:
+    """``_might_route`` before the links are known: a stream can only be linked already when
+    this is not its first event."""
+    if recorded.stream_version > 1 or category_of(recorded.stream_id) == "meeting":
         return True
     return '"meeting_id"' in recorded.data
 
@@ -479,63 +583,62 @@ def _decode(recorded: RecordedEvent) -> Fact | None:
 
 
 def _route_all(
-    events: Iterable[RecordedEvent], routes: Routes
-) -> dict[str, list[tuple[RecordedEvent, Fact]]]:
-    """The events that belong to a meeting, decoded and grouped by meeting, in feed order."""
-    grouped: dict[str, list[tuple[RecordedEvent, Fact]]] = {}
-    for recorded in events:
-        if not _might_route(recorded, routes):
+    events: Iterable[RecordedEvent],
+    routes: Routes,
+    decoded: Mapping[int, Fact | None] | None = None,
+) -> dict[str, list[Fact]]:
+    """The events that belong to a meeting, decoded and grouped by meeting, in feed order.
+
+    ``decoded`` holds facts decoded beforehand, by the event's position in ``events``."""
+    grouped: dict[str, list[Fact]] = {}
+    for index, recorded in enumerate(events):
+        if not _might_route(recorded.stream_id, recorded.data, routes):
             continue
-        fact = _decode(recorded)
+        fact = decoded[index] if decoded is not None and index in decoded else _decode(recorded)
         if fact is None:
             continue
         meeting_id = routes.route(fact)
         if meeting_id is not None:
-            grouped.setdefault(meeting_id, []).append((recorded, fact))
+            grouped.setdefault(meeting_id, []).append(fact)
+    return grouped
+
+
+def _route_rows(rows: Iterable[asyncpg.Record], wanted: set[str]) -> dict[str, list[Fact]]:
+    """``_route_all`` for rows of ``EARLIER_FACTS_SQL``, keeping the meetings in ``wanted``.
+
+    Routing starts afresh: a stream's link is made by the stream's own first fact that names
+    a meeting, and the rows hold every earlier event of each stream they come from."""
+    routes = Routes()
+    grouped: dict[str, list[Fact]] = {}
+    for row in rows:
+        stream_id = row["stream_id"]
+        if not _might_route(stream_id, row["data"], routes):
+            continue
+        event_id = str(row["event_id"])
+        try:
+            event = CATALOGUE.decode_data(
+                row["type"], row["schema_version"], row["data"], event_id=event_id
+            )
+        except UnknownEventTypeError:
+            continue  # skipped, with a warning, when it was first applied
+        fact = Fact(
+            event_id=event_id,
+            stream_id=stream_id,
+            recorded_at=row["recorded_at"],
+            cursor=Cursor(row["transaction_id"], row["position"]),
+            event=event,
+        )
+        meeting_id = routes.route(fact)
+        if meeting_id in wanted:
+            grouped.setdefault(meeting_id, []).append(fact)
     return grouped
 
 
 # -- the SQL projection -------------------------------------------------------------------------
 
 
-class _StoredFact(msgspec.Struct, frozen=True, kw_only=True):
-    """A fact as kept in ``roster_v<n>.facts``: enough to decode it again (with upcasting)."""
-
-    event_id: str
-    stream_id: str
-    type: str
-    schema_version: int
-    data: msgspec.Raw
-    recorded_at: datetime
-    transaction_id: int
-    position: int
-
-    @classmethod
-    def of(cls, recorded: RecordedEvent) -> _StoredFact:
-        return cls(
-            event_id=str(recorded.event_id),
-            stream_id=recorded.stream_id,
-            type=recorded.type,
-            schema_version=recorded.schema_version,
-            data=msgspec.Raw(recorded.data.encode()),
-            recorded_at=recorded.recorded_at,
-            transaction_id=recorded.transaction_id,
-            position=recorded.position,
-        )
-
-    def fact(self) -> Fact:
-        return Fact(
-            event_id=self.event_id,
-            stream_id=self.stream_id,
-            recorded_at=self.recorded_at,
-            cursor=Cursor(self.transaction_id, self.position),
-            event=CATALOGUE.decode_data(
-                self.type, self.schema_version, bytes(self.data), event_id=self.event_id
-            ),
-        )
-
-
-_FACTS_DECODER: Final = msgspec.json.Decoder(list[_StoredFact])
+_DRAFT_DECODER: Final = msgspec.msgpack.Decoder(_Draft)
+_DRAFT_ENCODER: Final = msgspec.msgpack.Encoder()
 _VIEW_DECODER: Final = msgspec.json.Decoder(RosterView | None)
 _ENCODER: Final = msgspec.json.Encoder()
 
@@ -546,9 +649,20 @@ def _tables(prefix: str, version: int) -> dict[str, str]:
     return {"table": f"{prefix}_v{version}", "links": f"{prefix}_links_v{version}"}
 
 
+def _first_versions(events: Iterable[RecordedEvent]) -> dict[str, int]:
+    first: dict[str, int] = {}
+    for event in events:
+        first.setdefault(event.stream_id, event.stream_version)
+    return first
+
+
 class RosterProjection:
-    """Keeps ``projections.<prefix>_v<version>`` (facts and view per meeting) and
+    """Keeps ``projections.<prefix>_v<version>`` (draft and view per meeting) and
     ``<prefix>_links_v<version>`` (declaration/interaction stream -> meeting).
+
+    A batch's facts are folded into each meeting's stored draft, in order. When they hold an
+    amendment (which changes facts folded earlier), the meeting is folded again from its facts
+    in the log, so that an amendment has exactly the effect it has in ``roster_from``.
 
     ``name`` and ``table_prefix`` default to ``roster``; tests give each instance its own so
     that several can be built side by side over one feed.
@@ -560,33 +674,66 @@ class RosterProjection:
         self.name = name
         self.version = version
         self.filter: FeedFilter | None = FeedFilter(categories=CATEGORIES)
+        self._table = _tables(table_prefix, version)["table"]
         self._sql = {
             key: sql.format(**_tables(table_prefix, self.version))
             for key, sql in (
                 ("create", CREATE_SQL),
+                ("upgrade", UPGRADE_SQL),
                 ("drop", DROP_SQL),
                 ("load_links", LOAD_LINKS_SQL),
                 ("save_links", SAVE_LINKS_SQL),
-                ("load_facts", LOAD_FACTS_SQL),
+                ("load_drafts", LOAD_DRAFTS_SQL),
+                ("earlier", EARLIER_FACTS_SQL),
                 ("save", SAVE_SQL),
             )
         }
 
     async def setup(self, conn: asyncpg.Connection) -> None:
-        """Create the tables if they do not exist."""
+        """Create the tables if they do not exist, and upgrade an older layout."""
         await conn.execute(self._sql["create"])
+        columns = {r["column_name"] for r in await conn.fetch(COLUMNS_SQL, self._table)}
+        # Asked first: ALTER TABLE locks out readers even when it has nothing to do.
+        if "facts" in columns or "draft" not in columns:
+            await conn.execute(self._sql["upgrade"])
 
     async def drop(self, conn: asyncpg.Connection) -> None:
         """Drop this version's tables (after a newer version took over)."""
         await conn.execute(self._sql["drop"])
 
     async def apply(self, conn: asyncpg.Connection, events: Sequence[RecordedEvent]) -> None:
-        """Group the batch's facts by meeting, append them to each meeting's stored facts and
-        recompute each affected view once: four statements per batch, whatever its size."""
-        streams = list({e.stream_id for e in events if category_of(e.stream_id) != "meeting"})
-        rows = await conn.fetch(self._sql["load_links"], streams) if streams else []
+        """Route the batch's facts to meetings, fold them into each meeting's draft (or fold
+        the meeting again from the log) and write each affected meeting once."""
+        await self.apply_prepared(conn, events, await self.prepare(conn, events))
+
+    async def prepare(
+        self, conn: asyncpg.Connection | asyncpg.Pool, events: Sequence[RecordedEvent]
+    ) -> dict[int, Fact | None]:
+        """Decode, ahead of the batch's turn, every event that may belong to a meeting (by
+        position in the batch): routing needs the stored links, decoding does not."""
+        del conn  # decoding reads nothing
+        with collector_paused():
+            return {
+                index: _decode(event) for index, event in enumerate(events) if _may_belong(event)
+            }
+
+    async def apply_prepared(
+        self, conn: asyncpg.Connection, events: Sequence[RecordedEvent], prepared: object
+    ) -> None:
+        """``apply``, with the facts ``prepare`` decoded."""
+        if not events:
+            return
+        decoded = cast("dict[int, Fact | None]", prepared)
+        # Only a stream that began in an earlier batch can have a stored link.
+        continuing = [
+            stream_id
+            for stream_id, first in _first_versions(events).items()
+            if first > 1 and category_of(stream_id) != "meeting"
+        ]
+        rows = await conn.fetch(self._sql["load_links"], continuing) if continuing else []
         routes = Routes({r["stream_id"]: r["meeting_id"] for r in rows})
-        grouped = _route_all(events, routes)
+        with collector_paused():
+            grouped = _route_all(events, routes, decoded)
         if routes.new_links:
             await conn.execute(
                 self._sql["save_links"], list(routes.new_links), list(routes.new_links.values())
@@ -594,20 +741,42 @@ class RosterProjection:
         if not grouped:
             return
         meetings = list(grouped)
-        docs = {
-            r["meeting_id"]: _FACTS_DECODER.decode(r["facts"])
-            for r in await conn.fetch(self._sql["load_facts"], meetings)
+        stored: dict[str, bytes | None] = {
+            r["meeting_id"]: r["draft"]
+            for r in await conn.fetch(self._sql["load_drafts"], meetings)
         }
-        facts_out: list[str] = []
+        drafts: dict[str, _Draft] = {}
+        refold: list[str] = []
+        with collector_paused():
+            for meeting_id in meetings:
+                raw = stored.get(meeting_id, b"")
+                if raw is None:  # a row from before drafts were kept
+                    refold.append(meeting_id)
+                    continue
+                draft = _DRAFT_DECODER.decode(raw) if raw else _Draft(meeting_id=meeting_id)
+                if fold_further(draft, meeting_id, grouped[meeting_id]):
+                    drafts[meeting_id] = draft
+                else:
+                    refold.append(meeting_id)
+        if refold:
+            first = events[0]
+            rows = await conn.fetch(
+                self._sql["earlier"], refold, first.transaction_id, first.position
+            )
+            with collector_paused():
+                earlier = _route_rows(rows, set(refold))
+                for meeting_id in refold:
+                    facts = earlier.get(meeting_id, []) + grouped[meeting_id]
+                    drafts[meeting_id] = _draft_of(facts, meeting_id)
+        drafts_out: list[bytes] = []
         views_out: list[str] = []
-        for meeting_id in meetings:
-            earlier = docs.get(meeting_id, [])
-            new = grouped[meeting_id]
-            kept = earlier + [_StoredFact.of(recorded) for recorded, _ in new]
-            view = roster_from([f.fact() for f in earlier] + [fact for _, fact in new])
-            facts_out.append(_ENCODER.encode(kept).decode())
-            views_out.append(_ENCODER.encode(view).decode())
-        await conn.execute(self._sql["save"], meetings, facts_out, views_out)
+        with collector_paused():
+            for meeting_id in meetings:
+                draft = drafts[meeting_id]
+                view = _view(draft, _as_of(grouped[meeting_id][-1]))
+                drafts_out.append(_DRAFT_ENCODER.encode(draft))
+                views_out.append(_ENCODER.encode(view).decode())
+        await conn.execute(self._sql["save"], meetings, drafts_out, views_out)
 
 
 # -- queries ------------------------------------------------------------------------------------
@@ -654,7 +823,7 @@ async def _fold_log(
         if recorded_at is not None:
             events = [e for e in events if e.recorded_at <= recorded_at]
         # Every event is routed, not only this meeting's: links are made by other streams.
-        facts.extend(fact for _, fact in _route_all(events, routes).get(meeting_id, ()))
+        facts.extend(_route_all(events, routes).get(meeting_id, ()))
         after = page.next_cursor
         if not page.full or (cursor is not None and after >= cursor):
             return roster_from(facts)

@@ -10,29 +10,36 @@ dedicated connection and applies batches on that same connection. Any number of 
 start; the others wait on the lock and one takes over within ``standby_interval`` seconds of
 the active one's connection ending (PostgreSQL releases a session lock when its session dies).
 The runner is woken by the event store's listener when there is one, and polls otherwise.
+
+Throughput: the next page is read (on a pool connection) while the current batch is applied,
+and a projection that is ``Preparing`` also decodes and computes the next batch meanwhile, so
+the database and this process work at the same time rather than in turn.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections.abc
+import contextlib
 import logging
-from typing import TYPE_CHECKING, Final, Protocol
+from typing import TYPE_CHECKING, Final, Protocol, runtime_checkable
 
 import asyncpg
 import msgspec
 
 from events.follow import follow_pages
 from events.notify import CONNECTION_ERRORS
-from events.records import START, Cursor, FeedFilter, RecordedEvent
+from events.records import START, Cursor, FeedFilter, FeedPage, RecordedEvent
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Sequence
+    from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
     from events.store import EventStore
 
 __all__ = (
     "Lag",
     "LostLeadershipError",
+    "Preparing",
     "Projection",
     "ProjectionRunner",
     "checkpoint_of",
@@ -74,6 +81,24 @@ class Projection(Protocol):
 
     async def drop(self, conn: asyncpg.Connection) -> None:
         """Drop this version's tables (after a newer version took over)."""
+
+
+@runtime_checkable
+class Preparing(Protocol):
+    """A projection that can do a batch's work that reads none of its tables (decoding,
+    reading the log, computing rows) before the batch's turn: the runner prepares the next
+    batch while the database writes this one. ``apply`` must equal ``prepare`` followed by
+    ``apply_prepared``."""
+
+    async def prepare(
+        self, conn: asyncpg.Connection | asyncpg.Pool, events: Sequence[RecordedEvent]
+    ) -> object:
+        """Compute, from ``events`` and the log only, what ``apply_prepared`` writes."""
+
+    async def apply_prepared(
+        self, conn: asyncpg.Connection, events: Sequence[RecordedEvent], prepared: object
+    ) -> None:
+        """Apply a batch prepared by ``prepare``, inside the runner's transaction."""
 
 
 # Committed, visible events the projection has not applied yet, and the oldest one's age.
@@ -142,6 +167,38 @@ async def wait_for_cursor(
         await asyncio.sleep(min(interval, max(deadline - loop.time(), 0.0)))
 
 
+_NOTHING_PREPARED: Final = object()
+
+
+async def _read_ahead(
+    pages: AsyncIterator[FeedPage],
+    prepare: Callable[[Sequence[RecordedEvent]], Awaitable[object]] | None,
+) -> AsyncIterator[tuple[FeedPage, object]]:
+    """``pages``, each read (and prepared, see ``Preparing``) while the caller applies the one
+    before: the database serves the read, on a pool connection, while this process folds, and
+    this process prepares while the database writes. At most two pages are held, so memory
+    stays bounded; a page read ahead and never applied is read again from the checkpoint by
+    whoever runs next."""
+
+    async def next_batch() -> tuple[FeedPage, object]:
+        page = await anext(pages)
+        return page, await prepare(page.events) if prepare is not None else _NOTHING_PREPARED
+
+    ahead: asyncio.Future[tuple[FeedPage, object]] = asyncio.ensure_future(next_batch())
+    try:
+        while True:
+            batch = await ahead
+            ahead = asyncio.ensure_future(next_batch())
+            yield batch
+    finally:
+        ahead.cancel()
+        # The read must have stopped before the generator can be closed.
+        with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration, Exception):
+            await ahead
+        if isinstance(pages, collections.abc.AsyncGenerator):
+            await pages.aclose()
+
+
 class ProjectionRunner:
     """Runs one projection; see the module docstring."""
 
@@ -190,10 +247,19 @@ class ProjectionRunner:
         await projection.setup(conn)
         await conn.execute(ENSURE_CHECKPOINT_SQL, projection.name, projection.version)
         saved, _ = await checkpoint_of(conn, projection.name, projection.version)
-        async for page in follow_pages(
+        pages = follow_pages(
             self._store, saved, filter=projection.filter, batch_size=self._batch_size
-        ):
-            await self._apply(conn, page.events, saved, page.next_cursor)
+        )
+        prepare = None
+        if isinstance(projection, Preparing):
+            pool = self._store.pool
+            preparing = projection
+
+            async def prepare(events: Sequence[RecordedEvent]) -> object:
+                return await preparing.prepare(pool, events)
+
+        async for page, prepared in _read_ahead(pages, prepare):
+            await self._apply(conn, page.events, saved, page.next_cursor, prepared)
             saved = page.next_cursor
 
     async def _apply(
@@ -202,10 +268,14 @@ class ProjectionRunner:
         events: Sequence[RecordedEvent],
         start: Cursor,
         end: Cursor,
+        prepared: object = _NOTHING_PREPARED,
     ) -> None:
         projection = self._projection
         async with conn.transaction():
-            await projection.apply(conn, events)
+            if prepared is not _NOTHING_PREPARED and isinstance(projection, Preparing):
+                await projection.apply_prepared(conn, events, prepared)
+            else:
+                await projection.apply(conn, events)
             status = await conn.execute(
                 SAVE_CHECKPOINT_SQL,
                 projection.name,

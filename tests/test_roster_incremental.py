@@ -1,0 +1,102 @@
+"""The roster folds each batch into the meetings' stored drafts and folds a meeting again from
+the log when a batch amends it: whatever the batch boundaries, whichever batch an amendment
+arrives in, every view equals ``roster_from`` over the whole log."""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING
+
+import pytest
+
+from events.domain.catalogue import EventCorrected, EventRetracted
+from projections.roster import Fact, RosterProjection, Routes, get_roster, roster_from
+from tests.synthetic_log import SyntheticLog
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from events import RecordedEvent
+    from projections.roster import RosterView
+
+EVENTS = 2_500
+
+
+class Log:
+    """The synthetic log's events, each meeting's facts in it, and each meeting's roster
+    folded from the whole log by ``roster_from``."""
+
+    def __init__(self, synthetic: SyntheticLog, events: list[RecordedEvent]) -> None:
+        self.synthetic, self.events = synthetic, events
+        self.facts: dict[str, list[Fact]] = {}
+        routes = Routes()
+        for event in events:
+            fact = Fact.of(event)
+            meeting_id = routes.route(fact)
+            if meeting_id is not None:
+                self.facts.setdefault(meeting_id, []).append(fact)
+        self.expected: dict[str, RosterView | None] = {
+            m: roster_from(facts) for m, facts in self.facts.items()
+        }
+
+    async def views(self, prefix: str) -> dict[str, RosterView | None]:
+        pool = self.synthetic.pool
+        return {m: await get_roster(pool, m, table_prefix=prefix) for m in self.expected}
+
+    def amended_in_a_later_batch(self, batch: int) -> int:
+        """Amendments routed to a meeting whose target came in an earlier batch."""
+        index = {str(e.event_id): n for n, e in enumerate(self.events)}
+        count = 0
+        for facts in self.facts.values():
+            for fact in facts:
+                if isinstance(fact.event, (EventCorrected, EventRetracted)):
+                    target = index.get(fact.event.target_event_id)
+                    if target is not None and target // batch < index[fact.event_id] // batch:
+                        count += 1
+        return count
+
+
+@pytest.fixture
+async def log(own_dsn: str) -> AsyncIterator[Log]:
+    synthetic = await SyntheticLog.create(own_dsn, EVENTS)
+    yield Log(synthetic, await synthetic.read(RosterProjection().filter))
+    await synthetic.close()
+
+
+def _fresh() -> tuple[RosterProjection, str]:
+    prefix = f"r{uuid.uuid4().hex[:8]}"
+    return RosterProjection(name=prefix, table_prefix=prefix), prefix
+
+
+@pytest.mark.parametrize("batch", [3, 50, EVENTS])
+async def test_views_folded_batch_by_batch_equal_the_fold_of_the_whole_log(
+    log: Log, batch: int
+) -> None:
+    assert sum(v is not None for v in log.expected.values()) > 50
+    if batch < EVENTS:
+        # The amendments that make a meeting fold again from the log, not from its draft.
+        assert log.amended_in_a_later_batch(batch) > 10
+    projection, prefix = _fresh()
+    await log.synthetic.apply(projection, log.events, batch)
+    assert await log.views(prefix) == log.expected
+
+
+async def test_rows_without_a_draft_are_folded_again_from_the_log(log: Log) -> None:
+    """A table from before drafts were kept (a ``facts`` column, no draft) is upgraded in place
+    by ``setup``, and its meetings are folded from the log when a batch touches them."""
+    projection, prefix = _fresh()
+    half = len(log.events) // 2
+    await log.synthetic.apply(projection, log.events[:half], 40)
+    async with log.synthetic.pool.acquire() as conn:
+        await conn.execute(
+            f"ALTER TABLE projections.{prefix}_v1 ADD COLUMN facts jsonb NOT NULL DEFAULT '[]';"
+            f"UPDATE projections.{prefix}_v1 SET draft = NULL"
+        )
+    await log.synthetic.apply(projection, log.events[half:], 40)
+    assert await log.views(prefix) == log.expected
+    async with log.synthetic.pool.acquire() as conn:
+        columns = await conn.fetch(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = $1",
+            f"{prefix}_v1",
+        )
+    assert "facts" not in {c["column_name"] for c in columns}
