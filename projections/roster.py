@@ -85,11 +85,10 @@ log = logging.getLogger(__name__)
 CATEGORIES: Final = ("meeting", "declaration", "interaction")
 
 CREATE_SQL: Final = """
--- lz4: every batch rewrites its meetings' drafts and views, and pglz takes twice as long.
 CREATE TABLE IF NOT EXISTS projections.{table} (
     meeting_id text PRIMARY KEY,
-    draft      bytea COMPRESSION lz4,
-    view       jsonb COMPRESSION lz4 NOT NULL,
+    draft      bytea,
+    view       jsonb NOT NULL,
     updated_at timestamptz NOT NULL DEFAULT now()
 );
 CREATE TABLE IF NOT EXISTS projections.{links} (
@@ -104,8 +103,21 @@ WHERE table_schema = 'projections' AND table_name = $1
 """
 # A table from before drafts were kept: its rows get a draft by a fold from the log.
 UPGRADE_SQL: Final = """
-ALTER TABLE projections.{table} ADD COLUMN IF NOT EXISTS draft bytea COMPRESSION lz4;
+ALTER TABLE projections.{table} ADD COLUMN IF NOT EXISTS draft bytea;
 ALTER TABLE projections.{table} DROP COLUMN IF EXISTS facts
+"""
+# lz4 where the server has it (Debian's does; the embedded pgserver's does not): every batch
+# rewrites its meetings' drafts and views, and pglz takes twice as long.
+LZ4_SQL: Final = """
+SELECT 'lz4' = any(enumvals) FROM pg_settings WHERE name = 'default_toast_compression'
+"""
+PLAIN_COLUMNS_SQL: Final = """
+SELECT count(*) FROM pg_attribute
+WHERE attrelid = $1::regclass AND attname IN ('draft', 'view') AND attcompression <> 'l'
+"""
+USE_LZ4_SQL: Final = """
+ALTER TABLE projections.{table}
+    ALTER COLUMN draft SET COMPRESSION lz4, ALTER COLUMN view SET COMPRESSION lz4
 """
 DROP_SQL: Final = """
 DROP TABLE IF EXISTS projections.{table};
@@ -680,6 +692,7 @@ class RosterProjection:
             for key, sql in (
                 ("create", CREATE_SQL),
                 ("upgrade", UPGRADE_SQL),
+                ("use_lz4", USE_LZ4_SQL),
                 ("drop", DROP_SQL),
                 ("load_links", LOAD_LINKS_SQL),
                 ("save_links", SAVE_LINKS_SQL),
@@ -696,6 +709,10 @@ class RosterProjection:
         # Asked first: ALTER TABLE locks out readers even when it has nothing to do.
         if "facts" in columns or "draft" not in columns:
             await conn.execute(self._sql["upgrade"])
+        if await conn.fetchval(LZ4_SQL) and await conn.fetchval(
+            PLAIN_COLUMNS_SQL, f"projections.{self._table}"
+        ):
+            await conn.execute(self._sql["use_lz4"])
 
     async def drop(self, conn: asyncpg.Connection) -> None:
         """Drop this version's tables (after a newer version took over)."""

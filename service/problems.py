@@ -207,6 +207,17 @@ def _bad_value(exc: Exception) -> Problem:
     )
 
 
+def _not_built(exc: Exception) -> Problem:
+    # A view's tables appear when its projection first runs (a fresh install, a projector
+    # that has not started yet).
+    log.warning("a view is not built yet: %s", exc)
+    return problem(
+        503,
+        "this view is still being built; retry shortly",
+        headers={"Retry-After": "2"},
+    )
+
+
 def _unavailable(exc: Exception) -> Problem:
     log.warning("database unavailable: %s", exc)
     return problem(
@@ -226,6 +237,7 @@ def problem_details_config() -> ProblemDetailsConfig:
         DomainError: _from_domain,
         EventStoreError: _from_store,
         asyncpg.DataError: _bad_value,
+        asyncpg.UndefinedTableError: _not_built,
         asyncpg.PostgresConnectionError: _unavailable,
         asyncpg.CannotConnectNowError: _unavailable,
         asyncpg.TooManyConnectionsError: _unavailable,

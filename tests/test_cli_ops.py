@@ -209,7 +209,12 @@ async def _serve_demo(data_dir: Path, port: int) -> tuple[int, str, str, dict[st
                     except httpx.TransportError:
                         pass
                     await asyncio.sleep(0.25)
-            roster = await client.get("/meetings/moscow_2024")
+            async with asyncio.timeout(60):
+                # The projections are still catching up (404) or building tables (503).
+                roster = await client.get("/meetings/moscow_2024")
+                while roster.status_code in (404, 503):
+                    await asyncio.sleep(0.2)
+                    roster = await client.get("/meetings/moscow_2024")
             seen["roster"] = roster.status_code
             seen["factions"] = len(roster.json()["factions"])
     finally:

@@ -10,7 +10,7 @@ from uuid import uuid4
 
 import asyncpg
 
-from events import START, EventStore, FeedFilter, NewEvent
+from events import START, EventStore, FeedFilter, NewEvent, horizon_lag
 from events.store import MAX_PAGE
 from service.fanout import FeedHub
 
@@ -31,7 +31,11 @@ async def _append(store: EventStore, category: str, n: int, *, about: str = "") 
 
 
 async def _feed(store: EventStore, flt: FeedFilter, after: Cursor = START) -> list[RecordedEvent]:
-    """The same feed read straight from the database, to its visible end."""
+    """The same feed read straight from the database, to its end once nothing committed is
+    held back behind the cluster-wide horizon by another transaction."""
+    async with asyncio.timeout(30):
+        while (await horizon_lag(store.pool)).events_held_back:  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
     events: list[RecordedEvent] = []
     while True:
         page = await store.read_all(after, limit=MAX_PAGE, filter=flt)

@@ -5,16 +5,18 @@ arrives in, every view equals ``roster_from`` over the whole log."""
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import pytest
 
 from events.domain.catalogue import EventCorrected, EventRetracted
-from projections.roster import Fact, RosterProjection, Routes, get_roster, roster_from
+from projections.roster import LZ4_SQL, Fact, RosterProjection, Routes, get_roster, roster_from
 from tests.synthetic_log import SyntheticLog
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
+
+    import asyncpg
 
     from events import RecordedEvent
     from projections.roster import RosterView
@@ -100,3 +102,21 @@ async def test_rows_without_a_draft_are_folded_again_from_the_log(log: Log) -> N
             f"{prefix}_v1",
         )
     assert "facts" not in {c["column_name"] for c in columns}
+
+
+async def test_drafts_and_views_use_lz4_where_the_server_has_it(pool: asyncpg.Pool) -> None:
+    suffix = uuid.uuid4().hex[:8]
+    projection = RosterProjection(name=f"lz4_{suffix}", table_prefix=f"lz{suffix}")
+    async with pool.acquire() as proxy:
+        conn = cast("asyncpg.Connection", proxy)
+        await projection.setup(conn)
+        await projection.setup(conn)  # idempotent
+        has_lz4 = await conn.fetchval(LZ4_SQL)
+        kinds = await conn.fetch(
+            "SELECT attname, attcompression FROM pg_attribute WHERE attrelid = $1::regclass "
+            "AND attname IN ('draft', 'view')",
+            f"projections.lz{suffix}_v1",
+        )
+        await projection.drop(conn)
+    assert len(kinds) == 2
+    assert all((k["attcompression"] == b"l") is bool(has_lz4) for k in kinds), kinds
