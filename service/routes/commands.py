@@ -281,7 +281,13 @@ def _build(route: CommandRoute) -> HTTPRouteHandler:
                 headers = {**claimed.headers, "Idempotent-Replayed": "true"}
                 return Response(claimed.body, status_code=claimed.status, headers=headers)
             held = claimed
-            fields.setdefault("command_id", idempotency.command_id_for(principal, claimed.key))
+            # The body always carries ``command_id`` (None when the client sent none), so a
+            # ``setdefault`` here never took effect: keyed writes got random event ids, and a
+            # retry after a write whose response was lost (a database restart between the
+            # append and ``complete``) decided the command again, and recorded it twice or was
+            # refused by the rules (409 "already scheduled") for the client's own write.
+            if fields.get("command_id") is None:
+                fields["command_id"] = idempotency.command_id_for(principal, claimed.key)
         try:
             command = msgspec.convert(fields, route.command)
         except msgspec.ValidationError as exc:
