@@ -40,6 +40,7 @@ from events.domain.commands import (
 )
 from events.domain.strict import StrictDecoder
 from events.errors import WrongExpectedVersionError
+from events.notify import CONNECTION_ERRORS
 from service import idempotency
 from service.auth import principal_of, require
 from service.metrics import observe_command
@@ -232,6 +233,15 @@ def _response(route: CommandRoute, receipt: WriteReceipt, command: Any) -> Respo
     )
 
 
+async def _give_back(runtime: Runtime, held: idempotency.Claim) -> None:
+    """Release a failed request's key now, or as soon as the database is back."""
+    try:
+        await idempotency.release(runtime.pool, held)
+    except CONNECTION_ERRORS:
+        idempotency.abandon(held)  # before the 503 goes out: a prompt retry may take it over
+        runtime.spawn(idempotency.release_eventually(runtime.pool, held))
+
+
 def _check_media_type(request: Request[Any, Any, Any]) -> None:
     content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if not content_type.startswith("application/") or not content_type.endswith(_JSON_TYPES):
@@ -292,20 +302,26 @@ def _build(route: CommandRoute) -> HTTPRouteHandler:
             command = msgspec.convert(fields, route.command)
         except msgspec.ValidationError as exc:
             if held is not None:
-                await idempotency.release(runtime.pool, held)
+                await _give_back(runtime, held)
             raise problem(422, str(exc), errors=[field_error(str(exc))]) from exc
         try:
             receipt = await _execute(runtime, command, request, expected)
         except BaseException:
             if held is not None:
-                await idempotency.release(runtime.pool, held)
+                await _give_back(runtime, held)
             raise
         response = _response(route, receipt, command)
         if held is not None:
-            await idempotency.complete(
-                runtime.pool, held, response.status_code or 200, response.content,
-                dict(response.headers),
-            )  # fmt: skip
+            try:
+                await idempotency.complete(
+                    runtime.pool, held, response.status_code or 200, response.content,
+                    dict(response.headers),
+                )  # fmt: skip
+            except CONNECTION_ERRORS:
+                # The write is recorded but its response cannot be: answer 503 and free the
+                # key, so that the retry finds the write by its event ids and answers it.
+                await _give_back(runtime, held)
+                raise
         return response
 
     parameters = [
