@@ -40,6 +40,13 @@ CONNECTION_ERRORS: Final = (
     # "too many clients" / "too many connections for role": the server refusing a (re)connection
     # is transient; without this a refused reconnection ended the listener's task for good.
     asyncpg.TooManyConnectionsError,
+    # A server shutting down sends each idle session a FATAL error before closing it; asyncpg
+    # (0.32) cannot take an error while idle, puts the connection in an error state and only
+    # marks it closed when the socket's EOF is processed. A query on it in between fails with
+    # "cannot switch to state 12; another operation (2) is in progress". Found by the
+    # restart drill: it answered 500, left the request's Idempotency-Key leased, and would end
+    # any follower that met it. The connection is dead either way: retrying is the answer.
+    asyncpg.InternalClientError,
 )
 
 

@@ -15,14 +15,14 @@ import contextlib
 import logging
 from typing import TYPE_CHECKING, Final
 
+import asyncpg
 import msgspec
 
+from events.notify import CONNECTION_ERRORS
 from projections.runner import ProjectionRunner, projection_lag
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
-
-    import asyncpg
 
     from events.store import EventStore
     from projections.runner import Projection
@@ -132,13 +132,29 @@ class LiveRunner:
         self.runner: ProjectionRunner | None = None
 
     async def run(self) -> None:
-        """Run until cancelled."""
-        conn = await self._connect()
+        """Run until cancelled. Database outages are waited out: the pointer is checked on a
+        connection of its own, which is reopened whenever it fails, while the runner of the
+        version already running reconnects by itself and keeps going."""
+        conn: asyncpg.Connection | None = None
         task: asyncio.Task[None] | None = None
         running: int | None = None
         try:
             while True:
-                version = await live_version(conn, self._name) or 1
+                try:
+                    if conn is None:
+                        conn = await self._connect()
+                    version = await live_version(conn, self._name) or 1
+                except (*CONNECTION_ERRORS, asyncpg.PostgresError) as exc:
+                    # Before, the first failure here (a database restart, or the database
+                    # being down when the process started) ended this task for good and
+                    # stopped the live version's runner with it: the view fell behind for
+                    # ever while the API went on serving it.
+                    log.warning("projection %s: live pointer unreadable (%s)", self._name, exc)
+                    if conn is not None:
+                        conn.terminate()
+                        conn = None
+                    await asyncio.sleep(self._check_interval)
+                    continue
                 if version != running:
                     if task is not None:
                         await _stop(task)
@@ -155,7 +171,9 @@ class LiveRunner:
         finally:
             if task is not None:
                 await _stop(task)
-            await conn.close()
+            if conn is not None:
+                with contextlib.suppress(*CONNECTION_ERRORS):
+                    await conn.close()
 
 
 async def _stop(task: asyncio.Task[None]) -> None:

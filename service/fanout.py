@@ -78,8 +78,17 @@ class FeedHub:
                 await asyncio.sleep(1.0)
         self._start = self._end = start
         self._ready.set()
-        async for page in follow_pages(self._store, start):
-            self._add(page.events)
+        while True:
+            try:
+                async for page in follow_pages(self._store, self._end):
+                    self._add(page.events)
+            except Exception:
+                # follow_pages waits out the connection errors it knows; anything else used to
+                # end this task, and with it every live stream and long poll of the process,
+                # silently (they kept sending heartbeats and never another event). Resuming
+                # after the last event seen neither skips nor repeats one.
+                log.exception("feed hub follower failed; resuming after its last event")
+                await asyncio.sleep(1.0)
 
     def _add(self, events: list[RecordedEvent]) -> None:
         for event in events:

@@ -10,41 +10,65 @@ No maintained Litestar library does this, hence this module.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
 
+from events.notify import CONNECTION_ERRORS
 from service.problems import problem
 
 if TYPE_CHECKING:
     import asyncpg
 
-__all__ = ("Claim", "Replay", "claim", "command_id_for", "complete", "fingerprint")
+__all__ = (
+    "Claim",
+    "Replay",
+    "abandon",
+    "claim",
+    "command_id_for",
+    "complete",
+    "fingerprint",
+    "release",
+    "release_eventually",
+)
 
 LEASE_SECONDS: Final = 30.0
+
+_abandoned: dict[tuple[str, str], datetime] = {}
+"""Claims of this process whose request failed but that could not be released yet (the
+database was unreachable), by principal and key: see ``abandon``."""
 
 CLAIM_SQL: Final = """
 INSERT INTO idempotency_keys (principal, key, fingerprint, lease_until)
 VALUES ($1, $2, $3, now() + make_interval(secs => $4))
 ON CONFLICT (principal, key) DO NOTHING
+RETURNING lease_until
 """
 LOOKUP_SQL: Final = """
-SELECT fingerprint, status, response, lease_until > now() AS leased
+SELECT fingerprint, status, response, lease_until > now() AS leased, lease_until
 FROM idempotency_keys WHERE principal = $1 AND key = $2
 """
-# Taking over an abandoned claim (its holder died mid-request) is safe: the command is
-# idempotent by its key, so running it again records nothing twice.
+# Taking over an abandoned claim (its holder died mid-request, or failed and could not give
+# it back: $4) is safe: the command is idempotent by its key, so running it again records
+# nothing twice.
 TAKE_OVER_SQL: Final = """
 UPDATE idempotency_keys SET lease_until = now() + make_interval(secs => $3)
-WHERE principal = $1 AND key = $2 AND status IS NULL AND lease_until <= now()
+WHERE principal = $1 AND key = $2 AND status IS NULL
+  AND (lease_until <= now() OR lease_until = $4::timestamptz)
+RETURNING lease_until
 """
 COMPLETE_SQL: Final = """
 UPDATE idempotency_keys SET status = $3, response = $4::jsonb, lease_until = now()
 WHERE principal = $1 AND key = $2
 """
+# Only the claim this request holds: a release retried after an outage must not free the key
+# under a later request that has taken it over since.
 RELEASE_SQL: Final = """
-DELETE FROM idempotency_keys WHERE principal = $1 AND key = $2 AND status IS NULL
+DELETE FROM idempotency_keys
+WHERE principal = $1 AND key = $2 AND status IS NULL AND lease_until = $3
 """
 
 
@@ -61,6 +85,8 @@ class Claim(msgspec.Struct, frozen=True, kw_only=True):
 
     principal: str
     key: str
+    lease_until: datetime
+    """Identifies this claim among successive claims of the same key."""
 
 
 def fingerprint(method: str, path: str, body: bytes) -> bytes:
@@ -96,13 +122,15 @@ async def claim(pool: asyncpg.Pool, principal: str, key: str, print_: bytes) -> 
     """
     key = check_key(key)
     async with pool.acquire() as conn:
-        status = await conn.execute(CLAIM_SQL, principal, key, print_, LEASE_SECONDS)
-        if status == "INSERT 0 1":
-            return Claim(principal=principal, key=key)
+        lease = await conn.fetchval(CLAIM_SQL, principal, key, print_, LEASE_SECONDS)
+        if lease is not None:
+            return Claim(principal=principal, key=key, lease_until=lease)
         row = await conn.fetchrow(LOOKUP_SQL, principal, key)
         if row is None:  # released between our two statements: try once more
-            await conn.execute(CLAIM_SQL, principal, key, print_, LEASE_SECONDS)
-            return Claim(principal=principal, key=key)
+            lease = await conn.fetchval(CLAIM_SQL, principal, key, print_, LEASE_SECONDS)
+            if lease is not None:
+                return Claim(principal=principal, key=key, lease_until=lease)
+            raise _in_flight()
         if bytes(row["fingerprint"]) != print_:
             raise problem(
                 422,
@@ -114,16 +142,24 @@ async def claim(pool: asyncpg.Pool, principal: str, key: str, print_: bytes) -> 
         if row["status"] is not None:
             saved = msgspec.json.decode(row["response"])
             return Replay(status=row["status"], body=saved["body"], headers=saved["headers"])
-        if (
-            row["leased"]
-            or await conn.execute(TAKE_OVER_SQL, principal, key, LEASE_SECONDS) != "UPDATE 1"
-        ):
-            raise problem(
-                409,
-                "a request with this Idempotency-Key is still in flight; retry when it is done",
-                headers={"Retry-After": "1"},
-            )
-        return Claim(principal=principal, key=key)
+        # A claim this process knows has failed is not in flight, whatever its lease says.
+        abandoned = _abandoned.get((principal, key))
+        lease = (
+            None
+            if row["leased"] and abandoned != row["lease_until"]
+            else await conn.fetchval(TAKE_OVER_SQL, principal, key, LEASE_SECONDS, abandoned)
+        )
+        if lease is None:
+            raise _in_flight()
+        return Claim(principal=principal, key=key, lease_until=lease)
+
+
+def _in_flight() -> Exception:
+    return problem(
+        409,
+        "a request with this Idempotency-Key is still in flight; retry when it is done",
+        headers={"Retry-After": "1"},
+    )
 
 
 async def complete(
@@ -136,4 +172,38 @@ async def complete(
 
 async def release(pool: asyncpg.Pool, held: Claim) -> None:
     """Give the key back after a failure, so that a corrected retry may use it."""
-    await pool.execute(RELEASE_SQL, held.principal, held.key)
+    await pool.execute(RELEASE_SQL, held.principal, held.key, held.lease_until)
+
+
+def abandon(held: Claim) -> None:
+    """Note that the request holding ``held`` has failed: a retry reaching this process may
+    take the key over at once (``release_eventually`` gives it back to everyone else)."""
+    _abandoned[held.principal, held.key] = held.lease_until
+
+
+async def release_eventually(pool: asyncpg.Pool, held: Claim, *, interval: float = 0.5) -> None:
+    """``abandon``, then ``release``, retried through a database outage until the lease would
+    have run out anyway.
+
+    A request that fails because the database went away cannot give its key back then, and
+    before this the key stayed leased for ``LEASE_SECONDS``: every retry with it was told 409
+    "still in flight" for half a minute after the database was back, about a request that had
+    long failed. Releasing is safe even when the failed request's append did commit: the retry
+    finds the events by their key-derived ids and answers the original write.
+    """
+    abandon(held)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + LEASE_SECONDS
+    try:
+        while True:
+            try:
+                await release(pool, held)
+            except CONNECTION_ERRORS:
+                if loop.time() >= deadline:
+                    return
+                await asyncio.sleep(interval)
+            else:
+                return
+    finally:
+        if _abandoned.get((held.principal, held.key)) == held.lease_until:
+            del _abandoned[held.principal, held.key]

@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import logging
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from events.connect import connect, create_pool
 from events.domain.handler import CommandHandler
@@ -20,7 +20,7 @@ from service.keys import KeyRing
 from service.projectors import PROJECTIONS, LiveVersions
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterable
+    from collections.abc import AsyncIterator, Coroutine, Iterable
 
     from litestar import Litestar
 
@@ -64,6 +64,7 @@ class Runtime:
         self.live = LiveVersions(store.pool)
         self.runners: list[LiveRunner] = []
         self._tasks: list[asyncio.Task[None]] = []
+        self._background: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         """Start following the feed and, if configured, the projections."""
@@ -75,11 +76,19 @@ class Runtime:
             self.runners.append(runner)
             self._tasks.append(loop.create_task(runner.run(), name=f"projection:{name}"))
 
+    def spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` in the background (a request's clean-up that outlives it); cancelled
+        at shutdown."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
     async def close(self) -> None:
         """Stop everything this runtime started."""
-        for task in self._tasks:
+        tasks = [*self._tasks, *self._background]
+        for task in tasks:
             task.cancel()
-        for task in self._tasks:
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         await self.hub.close()

@@ -27,6 +27,8 @@ from service.settings import Settings
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
+    from litestar import Litestar
+
     from events.domain.commands import Command
 
 __all__ = ("ApiServer", "request_for", "running_api")
@@ -35,7 +37,11 @@ __all__ = ("ApiServer", "request_for", "running_api")
 class ApiServer:
     """A running API and what tests need to talk to it."""
 
-    def __init__(self, url: str, dsn: str, settings: Settings, tokens: dict[str, str]) -> None:
+    def __init__(
+        self, url: str, dsn: str, settings: Settings, tokens: dict[str, str], app: Litestar
+    ) -> None:
+        self.app = app
+        """The application (its ``state.runtime`` once started), for drills that inspect it."""
         self.url = url
         self.dsn = dsn
         self.settings = settings
@@ -95,7 +101,7 @@ async def running_api(dsn: str, **overrides: Any) -> AsyncIterator[ApiServer]:
                     task.result()
                 await asyncio.sleep(0.02)
         port = server.servers[0].sockets[0].getsockname()[1]
-        yield ApiServer(f"http://127.0.0.1:{port}", dsn, settings, tokens)
+        yield ApiServer(f"http://127.0.0.1:{port}", dsn, settings, tokens, app)
     finally:
         server.should_exit = True
         # Open live streams would hold a graceful shutdown: end them after a moment.

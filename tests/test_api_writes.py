@@ -137,6 +137,32 @@ async def test_concurrent_retries_with_one_key_record_once(api: ApiServer) -> No
     }
 
 
+async def test_a_retry_whose_response_was_lost_answers_the_original_write(
+    api: ApiServer,
+) -> None:
+    """The database went away after the append but before the response was remembered (the
+    client got a 503, the key's record is gone or abandoned): the retry with the same key must
+    find the write by its key-derived event ids, not decide the command again."""
+    meeting_id = new_id("m")
+    body = {"meeting_id": meeting_id, "title": "Talks", "valid_time": "2024-03"}
+    key = uuid.uuid4().hex
+    async with api.client("write") as client:
+        first = await client.post("/meetings", json=body, headers={"Idempotency-Key": key})
+        assert first.status_code == 201, first.text
+        conn = await asyncpg.connect(api.dsn)
+        try:
+            assert await conn.execute("DELETE FROM idempotency_keys WHERE key = $1", key) == (
+                "DELETE 1"
+            )
+        finally:
+            await conn.close()
+        retry = await client.post("/meetings", json=body, headers={"Idempotency-Key": key})
+    assert retry.status_code == 200, retry.text
+    assert retry.json()["event_ids"] == first.json()["event_ids"]
+    assert retry.json()["replayed"] is True
+    assert len(await stored(api, f"meeting-{meeting_id}")) == 1
+
+
 async def test_a_failed_keyed_request_frees_its_key(api: ApiServer) -> None:
     key = {"Idempotency-Key": uuid.uuid4().hex}
     meeting_id = new_id("m")

@@ -5,7 +5,7 @@ database), or falls behind a window that moved on; the in-process filter agrees 
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from uuid import uuid4
 
 import asyncpg
@@ -16,6 +16,7 @@ from service.fanout import FeedHub
 
 if TYPE_CHECKING:
     from events import Cursor, RecordedEvent
+    from events.records import FeedPage
 
 
 def _category() -> str:
@@ -128,3 +129,37 @@ async def _filters_agree(store: EventStore) -> None:
         in_process = {e.event_id for e in everything if flt.matches(e)}
         assert in_process == in_sql & {e.event_id for e in everything}, flt
     assert len({e.event_id for e in everything if FeedFilter(actor=actor).matches(e)}) == 7
+
+
+class _FailsOnce(EventStore):
+    """A store whose reads fail once, with an error no follower expects, when told to."""
+
+    fail = False
+
+    async def read_all(self, *args: Any, **kwargs: Any) -> FeedPage:
+        if self.fail:
+            self.fail = False
+            raise RuntimeError("an unexpected failure while reading the feed")
+        return await super().read_all(*args, **kwargs)
+
+
+async def test_the_hub_outlives_an_unexpected_error_of_its_follower(pool: asyncpg.Pool) -> None:
+    store = _FailsOnce(pool, poll_interval=0.05)
+    category = _category()
+    flt = FeedFilter(category=category)
+    hub = FeedHub(store)
+    await hub.start()
+    try:
+        await hub.wait_beyond(START, 0.1)  # let it take its starting point
+        start = await store.horizon()
+        await _append(store, category, 2)
+        first = await _take(hub, start, flt, 2)
+        store.fail = True
+        await _append(store, category, 3)
+        rest = await _take(hub, first[-1].cursor, flt, 3)
+    finally:
+        await hub.close()
+    assert not store.fail
+    assert [e.event_id for e in first + rest] == [
+        e.event_id for e in await _feed(store, flt, start)
+    ]

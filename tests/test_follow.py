@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit, urlunsplit
 from uuid import UUID, uuid4
 
@@ -25,9 +25,12 @@ from events import (
     connect,
 )
 from events.notify import FEED_CHANNEL
+from service.problems import problem_details_config
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, AsyncIterator, Callable
+
+    from events.records import FeedPage
 
 # Long enough that a follower relying on them would hit the test's own timeout: a store built
 # with these is only woken by notifications (or the listener's reconnection).
@@ -351,3 +354,36 @@ async def test_listener_survives_a_refused_reconnection(owner_dsn: str) -> None:
         await listener.close()
         await owner.execute(f'DROP ROLE IF EXISTS "{role}"')
         await owner.close()
+
+
+class _BrokenOnce(EventStore):
+    """A store whose next read meets a connection that a shutting-down server had already told
+    to go away (asyncpg raises InternalClientError on it)."""
+
+    broken = True
+
+    async def read_all(self, *args: Any, **kwargs: Any) -> FeedPage:
+        if self.broken:
+            self.broken = False
+            raise asyncpg.InternalClientError(
+                "cannot switch to state 12; another operation (2) is in progress"
+            )
+        return await super().read_all(*args, **kwargs)
+
+
+async def test_a_follower_rides_out_a_connection_left_broken_by_a_shutdown(
+    pool: asyncpg.Pool,
+) -> None:
+    store = _BrokenOnce(pool, poll_interval=0.05)
+    category = new_category()
+    events = new_events(2, "after the restart")
+    await store.append(f"{category}-a", events)
+    async with following(store, filter=FeedFilter(category=category)) as follower:
+        assert ids(await follower.take(2)) == ids(events)
+    assert not store.broken
+
+
+def test_a_connection_left_broken_by_a_shutdown_answers_503() -> None:
+    mapping = problem_details_config().exception_to_problem_detail_map
+    answer = mapping[asyncpg.InternalClientError](asyncpg.InternalClientError("state 12"))
+    assert answer.status_code == 503

@@ -8,6 +8,8 @@ import contextlib
 import uuid
 from typing import TYPE_CHECKING
 
+import asyncpg
+
 from events import EventStore, NewEvent
 from events.connect import connect
 from projections.rebuild import LiveRunner, live_version, rebuild
@@ -15,8 +17,6 @@ from projections.runner import checkpoint_of
 from tests.test_runner import Counter
 
 if TYPE_CHECKING:
-    import asyncpg
-
     from events import ConnectionOptions
 
 
@@ -84,3 +84,57 @@ async def test_a_rebuild_builds_beside_the_live_version_and_takes_over(
     counts = await _counts(pool, make(2).table)
     assert len(counts) == 32
     assert set(counts.values()) == {1}
+
+
+async def _counts_if_any(pool: asyncpg.Pool, table: str) -> dict[str, int]:
+    """``_counts``, or nothing while the runner has not created the table yet."""
+    return await _counts(pool, table) if await _exists(pool, table) else {}
+
+
+async def test_the_live_runner_outlives_its_own_connection(
+    store: EventStore, pool: asyncpg.Pool, app_options: ConnectionOptions, owner_dsn: str
+) -> None:
+    """A database restart kills the connection the live runner checks the pointer on; it used
+    to end the live runner (and the live version's runner with it) for good."""
+    category = f"lr{uuid.uuid4().hex[:10]}"
+    name = f"counter_{category}"
+    opened: list[asyncpg.Connection] = []
+
+    def make(version: int) -> Counter:
+        return Counter(category, version=version)
+
+    async def connector() -> asyncpg.Connection:
+        conn = await connect(app_options)
+        opened.append(conn)
+        return conn
+
+    live = LiveRunner(store, make, connector, name, check_interval=0.1)
+    live_task = asyncio.create_task(live.run())
+    try:
+        await store.append(f"{category}-1", [NewEvent(type="test.counted", data={})])
+        async with asyncio.timeout(30):
+            while f"{category}-1/1" not in await _counts_if_any(pool, make(1).table):  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+        # The first connection opened is the pointer's: the server ends it.
+        admin = await asyncpg.connect(owner_dsn)
+        try:
+            assert await admin.fetchval(
+                "SELECT pg_terminate_backend($1)", opened[0].get_server_pid()
+            )
+        finally:
+            await admin.close()
+        await asyncio.sleep(0.5)  # several pointer checks
+        assert not live_task.done()
+        # Still following the feed, and still following switches of the pointer.
+        await pool.execute("INSERT INTO projection_live (name, version) VALUES ($1, 2)", name)
+        await store.append(f"{category}-2", [NewEvent(type="test.counted", data={})])
+        async with asyncio.timeout(30):
+            while f"{category}-2/1" not in await _counts_if_any(pool, make(2).table):  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+        assert not live_task.done()
+    finally:
+        live_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await live_task
+    for version in (1, 2):
+        await pool.execute(f"DROP TABLE IF EXISTS projections.{make(version).table}")

@@ -40,6 +40,7 @@ from events.domain.commands import (
 )
 from events.domain.strict import StrictDecoder
 from events.errors import WrongExpectedVersionError
+from events.notify import CONNECTION_ERRORS
 from service import idempotency
 from service.auth import principal_of, require
 from service.metrics import observe_command
@@ -232,6 +233,15 @@ def _response(route: CommandRoute, receipt: WriteReceipt, command: Any) -> Respo
     )
 
 
+async def _give_back(runtime: Runtime, held: idempotency.Claim) -> None:
+    """Release a failed request's key now, or as soon as the database is back."""
+    try:
+        await idempotency.release(runtime.pool, held)
+    except CONNECTION_ERRORS:
+        idempotency.abandon(held)  # before the 503 goes out: a prompt retry may take it over
+        runtime.spawn(idempotency.release_eventually(runtime.pool, held))
+
+
 async def _check_media_type(request: Request[Any, Any, Any]) -> None:
     # A coroutine: a plain function hook would run in Litestar's thread pool per request.
     content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
@@ -282,25 +292,37 @@ def _build(route: CommandRoute) -> HTTPRouteHandler:
                 headers = {**claimed.headers, "Idempotent-Replayed": "true"}
                 return Response(claimed.body, status_code=claimed.status, headers=headers)
             held = claimed
-            fields.setdefault("command_id", idempotency.command_id_for(principal, claimed.key))
+            # The body always carries ``command_id`` (None when the client sent none), so a
+            # ``setdefault`` here never took effect: keyed writes got random event ids, and a
+            # retry after a write whose response was lost (a database restart between the
+            # append and ``complete``) decided the command again, and recorded it twice or was
+            # refused by the rules (409 "already scheduled") for the client's own write.
+            if fields.get("command_id") is None:
+                fields["command_id"] = idempotency.command_id_for(principal, claimed.key)
         try:
             command = msgspec.convert(fields, route.command)
         except msgspec.ValidationError as exc:
             if held is not None:
-                await idempotency.release(runtime.pool, held)
+                await _give_back(runtime, held)
             raise problem(422, str(exc), errors=[field_error(str(exc))]) from exc
         try:
             receipt = await _execute(runtime, command, request, expected)
         except BaseException:
             if held is not None:
-                await idempotency.release(runtime.pool, held)
+                await _give_back(runtime, held)
             raise
         response = _response(route, receipt, command)
         if held is not None:
-            await idempotency.complete(
-                runtime.pool, held, response.status_code or 200, response.content,
-                dict(response.headers),
-            )  # fmt: skip
+            try:
+                await idempotency.complete(
+                    runtime.pool, held, response.status_code or 200, response.content,
+                    dict(response.headers),
+                )  # fmt: skip
+            except CONNECTION_ERRORS:
+                # The write is recorded but its response cannot be: answer 503 and free the
+                # key, so that the retry finds the write by its event ids and answers it.
+                await _give_back(runtime, held)
+                raise
         return response
 
     parameters = [
