@@ -28,7 +28,7 @@ export API_DB_USER
 
 psql -v ON_ERROR_STOP=1 --no-psqlrc --quiet \
     --username "${POSTGRES_USER:-postgres}" --dbname "${POSTGRES_DB:-${POSTGRES_USER:-postgres}}" <<'SQL'
-SET client_min_messages = warning
+SET client_min_messages = warning;
 \getenv api_user API_DB_USER
 \getenv api_password API_DB_PASSWORD
 SELECT 'CREATE ROLE diplofeed_app NOLOGIN'
