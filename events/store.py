@@ -129,18 +129,35 @@ BY_EVENT_IDS_SQL: Final = f"""
 SELECT {_COLUMNS} FROM events WHERE event_id = any($1::uuid[]) ORDER BY position
 """
 
+# One statement, so one snapshot and one round trip: the stream's current version comes back
+# with its events, and on a row of its own (nulls) when none lies in the range asked for.
+# A NULL start means "from the last event" when reading backward.
 READ_STREAM_FORWARD_SQL: Final = f"""
-SELECT {_COLUMNS} FROM events
-WHERE stream_id = $1 AND stream_version >= $2
-ORDER BY stream_version
-LIMIT $3
+WITH head AS (
+    SELECT coalesce(max(stream_version), 0) AS current FROM events WHERE stream_id = $1
+)
+SELECT head.current, page.*
+FROM head
+LEFT JOIN LATERAL (
+    SELECT {_COLUMNS} FROM events
+    WHERE stream_id = $1 AND stream_version >= $2
+    ORDER BY stream_version
+    LIMIT $3
+) AS page ON true
 """
 
 READ_STREAM_BACKWARD_SQL: Final = f"""
-SELECT {_COLUMNS} FROM events
-WHERE stream_id = $1 AND stream_version <= $2
-ORDER BY stream_version DESC
-LIMIT $3
+WITH head AS (
+    SELECT coalesce(max(stream_version), 0) AS current FROM events WHERE stream_id = $1
+)
+SELECT head.current, page.*
+FROM head
+LEFT JOIN LATERAL (
+    SELECT {_COLUMNS} FROM events
+    WHERE stream_id = $1 AND stream_version <= coalesce($2::bigint, head.current)
+    ORDER BY stream_version DESC
+    LIMIT $3
+) AS page ON true
 """
 
 # The horizon is taken once, in the statement's own snapshot, and returned even when no row is
@@ -441,18 +458,13 @@ class EventStore:
         (default: the last event)."""
         check_stream_id(stream_id, InvalidReadError)
         _check_limit(limit)
-        async with (
-            self._pool.acquire() as conn,
-            conn.transaction(readonly=True, isolation="repeatable_read"),
-        ):
-            current = (await self._head(conn, stream_id)).version
-            if backward:
-                start = current if from_version is None else from_version
-                rows = await conn.fetch(READ_STREAM_BACKWARD_SQL, stream_id, start, limit)
-            else:
-                start = 1 if from_version is None else from_version
-                rows = await conn.fetch(READ_STREAM_FORWARD_SQL, stream_id, start, limit)
-        events = [_row_to_event(r) for r in rows]
+        if backward:
+            rows = await self._pool.fetch(READ_STREAM_BACKWARD_SQL, stream_id, from_version, limit)
+        else:
+            start = 1 if from_version is None else from_version
+            rows = await self._pool.fetch(READ_STREAM_FORWARD_SQL, stream_id, start, limit)
+        current: int = rows[0]["current"]
+        events = [] if rows[0]["position"] is None else [_row_to_event(r, 1) for r in rows]
         next_version: int | None
         if backward:
             next_version = events[-1].stream_version - 1 if events else None

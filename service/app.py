@@ -97,7 +97,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
     return Litestar(
         route_handlers=[Router("/", route_handlers=handlers)],
         lifespan=[lifespan],
-        # Logging is structlog's (service.logs), configured above; Litestar must not redo it.
+        # configure_logging above owns logging: Litestar's default config would replace the
+        # root logger's level (INFO, whatever log_level says) and handler (its own text format).
         logging_config=None,
         state=State({"settings": settings}),
         middleware=middleware,

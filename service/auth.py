@@ -70,7 +70,9 @@ class ApiKeyMiddleware(AbstractAuthenticationMiddleware):
 def require(scope: Scope) -> Guard:
     """A guard: the request's key must hold ``scope`` (reads may also be public)."""
 
-    def guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:  # type: ignore[type-arg]
+    # A coroutine: Litestar runs a plain function guard in its thread pool, a thread hop per
+    # request.
+    async def guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:  # type: ignore[type-arg]
         user = connection.scope.get("user")
         if user is None:
             runtime: Runtime = connection.app.state.runtime

@@ -1,45 +1,55 @@
-"""The ``diplofeed`` command."""
+"""The ``diplofeed`` command: serve, project, migrate, rebuild, verify, keys, load, export,
+tail. Each has ``--help`` with an example; failures are one line on standard error and a
+non-zero exit status."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import signal
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import asyncpg
 import click
+import msgspec
 import uvicorn
 
-from events.errors import EventStoreError
+from events.connect import connect
 from events.migrate import migrate as run_migrations
 from events.verify import verify_chains
+from projections.rebuild import live_version
+from projections.rebuild import rebuild as run_rebuild
+from projections.runner import projection_lag
 from service.app import create_app
-from service.keys import KeyError_, create_key, list_keys, revoke_key
-from service.settings import Settings, SettingsError
+from service.cli_data import export, load, tail
+from service.cli_support import run as _run
+from service.cli_support import settings_or_exit
+from service.demo import embedded_postgres, keep_demo_key, prepare_demo, read_demo_key
+from service.keys import create_key, list_keys, revoke_key
+from service.progress import Progress
+from service.projectors import PROJECTIONS
+from service.runtime import open_store, run_projections
 
 if TYPE_CHECKING:
-    from collections.abc import Coroutine
-    from typing import Any
+    from service.settings import Settings
 
-__all__ = ("main",)
-
-
-def _run(work: Coroutine[Any, Any, int]) -> None:
-    """Run ``work``; turn expected failures into one clear line and a non-zero status."""
-    try:
-        status = asyncio.run(work)
-    except (EventStoreError, SettingsError, KeyError_) as exc:
-        click.echo(f"error: {exc}", err=True)
-        status = 1
-    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-        click.echo(f"error: database: {exc}", err=True)
-        status = 2
-    sys.exit(status)
+__all__ = ("cli", "main")
 
 
-@click.group()
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
-    """Diplofeed: an event-sourced feed of diplomatic interactions."""
+    """Diplofeed: an event-sourced feed of diplomatic interactions.
+
+    Settings come from the environment (DATABASE_URL, DIPLOFEED_*); see the README.
+    Example: diplofeed serve --demo
+    """
+
+
+main.add_command(load)
+main.add_command(export)
+main.add_command(tail)
 
 
 @main.command()
@@ -50,7 +60,7 @@ def migrate() -> None:
     """
 
     async def work() -> int:
-        settings = Settings.from_env()
+        settings = settings_or_exit()
         conn = await asyncpg.connect(settings.migration_dsn())
         try:
             applied = await run_migrations(conn)
@@ -73,7 +83,7 @@ def verify() -> None:
     """
 
     async def work() -> int:
-        settings = Settings.from_env()
+        settings = settings_or_exit()
         conn = await asyncpg.connect(settings.database_url)
         try:
             report = await verify_chains(conn)
@@ -96,25 +106,140 @@ def verify() -> None:
 @main.command()
 @click.option("--host", default=None, help="Address to listen on (default DIPLOFEED_HOST).")
 @click.option("--port", type=int, default=None, help="Port (default DIPLOFEED_PORT, 8000).")
-def serve(host: str | None, port: int | None) -> None:
+@click.option(
+    "--demo",
+    is_flag=True,
+    help="Migrate, record the seed article and make a demo key first; without DATABASE_URL, "
+    "run an embedded PostgreSQL in the data folder (DIPLOFEED_DATA_DIR, ./.diplofeed).",
+)
+def serve(host: str | None, port: int | None, demo: bool) -> None:
     """Run the HTTP API (and, unless DIPLOFEED_RUN_PROJECTIONS=false, the projections).
 
+    Example: diplofeed serve --demo          (a running demo on a fresh machine)
     Example: DATABASE_URL=postgresql://app@db/diplofeed diplofeed serve --port 8000
     """
-    try:
-        settings = Settings.from_env()
-    except SettingsError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
+    settings = settings_or_exit()
     host = host or settings.host
     port = settings.port if port is None else port
-    click.echo(f"Diplofeed API on http://{host}:{port}  (docs: http://{host}:{port}/schema)")
+    if not demo:
+        _serve(settings, host, port)
+        return
+    embedded = None if settings.database_url_given else Path(settings.data_dir)
+    with contextlib.ExitStack() as stack:
+        admin_url = None
+        if embedded is not None:
+            click.echo(f"starting the embedded PostgreSQL in {embedded / 'pgdata'} ...", err=True)
+            admin_url = stack.enter_context(embedded_postgres(embedded))
+        Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
+        known = read_demo_key(settings)
+        try:
+            setup = asyncio.run(prepare_demo(settings, admin_url=admin_url, known_token=known))
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            click.echo(f"error: database: {exc}", err=True)
+            sys.exit(2)
+        if setup.token != known:
+            keep_demo_key(settings, setup.token)
+        seed = setup.seed
+        click.echo(
+            f"seed article: {seed.recorded} commands recorded now, {seed.already_recorded} "
+            "recorded before",
+            err=True,
+        )
+        base = f"http://{host}:{port}"
+        click.echo(f"Diplofeed demo: {base}")
+        click.echo(f"  interactive docs: {base}/schema")
+        click.echo(f"  the Moscow roster: {base}/meetings/moscow_2024")
+        click.echo(f"  Hamas's contact history: {base}/actors/hamas/contacts")
+        click.echo(f"  the live feed: {base}/feed/stream")
+        click.echo(f"  reads are public; write with: Authorization: Bearer {setup.token}")
+        click.echo("Ctrl-C stops it; the data stays for the next start.")
+        demo_settings = msgspec.structs.replace(setup.settings, public_reads=True)
+        _serve(demo_settings, host, port, announce=False)
+
+
+def _serve(settings: Settings, host: str, port: int, *, announce: bool = True) -> None:
+    if announce:
+        click.echo(f"Diplofeed API on http://{host}:{port}  (docs: http://{host}:{port}/schema)")
     uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False)
+
+
+@main.command()
+@click.option(
+    "--only",
+    "names",
+    multiple=True,
+    type=click.Choice(sorted(PROJECTIONS)),
+    help="Run only these projections (repeatable; default: all).",
+)
+def project(names: tuple[str, ...]) -> None:
+    """Run the projection runners only (any number of replicas: one is active per
+    projection, a standby takes over within seconds). SIGTERM or Ctrl-C stops it.
+
+    Example: DATABASE_URL=postgresql://app@db/diplofeed diplofeed project
+    """
+    settings = settings_or_exit()
+
+    async def work() -> int:
+        task = asyncio.current_task()
+        assert task is not None  # noqa: S101 (inside asyncio.run)
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+        click.echo(f"running projections: {', '.join(names or PROJECTIONS)}", err=True)
+        try:
+            await run_projections(settings, names or None)
+        except asyncio.CancelledError:
+            click.echo("projections stopped", err=True)
+        return 0
+
+    _run(work())
+
+
+@main.command()
+@click.argument("name", type=click.Choice(sorted(PROJECTIONS)))
+@click.option("--batch-size", default=5_000, show_default=True, help="Events per batch.")
+def rebuild(name: str, batch_size: int) -> None:
+    """Rebuild projection NAME without downtime: build the next version beside the live one,
+    switch to it once caught up, drop the old one. Safe to interrupt: running it again
+    resumes where it stopped.
+
+    Example: diplofeed rebuild roster
+    """
+    settings = settings_or_exit()
+
+    async def work() -> int:
+        options = settings.connection_options()
+        async with open_store(settings) as store:
+            # What the next version still has to apply (a rebuild interrupted before resumes).
+            upcoming = (await live_version(store.pool, name) or 1) + 1
+            total = (await projection_lag(store.pool, PROJECTIONS[name](upcoming))).events
+            with Progress(f"rebuilding {name}", total) as bar:
+
+                def progress(applied: int) -> None:
+                    bar.advance(max(applied - bar.done, 0))
+
+                report = await run_rebuild(
+                    store,
+                    PROJECTIONS[name],
+                    lambda: connect(options),
+                    name,
+                    batch_size=batch_size,
+                    on_progress=progress,
+                )
+                progress(report.events)
+        click.echo(
+            f"{name}: version {report.old_version} -> {report.new_version} is live "
+            f"({report.events:,} events in {report.seconds:.1f} s)"
+        )
+        return 0
+
+    _run(work())
 
 
 @main.group()
 def keys() -> None:
-    """Create, list and revoke API keys (run against the application's database)."""
+    """Create, list and revoke API keys (run against the application's database).
+
+    Example: diplofeed keys create "newsroom ingest" --scope write
+    """
 
 
 @keys.command("create")
@@ -135,7 +260,7 @@ def keys_create(name: str, scopes: tuple[str, ...]) -> None:
     """
 
     async def work() -> int:
-        conn = await asyncpg.connect(Settings.from_env().database_url)
+        conn = await asyncpg.connect(settings_or_exit().database_url)
         try:
             created = await create_key(conn, name, scopes)  # type: ignore[arg-type]
         finally:
@@ -156,7 +281,7 @@ def keys_list() -> None:
     """
 
     async def work() -> int:
-        conn = await asyncpg.connect(Settings.from_env().database_url)
+        conn = await asyncpg.connect(settings_or_exit().database_url)
         try:
             found = await list_keys(conn)
         finally:
@@ -180,7 +305,7 @@ def keys_revoke(key_id: str) -> None:
     """
 
     async def work() -> int:
-        conn = await asyncpg.connect(Settings.from_env().database_url)
+        conn = await asyncpg.connect(settings_or_exit().database_url)
         try:
             key = await revoke_key(conn, key_id)
         finally:
@@ -189,3 +314,19 @@ def keys_revoke(key_id: str) -> None:
         return 0
 
     _run(work())
+
+
+def cli() -> None:
+    """The ``diplofeed`` entry point: ``main``, with usage errors as one line too."""
+    try:
+        main(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except click.UsageError as exc:
+        command = exc.ctx.command_path if exc.ctx is not None else "diplofeed"
+        click.echo(f"error: {exc.format_message()} (see `{command} --help`)", err=True)
+        sys.exit(2)
+    except click.ClickException as exc:
+        click.echo(f"error: {exc.format_message()}", err=True)
+        sys.exit(exc.exit_code)

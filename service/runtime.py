@@ -20,38 +20,46 @@ from service.keys import KeyRing
 from service.projectors import PROJECTIONS, LiveVersions
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Iterable
 
-    import asyncpg
     from litestar import Litestar
 
     from service.settings import Settings
 
-__all__ = ("Runtime", "lifespan")
+__all__ = ("Runtime", "lifespan", "open_store", "run_projections")
 
 log = logging.getLogger(__name__)
+
+
+def projection_runners(
+    store: EventStore, settings: Settings, names: Iterable[str] | None = None
+) -> dict[str, LiveRunner]:
+    """One live runner per projection (each follows rebuilds of its projection)."""
+    options = settings.connection_options()
+    return {
+        name: LiveRunner(store, PROJECTIONS[name], lambda: connect(options), name)
+        for name in (names or PROJECTIONS)
+    }
+
+
+async def run_projections(settings: Settings, names: Iterable[str] | None = None) -> None:
+    """Run the projections until cancelled (``diplofeed project``)."""
+    async with open_store(settings) as store:
+        runners = projection_runners(store, settings, names)
+        await asyncio.gather(*(runner.run() for runner in runners.values()))
 
 
 class Runtime:
     """The process's long-lived parts (see the module docstring)."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        pool: asyncpg.Pool,
-        store: EventStore,
-        listener: FeedListener,
-        notifier: Notifier,
-    ) -> None:
+    def __init__(self, settings: Settings, store: EventStore) -> None:
         self.settings = settings
-        self.pool = pool
+        self.pool = store.pool
         self.store = store
-        self.listener = listener
-        self.notifier = notifier
         self.handler = CommandHandler(store)
         self.hub = FeedHub(store)
-        self.keyring = KeyRing(pool)
-        self.live = LiveVersions(pool)
+        self.keyring = KeyRing(store.pool)
+        self.live = LiveVersions(store.pool)
         self.runners: list[LiveRunner] = []
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -60,10 +68,8 @@ class Runtime:
         await self.hub.start()
         if not self.settings.run_projections:
             return
-        options = self.settings.connection_options()
         loop = asyncio.get_running_loop()
-        for name, make in PROJECTIONS.items():
-            runner = LiveRunner(self.store, make, lambda: connect(options), name)
+        for name, runner in projection_runners(self.store, self.settings).items():
             self.runners.append(runner)
             self._tasks.append(loop.create_task(runner.run(), name=f"projection:{name}"))
 
@@ -78,25 +84,31 @@ class Runtime:
 
 
 @asynccontextmanager
-async def lifespan(app: Litestar) -> AsyncIterator[None]:
-    """Build the runtime on start-up, on the server's own event loop, and close it at
-    shutdown (in reverse order of construction)."""
-    settings: Settings = app.state.settings
+async def open_store(settings: Settings) -> AsyncIterator[EventStore]:
+    """A store with its pool, feed listener and notifier, closed in reverse order."""
     options = settings.connection_options()
     pool = await create_pool(options)
     listener = FeedListener(lambda: connect(options))
     notifier = Notifier(pool)
     try:
         await listener.start()
-        store = EventStore(pool, notifier=notifier, listener=listener)
-        runtime = Runtime(settings, pool, store, listener, notifier)
+        yield EventStore(pool, notifier=notifier, listener=listener)
+    finally:
+        await notifier.close()
+        await listener.close()
+        await pool.close()
+
+
+@asynccontextmanager
+async def lifespan(app: Litestar) -> AsyncIterator[None]:
+    """Build the runtime on start-up, on the server's own event loop, and close it at
+    shutdown (in reverse order of construction)."""
+    settings: Settings = app.state.settings
+    async with open_store(settings) as store:
+        runtime = Runtime(settings, store)
         await runtime.start()
         app.state.runtime = runtime
         try:
             yield
         finally:
             await runtime.close()
-    finally:
-        await notifier.close()
-        await listener.close()
-        await pool.close()

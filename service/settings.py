@@ -66,6 +66,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """Run the projection runners in the API process (off when a separate projector runs)."""
     log_format: Literal["json", "console"] = "json"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    data_dir: str = ".diplofeed"
+    """Where ``diplofeed serve --demo`` keeps its embedded PostgreSQL's data."""
+    database_url_given: bool = False
+    """Whether ``DATABASE_URL`` was set (not an environment variable of its own): without it,
+    the demo runs an embedded server."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -73,6 +78,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         env = os.environ if environ is None else environ
         raw: dict[str, Any] = {}
         for name in cls.__struct_fields__:
+            if name == "database_url_given":
+                continue
             key = name.upper() if name.endswith("database_url") else ENV_PREFIX + name.upper()
             if key in env and env[key] != "":
                 value = env[key]
@@ -81,6 +88,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
                     if name in _LIST_FIELDS
                     else value
                 )
+        raw["database_url_given"] = "database_url" in raw
         try:
             settings = msgspec.convert(raw, cls, strict=False)
         except msgspec.ValidationError as exc:

@@ -71,6 +71,7 @@ def test_settings_from_an_environment() -> None:
         database_url="postgresql://app@db/feed",
         migration_database_url="postgresql://owner@db/feed",
         db_role="diplofeed_app",
+        database_url_given=True,
         statement_timeout_ms=1500,
         idle_in_transaction_timeout_ms=2500,
         pool_min_size=3,

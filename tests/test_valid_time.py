@@ -6,11 +6,15 @@ from datetime import date
 
 import msgspec
 import pytest
+from edtf import parse_edtf, struct_time_to_date
 
 from events.domain.errors import InvalidCommandError, InvalidValidTimeError
 from events.domain.valid_time import (
     PRECISIONS,
     ValidTime,
+    _check_grammar,
+    _plain,
+    _read,
     certainly_within,
     possibly_within,
     valid_time,
@@ -317,3 +321,38 @@ def test_within_refuses_a_reversed_window() -> None:
 )
 def test_year_span(edtf: str, span: tuple[int | None, int | None]) -> None:
     assert year_span(valid_time(edtf)) == span
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["2024", "2024-02", "2023-02", "2024-02-29", "0001-01-01", "9999-12", "1900-02",
+     "2024-12-31", "2007/2011", "2024-02-28/2024-02-29", "2019-02/2024-03-10"],
+)  # fmt: skip
+def test_plain_dates_read_without_the_parser_as_the_parser_reads_them(text: str) -> None:
+    for token in text.split("/"):
+        parsed = parse_edtf(token)
+        assert _plain(token) == (
+            struct_time_to_date(parsed.lower_strict()),
+            struct_time_to_date(parsed.upper_strict()),
+        )
+    _check_grammar(text)  # accepted, and so by the package
+    parse_edtf(text)
+
+
+@pytest.mark.parametrize("text", ["2023-02-29", "2024-13", "2024-00", "0000", "2024-21"])
+def test_what_is_not_plain_goes_to_the_parser(text: str) -> None:
+    assert _plain(text) is None
+
+
+def test_a_valid_time_is_read_once_per_string() -> None:
+    before = _read.cache_info()
+    first = valid_time("2031-07", "July 2031")
+    again = valid_time(" 2031-07 ", "in July 2031")
+    after = _read.cache_info()
+    assert (first.lower, first.upper) == (again.lower, again.upper)
+    assert again.raw == "in July 2031"
+    assert after.hits >= before.hits + 1
+    with pytest.raises(InvalidValidTimeError):
+        valid_time("2023-02-29")
+    with pytest.raises(InvalidValidTimeError):
+        valid_time("2023-02-29")  # failures are not cached away

@@ -46,6 +46,7 @@ later dates are refused rather than silently left unbounded.
 from __future__ import annotations
 
 import calendar
+import functools
 import re
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -86,6 +87,9 @@ _DATE: Final = re.compile(
 # digit and no day, e.g. ``2024-1X``, although it is level-2 EDTF. ``2024-1X-XX`` means the same
 # and parses, so the grammar check sees that spelling; bounds are computed from the original.
 _MONTH_ONLY_PARTIAL: Final = re.compile(r"(?<![0-9X])(-?[0-9X]{4}-(?:[0-9]X|X[0-9]))(?![-0-9X])")
+
+# A plain calendar year, month or day: what the package reads the same way we would.
+_PLAIN: Final = re.compile(r"([0-9]{4})(?:-(0[1-9]|1[0-2])(?:-([0-9]{2}))?)?")
 
 # Widening units, finest first; a date's qualifiers widen by the coarsest unit they name.
 _UNIT_ORDER: Final = ("day", "month", "season", "year")
@@ -147,8 +151,7 @@ def valid_time(edtf: str, raw: str | None = None) -> ValidTime:
         raise InvalidValidTimeError(
             f"the valid time is empty; give an EDTF date such as {_EXAMPLES}", field=_FIELD
         )
-    _check_grammar(text)
-    canonical, precision, lower, upper = _summarise(text)
+    canonical, precision, lower, upper = _read(text)
     raw_phrase = raw.strip() if raw is not None else None
     return ValidTime(
         edtf=canonical,
@@ -220,8 +223,44 @@ def _not_edtf(text: str) -> InvalidValidTimeError:
     )
 
 
+@functools.lru_cache(maxsize=8192)
+def _read(text: str) -> tuple[str, str, date | None, date | None]:
+    """Grammar check and summary of one EDTF string. Cached: the package's parser costs
+    milliseconds per string, and sources keep naming the same months and days."""
+    _check_grammar(text)
+    return _summarise(text)
+
+
+def _plain_day(year: str, month: str | None, day: str | None) -> tuple[date, date] | None:
+    """The bounds of a plain calendar year, month or day (level 0, no qualifier), computed
+    directly; ``None`` for anything else (seasons, impossible dates), which the package
+    reads."""
+    y = int(year)
+    if y < 1:
+        return None
+    try:
+        if month is None:
+            return date(y, 1, 1), date(y, 12, 31)
+        m = int(month)
+        if day is None:
+            return date(y, m, 1), date(y, m, calendar.monthrange(y, m)[1])
+        one = date(y, m, int(day))
+    except ValueError:
+        return None
+    return one, one
+
+
+def _plain(text: str) -> tuple[date, date] | None:
+    match = _PLAIN.fullmatch(text)
+    return None if match is None else _plain_day(*match.groups())
+
+
 def _check_grammar(text: str) -> None:
-    """Let the `edtf` package decide whether ``text`` is EDTF."""
+    """Let the `edtf` package decide whether ``text`` is EDTF (plain level-0 dates and
+    intervals of them, which it always accepts, are recognised without it)."""
+    parts = text.split("/")
+    if len(parts) <= 2 and all(_plain(part) is not None for part in parts):
+        return
     try:
         parse_edtf(_MONTH_ONLY_PARTIAL.sub(r"\1-XX", text))
     except EDTFParseException:
@@ -393,6 +432,9 @@ def _add_months(day: date, months: int, month_end: bool) -> date:
 
 def _package_bounds(token: str) -> tuple[date, date]:
     """``lower_strict()``/``upper_strict()`` of one date, as days."""
+    plain = _plain(token)
+    if plain is not None:
+        return plain
     try:
         parsed = parse_edtf(token)
         first: date = struct_time_to_date(parsed.lower_strict())

@@ -232,7 +232,8 @@ def _response(route: CommandRoute, receipt: WriteReceipt, command: Any) -> Respo
     )
 
 
-def _check_media_type(request: Request[Any, Any, Any]) -> None:
+async def _check_media_type(request: Request[Any, Any, Any]) -> None:
+    # A coroutine: a plain function hook would run in Litestar's thread pool per request.
     content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if not content_type.startswith("application/") or not content_type.endswith(_JSON_TYPES):
         raise problem(
