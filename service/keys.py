@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Final, Literal
 
 import msgspec
 
+from events.notify import CONNECTION_ERRORS
+
 if TYPE_CHECKING:
     import asyncpg
 
@@ -151,7 +153,14 @@ class KeyRing:
         if cached is not None and cached[0] > now:
             return cached[1]
         key_id, secret = match.groups()
-        row = await self._pool.fetchrow(LOOKUP_KEY_SQL, key_id)
+        try:
+            row = await self._pool.fetchrow(LOOKUP_KEY_SQL, key_id)
+        except CONNECTION_ERRORS:
+            # No key can be revoked while the database is away, so the last verdict still
+            # holds: live streams resuming from memory keep working through an outage.
+            if cached is not None:
+                return cached[1]
+            raise
         key: ApiKey | None = None
         # Compared even when the row is missing, so timing tells nothing about which ids exist.
         stored = row["secret_hash"] if row is not None else b"\0" * 32

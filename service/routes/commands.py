@@ -211,7 +211,9 @@ async def _execute(
             current_version=exc.actual,
         ) from exc
     if outcome.result is not None:
-        return _receipt(outcome, outcome.result.last_version, outcome.result.cursor.encode(), False)
+        return _receipt(
+            outcome, outcome.result.last_version, outcome.result.cursor.encode(), outcome.replayed
+        )
     stored = await runtime.store.read_events(outcome.event_ids) if outcome.event_ids else []
     version = (
         max(e.stream_version for e in stored)
