@@ -112,10 +112,17 @@ class CommandHandler:
     async def refresh_directory(self, *, max_age: float = 0.0) -> bool:
         """Fold actor events committed since the last refresh into the directory, unless it
         was refreshed less than ``max_age`` seconds ago; whether it read the feed."""
-        if time.monotonic() - self._refreshed_at < max_age:
+        asked = time.monotonic()
+        if asked - self._refreshed_at < max_age:
             return False
         actor_events = FeedFilter(category="actor")
         async with self._refreshing:
+            # Another command's refresh, done while this one waited, may do: one that began
+            # after this one asked covers it entirely, a recent one within ``max_age``.
+            if self._refreshed_at >= asked:
+                return True
+            if max_age > 0 and time.monotonic() - self._refreshed_at < max_age:
+                return False
             started = time.monotonic()
             await self._refresh(actor_events)
             self._refreshed_at = started

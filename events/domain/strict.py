@@ -69,5 +69,10 @@ class StrictDecoder(Generic[T]):
         """Decode ``data``; raises ``msgspec.ValidationError`` (or ``DecodeError``) naming the
         offending field and its path."""
         result = self._decoder.decode(data)  # types and required fields first
-        _check(msgspec.json.decode(data), self._info, "$")
+        self.check_fields(data)
         return result
+
+    def check_fields(self, data: bytes | str) -> None:
+        """Only the unknown-field check, for JSON another decoder already typed (an HTTP
+        framework's): raises ``msgspec.ValidationError`` naming the first unknown key."""
+        _check(msgspec.json.decode(data), self._info, "$")

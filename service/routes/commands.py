@@ -269,7 +269,7 @@ def _build(route: CommandRoute) -> HTTPRouteHandler:
         runtime = runtime_of(request)
         raw = await request.body()
         try:
-            strict.decode(raw)  # unknown fields at any depth: a typo must not drop data
+            strict.check_fields(raw)  # unknown fields at any depth: a typo must not drop data
         except msgspec.ValidationError as exc:
             raise problem(422, str(exc), errors=[field_error(str(exc))]) from exc
         fields = {**msgspec.to_builtins(data), **path, **dict(route.fixed)}
