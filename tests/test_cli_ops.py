@@ -240,3 +240,37 @@ async def test_the_demo_runs_on_an_embedded_postgres_and_keeps_its_data(tmp_path
     assert "0 commands recorded now, 63 recorded before" in err
     assert token in out  # the same key again
     assert (tmp_path / "demo" / "pgdata").is_dir()
+
+
+async def test_with_database_url_the_demo_uses_that_server(server_url: str, tmp_path: Path) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    async with scratch_database(server_url, migrated=False) as dsn:
+        env = _env(DATABASE_URL=dsn, DIPLOFEED_DATA_DIR=str(tmp_path / "demo"))
+        process = await asyncio.create_subprocess_exec(
+            _diplofeed(), "serve", "--demo", "--port", str(port), env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        try:
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+                async with asyncio.timeout(90):
+                    while True:
+                        try:
+                            if (await client.get("/ready")).status_code == 200:
+                                break
+                        except httpx.TransportError:
+                            pass
+                        await asyncio.sleep(0.25)
+        finally:
+            process.send_signal(signal.SIGINT)
+            _, err = await asyncio.wait_for(process.communicate(), 60)
+        assert process.returncode == 0, err.decode()
+        assert "embedded" not in err.decode()
+        conn = await asyncpg.connect(dsn)
+        try:
+            recorded = await conn.fetchval("SELECT count(*) FROM events")
+        finally:
+            await conn.close()
+    assert recorded == 63  # migrated and seeded there, not in an embedded server
+    assert not (tmp_path / "demo" / "pgdata").exists()
