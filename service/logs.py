@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import structlog
 from litestar.enums import ScopeType
+from litestar.exceptions import HTTPException
 
 if TYPE_CHECKING:
     from litestar.types import ASGIApp, Message, Receive, Scope, Send
@@ -94,14 +95,21 @@ class RequestIdMiddleware:
                 message["headers"] = headers
             await send(message)
 
-        with structlog.contextvars.bound_contextvars(request_id=request_id):
-            try:
-                await self.app(scope, receive, send_with_id)
-            finally:
-                access.info(
-                    "request",
-                    method=scope.get("method"),
-                    path=scope.get("path"),
-                    status=status,
-                    ms=round((time.perf_counter() - started) * 1000, 2),
-                )
+        # bind/reset rather than bound_contextvars(), which snapshots every bound variable first.
+        tokens = structlog.contextvars.bind_contextvars(request_id=request_id)
+        try:
+            await self.app(scope, receive, send_with_id)
+        except HTTPException as exc:
+            # Raised by a middleware (a key that does not verify): answered by Litestar's outer
+            # exception handler, past this send.
+            status = exc.status_code
+            raise
+        finally:
+            access.info(
+                "request",
+                method=scope.get("method"),
+                path=scope.get("path"),
+                status=status,
+                ms=round((time.perf_counter() - started) * 1000, 2),
+            )
+            structlog.contextvars.reset_contextvars(**tokens)
