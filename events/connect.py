@@ -35,6 +35,9 @@ def server_settings(options: ConnectionOptions) -> dict[str, str]:
         "statement_timeout": str(options.statement_timeout_ms),
         "idle_in_transaction_session_timeout": str(options.idle_in_transaction_timeout_ms),
         "application_name": options.application_name,
+        # Every statement here is short; JIT compiling one costs more than it saves, and a
+        # misestimate once made feed pages pay for it.
+        "jit": "off",
     }
     if options.role:
         settings["role"] = options.role

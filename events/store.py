@@ -132,13 +132,15 @@ SELECT {_COLUMNS} FROM events WHERE event_id = any($1::uuid[]) ORDER BY position
 # One statement, so one snapshot and one round trip: the stream's current version comes back
 # with its events, and on a row of its own (nulls) when none lies in the range asked for.
 # A NULL start means "from the last event" when reading backward.
-READ_STREAM_FORWARD_SQL: Final = f"""
+_STREAM_HEAD: Final = """
 WITH head AS (
     SELECT coalesce(max(stream_version), 0) AS current FROM events WHERE stream_id = $1
 )
 SELECT head.current, page.*
 FROM head
-LEFT JOIN LATERAL (
+LEFT JOIN LATERAL ("""
+
+READ_STREAM_FORWARD_SQL: Final = f"""{_STREAM_HEAD}
     SELECT {_COLUMNS} FROM events
     WHERE stream_id = $1 AND stream_version >= $2
     ORDER BY stream_version
@@ -146,13 +148,7 @@ LEFT JOIN LATERAL (
 ) AS page ON true
 """
 
-READ_STREAM_BACKWARD_SQL: Final = f"""
-WITH head AS (
-    SELECT coalesce(max(stream_version), 0) AS current FROM events WHERE stream_id = $1
-)
-SELECT head.current, page.*
-FROM head
-LEFT JOIN LATERAL (
+READ_STREAM_BACKWARD_SQL: Final = f"""{_STREAM_HEAD}
     SELECT {_COLUMNS} FROM events
     WHERE stream_id = $1 AND stream_version <= coalesce($2::bigint, head.current)
     ORDER BY stream_version DESC
@@ -163,23 +159,33 @@ LEFT JOIN LATERAL (
 # The horizon is taken once, in the statement's own snapshot, and returned even when no row is
 # visible, so that a page that is not full can move the cursor up to the horizon and filtered
 # followers never rescan what they have already skipped.
-READ_FEED_SQL: Final = f"""
+_FEED_PAGE: Final = """
 WITH horizon AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin)
 SELECT horizon.xmin AS horizon, page.*
 FROM horizon
 LEFT JOIN LATERAL (
-    SELECT {_COLUMNS} FROM events
+    SELECT {columns} FROM events
     WHERE (transaction_id, position) > ($1::xid8, $2::bigint)
       AND transaction_id < horizon.xmin
       AND ($4::text IS NULL OR starts_with(type, $4))
-      AND ($5::text[] IS NULL OR split_part(stream_id, '-', 1) = any($5::text[]))
-      AND ($6::text IS NULL OR stream_id = $6)
-      AND ($7::text IS NULL OR stream_id = 'actor-' || $7
-           OR jsonb_path_exists(data, '$.** ? (@ == $actor)', jsonb_build_object('actor', $7)))
+      AND ($5::text[] IS NULL OR split_part(stream_id, '-', 1) = any($5::text[])){more}
     ORDER BY transaction_id, position
     LIMIT $3
 ) AS page ON true
 """
+
+READ_FEED_SQL: Final = _FEED_PAGE.format(columns=_COLUMNS, more="")
+
+# Only when a stream or an actor is asked for: their clauses, even with NULL parameters, make
+# the planner expect so few rows that it chose parallel scans and JIT for plain pages, which
+# cut the feed read (and every projection rebuild) to a fifth.
+READ_FEED_NARROW_SQL: Final = _FEED_PAGE.format(
+    columns=_COLUMNS,
+    more="""
+      AND ($6::text IS NULL OR stream_id = $6)
+      AND ($7::text IS NULL OR stream_id = 'actor-' || $7
+           OR jsonb_path_exists(data, '$.** ? (@ == $actor)', jsonb_build_object('actor', $7)))""",
+)
 
 
 HORIZON_SQL: Final = "SELECT pg_snapshot_xmin(pg_current_snapshot())"
@@ -487,16 +493,19 @@ class EventStore:
     ) -> FeedPage:
         """Read the global feed after ``after`` (see the module docstring for the guarantee)."""
         _check_limit(limit)
-        rows = await self._pool.fetch(
-            READ_FEED_SQL,
+        args: tuple[object, ...] = (
             after.transaction_id,
             after.position,
             limit,
             filter.type_prefix if filter else None,
             filter.category_list() if filter else None,
-            filter.stream_id if filter else None,
-            filter.actor if filter else None,
         )
+        if filter is not None and (filter.stream_id or filter.actor):
+            rows = await self._pool.fetch(
+                READ_FEED_NARROW_SQL, *args, filter.stream_id, filter.actor
+            )
+        else:
+            rows = await self._pool.fetch(READ_FEED_SQL, *args)
         if rows[0]["position"] is None:
             events: list[RecordedEvent] = []
         else:

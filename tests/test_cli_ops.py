@@ -11,7 +11,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,6 +22,7 @@ from cloudevents.core.formats.json import JSONFormat
 
 from projections.exports import GDELT_COLUMNS
 from tests.database import scratch_database
+from tests.served import free_port, until_answers
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -200,15 +200,7 @@ async def _serve_demo(data_dir: Path, port: int) -> tuple[int, str, str, dict[st
     seen: dict[str, object] = {}
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
-            async with asyncio.timeout(90):
-                while True:
-                    try:
-                        ready = await client.get("/ready")
-                        if ready.status_code == 200:
-                            break
-                    except httpx.TransportError:
-                        pass
-                    await asyncio.sleep(0.25)
+            await until_answers(client, "/ready")
             async with asyncio.timeout(60):
                 # The projections are still catching up (404) or building tables (503).
                 roster = await client.get("/meetings/moscow_2024")
@@ -225,9 +217,7 @@ async def _serve_demo(data_dir: Path, port: int) -> tuple[int, str, str, dict[st
 
 
 async def test_the_demo_runs_on_an_embedded_postgres_and_keeps_its_data(tmp_path: Path) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     status, out, err, seen = await _serve_demo(tmp_path / "demo", port)
     assert status == 0, err
     assert seen == {"roster": 200, "factions": 5}
@@ -243,9 +233,7 @@ async def test_the_demo_runs_on_an_embedded_postgres_and_keeps_its_data(tmp_path
 
 
 async def test_with_database_url_the_demo_uses_that_server(server_url: str, tmp_path: Path) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     async with scratch_database(server_url, migrated=False) as dsn:
         env = _env(DATABASE_URL=dsn, DIPLOFEED_DATA_DIR=str(tmp_path / "demo"))
         process = await asyncio.create_subprocess_exec(
@@ -254,14 +242,7 @@ async def test_with_database_url_the_demo_uses_that_server(server_url: str, tmp_
         )  # fmt: skip
         try:
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
-                async with asyncio.timeout(90):
-                    while True:
-                        try:
-                            if (await client.get("/ready")).status_code == 200:
-                                break
-                        except httpx.TransportError:
-                            pass
-                        await asyncio.sleep(0.25)
+                await until_answers(client, "/ready")
         finally:
             process.send_signal(signal.SIGINT)
             _, err = await asyncio.wait_for(process.communicate(), 60)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING
 from uuid import uuid4
 
 import pytest
@@ -18,7 +19,10 @@ from events import (
     RecordedEvent,
     category_of,
 )
-from events.store import MAX_PAGE
+from events.store import MAX_PAGE, READ_FEED_NARROW_SQL, READ_FEED_SQL
+
+if TYPE_CHECKING:
+    import asyncpg
 
 
 def new_category() -> str:
@@ -361,3 +365,10 @@ async def test_several_categories_at_once(store: EventStore) -> None:
 async def test_reading_a_malformed_stream_id_is_a_read_error(store: EventStore) -> None:
     with pytest.raises(InvalidReadError, match="stream id"):
         await store.read_stream("bad stream")
+
+
+async def test_plain_pages_carry_no_stream_or_actor_clause(pool: asyncpg.Pool) -> None:
+    # Those clauses made the planner choose parallel scans and JIT for every plain page.
+    assert "jsonb_path_exists" not in READ_FEED_SQL
+    assert "jsonb_path_exists" in READ_FEED_NARROW_SQL
+    assert await pool.fetchval("SHOW jit") == "off"

@@ -6,7 +6,6 @@ import asyncio
 import os
 import shutil
 import signal
-import socket
 import sys
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from events import ConnectionOptions
 from events.migrate import available_migrations, is_current
 from service.settings import Settings, SettingsError
 from tests.database import fresh_database_name, scratch_database, with_database
+from tests.served import free_port, until_answers
 
 UNREACHABLE = "postgresql://postgres@127.0.0.1:1/x"
 
@@ -236,9 +236,7 @@ async def test_verify_against_an_unreachable_database_fails_in_one_line() -> Non
 
 
 async def test_serve_runs_the_api_until_interrupted(server_url: str) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     async with scratch_database(server_url, migrated=True) as dsn:
         base = {k: v for k, v in os.environ.items() if not k.startswith("DIPLOFEED_")}
         process = await asyncio.create_subprocess_exec(
@@ -248,13 +246,7 @@ async def test_serve_runs_the_api_until_interrupted(server_url: str) -> None:
         )  # fmt: skip
         try:
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
-                async with asyncio.timeout(30):
-                    while True:
-                        try:
-                            health = await client.get("/health")
-                            break
-                        except httpx.TransportError:
-                            await asyncio.sleep(0.1)
+                health = await until_answers(client, "/health", within=30)
                 assert health.json() == {"status": "ok"}
                 assert (await client.get("/ready")).status_code == 200
         finally:
