@@ -6,12 +6,15 @@ import base64
 import binascii
 import struct
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid4
 
 import msgspec
 
 from events.errors import InvalidCursorError
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 __all__ = (
     "START",
@@ -145,6 +148,26 @@ class FeedFilter(msgspec.Struct, frozen=True, kw_only=True):
     actor: str | None = None
     """Events about this actor id: its own stream's, and every event whose data holds the id
     as a string value anywhere (participants, invited factions, leaders, signatories...)."""
+
+    @classmethod
+    def of(
+        cls,
+        *,
+        type_prefix: str | None = None,
+        categories: Sequence[str] | None = None,
+        actor: str | None = None,
+        stream_id: str | None = None,
+    ) -> FeedFilter | None:
+        """The filter these options ask for (empty ones ignored), or ``None`` for the whole
+        feed: how the HTTP API and the command line build theirs."""
+        if not (type_prefix or categories or actor or stream_id):
+            return None
+        return cls(
+            type_prefix=type_prefix or None,
+            categories=tuple(categories) if categories else None,
+            actor=actor or None,
+            stream_id=stream_id or None,
+        )
 
     def category_list(self) -> list[str] | None:
         """Every category asked for, or ``None`` for all."""

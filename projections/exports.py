@@ -74,8 +74,7 @@ Directory = dict[str, ActorView]
 
 
 def _table(kind: str, version: int, prefix: str) -> str:
-    names = {"interactions": "interactions", "actors": "actors"}
-    return f"{prefix}{names[kind]}_v{version}"
+    return f"{prefix}{kind}_v{version}"
 
 
 async def load_directory(

@@ -31,16 +31,6 @@ if TYPE_CHECKING:
 __all__ = ("export", "load", "tail")
 
 
-def _filter(
-    type_prefix: str | None, categories: tuple[str, ...], actor: str | None, stream: str | None
-) -> FeedFilter | None:
-    if not (type_prefix or categories or actor or stream):
-        return None
-    return FeedFilter(
-        type_prefix=type_prefix, categories=categories or None, actor=actor, stream_id=stream
-    )
-
-
 @click.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
 @click.option("--keep-going", is_flag=True, help="Report refused lines and go on.")
@@ -166,7 +156,9 @@ def tail(
     Example: diplofeed tail --category meeting
     """
     settings = settings_or_exit()
-    flt = _filter(type_prefix, categories, actor, stream)
+    flt = FeedFilter.of(
+        type_prefix=type_prefix, categories=categories, actor=actor, stream_id=stream
+    )
 
     async def work() -> int:
         async with open_store(settings) as store:

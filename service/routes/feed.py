@@ -86,19 +86,6 @@ _Stream = Annotated[
 ]
 
 
-def _filter(
-    type_prefix: str | None, category: list[str] | None, actor: str | None, stream: str | None
-) -> FeedFilter | None:
-    if not (type_prefix or category or actor or stream):
-        return None
-    return FeedFilter(
-        type_prefix=type_prefix or None,
-        categories=tuple(category) if category else None,
-        actor=actor or None,
-        stream_id=stream or None,
-    )
-
-
 def _query(after: Cursor, limit: int, flt: FeedFilter | None) -> str:
     pairs: list[tuple[str, str]] = [("after", after.encode()), ("limit", str(limit))]
     if flt is not None:
@@ -144,7 +131,7 @@ async def feed_page(
     """A page of the feed."""
     runtime = runtime_of(request)
     start = cursor_param(after, "after") or START
-    flt = _filter(type_prefix, category, actor, stream)
+    flt = FeedFilter.of(type_prefix=type_prefix, categories=category, actor=actor, stream_id=stream)
     wait = parse_prefer_wait(prefer, runtime.settings.long_poll_max_s)
     page = await runtime.store.read_all(start, limit=limit, filter=flt)
     if wait > 0 and not page.events:
@@ -239,7 +226,7 @@ async def feed_stream(
     runtime = runtime_of(request)
     resume = cursor_param(last_event_id, "Last-Event-ID") if last_event_id else None
     start = resume or cursor_param(after, "after") or await runtime.store.horizon()
-    flt = _filter(type_prefix, category, actor, stream)
+    flt = FeedFilter.of(type_prefix=type_prefix, categories=category, actor=actor, stream_id=stream)
     base = base_url(request)
     heartbeat = runtime.settings.sse_heartbeat_s
 
