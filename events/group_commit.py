@@ -4,8 +4,12 @@ Each append in a process would otherwise pay a statement, a transaction and a WA
 own. Here at most ``max_inflight`` flushes run at once; appends that arrive while every slot is
 busy wait in a queue, and the next free slot takes them all as one batch. A lone writer is never
 delayed (a slot is free, it flushes at once); under load, batches grow by themselves. This is
-the scheme PostgreSQL uses for its own WAL flushes, applied one level up. No library provides it
-for asyncpg, hence this module.
+the scheme PostgreSQL uses for its own WAL flushes, applied one level up.
+
+A slot keeps the session it opened (for the store, a pooled connection) for as long as the
+queue holds work for it: borrowing a connection from an asyncpg pool costs about as much client
+CPU as the statement itself, so a busy slot borrows once per burst, not once per batch. No
+library provides any of this for asyncpg, hence this module.
 """
 
 from __future__ import annotations
@@ -15,26 +19,30 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Hashable
+    from contextlib import AbstractAsyncContextManager
 
 __all__ = ("GroupCommit",)
 
+S = TypeVar("S")
 T = TypeVar("T")
 R = TypeVar("R")
 
 
-class GroupCommit(Generic[T, R]):
+class GroupCommit(Generic[S, T, R]):
     """Runs submitted items through ``flush`` in batches.
 
-    ``key`` names what two items must not share while either is being flushed (a stream: the
-    second item's versions depend on the first being committed); ``weight`` bounds a batch.
-    ``flush`` returns one result per item, in order; if it raises, every item of the batch
-    gets the exception.
+    ``session`` opens what a slot flushes through (kept while the slot has work); ``key`` names
+    what two items must not share while either is being flushed (a stream: the second item's
+    versions depend on the first being committed); ``weight`` bounds a batch. ``flush``
+    returns one result per item, in order; if it raises, every item of the batch gets the
+    exception and the slot gives its session back.
     """
 
     def __init__(
         self,
-        flush: Callable[[list[T]], Awaitable[list[R]]],
+        flush: Callable[[S, list[T]], Awaitable[list[R]]],
         *,
+        session: Callable[[], AbstractAsyncContextManager[S]],
         key: Callable[[T], Hashable],
         weight: Callable[[T], int],
         max_inflight: int = 4,
@@ -43,6 +51,7 @@ class GroupCommit(Generic[T, R]):
         if max_inflight < 1:
             raise ValueError("max_inflight must be at least 1")
         self._flush = flush
+        self._session = session
         self._key = key
         self._weight = weight
         self._max_inflight = max_inflight
@@ -63,45 +72,78 @@ class GroupCommit(Generic[T, R]):
         # flushed, exactly as a statement already sent would be.
         return await future
 
-    def _start_flushes(self) -> None:
-        while self._queue and self._inflight < self._max_inflight:
-            batch: list[tuple[T, asyncio.Future[R]]] = []
-            keys: set[Hashable] = set()
-            rest: list[tuple[T, asyncio.Future[R]]] = []
-            weight = 0
-            for entry in self._queue:
-                item = entry[0]
-                key = self._key(item)
-                too_heavy = bool(batch) and weight + self._weight(item) > self._max_weight
-                if key in keys or key in self._busy or too_heavy:
-                    rest.append(entry)
-                    continue
-                keys.add(key)
-                weight += self._weight(item)
-                batch.append(entry)
-            if not batch:
-                return  # everything queued waits for a stream that is being flushed
+    def _take_batch(self) -> tuple[list[tuple[T, asyncio.Future[R]]], set[Hashable]]:
+        """The next batch from the queue (empty if everything queued waits for a stream that
+        is being flushed), its keys marked busy."""
+        batch: list[tuple[T, asyncio.Future[R]]] = []
+        keys: set[Hashable] = set()
+        rest: list[tuple[T, asyncio.Future[R]]] = []
+        weight = 0
+        for entry in self._queue:
+            item = entry[0]
+            key = self._key(item)
+            too_heavy = bool(batch) and weight + self._weight(item) > self._max_weight
+            if key in keys or key in self._busy or too_heavy:
+                rest.append(entry)
+                continue
+            keys.add(key)
+            weight += self._weight(item)
+            batch.append(entry)
+        if batch:
             self._queue = rest
             self._busy |= keys
+        return batch, keys
+
+    def _start_flushes(self) -> None:
+        while self._queue and self._inflight < self._max_inflight:
+            batch, keys = self._take_batch()
+            if not batch:
+                return
             self._inflight += 1
-            task = asyncio.get_running_loop().create_task(self._run(batch, keys))
+            task = asyncio.get_running_loop().create_task(self._slot(batch, keys))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    async def _run(self, batch: list[tuple[T, asyncio.Future[R]]], keys: set[Hashable]) -> None:
+    async def _slot(self, batch: list[tuple[T, asyncio.Future[R]]], keys: set[Hashable]) -> None:
         try:
-            results = await self._flush([item for item, _ in batch])
+            async with self._session() as session:
+                while batch:
+                    if not await self._run(session, batch, keys):
+                        return
+                    batch, keys = self._take_batch()
         except BaseException as exc:
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(exc)
+            # Opening or closing the session failed (the database is down, say), or the
+            # slot was cancelled: whatever it still held fails with it.
+            self._fail(batch, keys, exc)
             if not isinstance(exc, Exception):
                 raise
-        else:
-            for (_, future), result in zip(batch, results, strict=True):
-                if not future.done():
-                    future.set_result(result)
         finally:
             self._inflight -= 1
-            self._busy -= keys
             self._start_flushes()
+
+    async def _run(
+        self, session: S, batch: list[tuple[T, asyncio.Future[R]]], keys: set[Hashable]
+    ) -> bool:
+        """Flush one batch; ``False`` if it failed (the session may be broken)."""
+        try:
+            results = await self._flush(session, [item for item, _ in batch])
+        except BaseException as exc:
+            self._fail(batch, keys, exc)
+            batch.clear()
+            if not isinstance(exc, Exception):
+                raise
+            return False
+        for (_, future), result in zip(batch, results, strict=True):
+            if not future.done():
+                future.set_result(result)
+        self._busy -= keys
+        batch.clear()
+        return True
+
+    def _fail(
+        self, batch: list[tuple[T, asyncio.Future[R]]], keys: set[Hashable], exc: BaseException
+    ) -> None:
+        for _, future in batch:
+            if not future.done():
+                future.set_exception(exc)
+        self._busy -= keys

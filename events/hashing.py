@@ -81,10 +81,28 @@ def canonical_json(encoded: bytes | str) -> bytes:
 
 
 def encode_canonical(value: Any) -> bytes:
-    """Encode any msgspec-encodable value (a Struct, a dict...) in canonical form."""
-    # Encoding and decoding once first turns Structs, UUIDs, datetimes and non-string keys into
-    # plain JSON, whose sorted form is what a reader of the stored jsonb will reproduce.
-    return canonical_json(_encoder.encode(value))
+    """Encode any msgspec-encodable value (a Struct, a dict...) in canonical form.
+
+    ``msgspec.Raw`` values nested inside ``value`` are written as they are: they must hold
+    canonical JSON already (what this module produces), or ``verify`` will not vouch for the
+    event. A ``Raw`` given as the whole value is canonicalised like any JSON text.
+    """
+    encoded = _encoder.encode(value)
+    if type(value) is not msgspec.Raw and _no_rewritten_numbers(encoded):
+        # msgspec's sorted encoding is already canonical unless it holds a number jsonb
+        # gives back otherwise; this path skips a decode and an encode on most appends.
+        return encoded
+    return canonical_json(encoded)
+
+
+_DIGITS_AS_ZERO = bytes.maketrans(b"0123456789", b"0" * 10)
+
+
+def _no_rewritten_numbers(encoded: bytes) -> bool:
+    """Whether ``encoded`` (msgspec output) holds no float that jsonb rewrites: no exponent
+    (msgspec writes one as a digit then ``e``) and no negative zero. Strings that happen to
+    hold such text only send the value down the longer, equally correct path."""
+    return b"-0.0" not in encoded and b"0e" not in encoded.translate(_DIGITS_AS_ZERO)
 
 
 def content_digest(

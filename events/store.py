@@ -230,10 +230,11 @@ class EventStore:
         self._pool = pool
         self._heads: OrderedDict[str, StreamHead] = OrderedDict()
         self._head_cache_size = head_cache_size
-        self._group: GroupCommit[AppendRequest, AppendResult | None] | None = None
+        self._group: GroupCommit[Conn, AppendRequest, AppendResult | None] | None = None
         if group_commit:
             self._group = GroupCommit(
                 self._flush_group,
+                session=pool.acquire,
                 key=lambda request: request.stream_id,
                 weight=lambda request: len(request.prepared),
                 max_inflight=group_commit,
@@ -293,7 +294,9 @@ class EventStore:
             self._notifier.poke()
         return result
 
-    async def _flush_group(self, batch: list[AppendRequest]) -> list[AppendResult | None]:
+    async def _flush_group(
+        self, conn: Conn, batch: list[AppendRequest]
+    ) -> list[AppendResult | None]:
         """Insert what it can of ``batch`` in one statement; ``None`` sends a request back to
         the single-append path (unknown head, expectation to re-check, or a conflict)."""
         results: list[AppendResult | None] = [None] * len(batch)
@@ -311,8 +314,7 @@ class EventStore:
         if not ready:
             return results
         try:
-            async with self._pool.acquire() as conn:
-                rows = await conn.fetch(APPEND_SQL, insert_rows([p for _, p in ready]))
+            rows = await conn.fetch(APPEND_SQL, insert_rows([p for _, p in ready]))
         except asyncpg.PostgresError:
             # Nothing of the statement was written. Which request conflicts (or is refused) is
             # for the single-append path to find out, one by one.

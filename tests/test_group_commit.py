@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from typing import TYPE_CHECKING
 
@@ -19,6 +20,8 @@ from events.hashing import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
     import asyncpg
 
 
@@ -32,7 +35,7 @@ class Recorder:
         self.in_flight: set[str] = set()
         self.overlaps: list[str] = []
 
-    async def flush(self, batch: list[tuple[str, int]]) -> list[str]:
+    async def flush(self, session: None, batch: list[tuple[str, int]]) -> list[str]:
         for key, _ in batch:
             if key in self.in_flight:
                 self.overlaps.append(key)
@@ -45,9 +48,13 @@ class Recorder:
         return [f"{key}:{n}" for key, n in batch]
 
 
-def _group(recorder: Recorder, **kwargs: int) -> GroupCommit[tuple[str, int], str]:
+def _group(recorder: Recorder, **kwargs: int) -> GroupCommit[None, tuple[str, int], str]:
     return GroupCommit(
-        recorder.flush, key=lambda item: item[0], weight=lambda item: item[1], **kwargs
+        recorder.flush,
+        session=contextlib.nullcontext,
+        key=lambda item: item[0],
+        weight=lambda item: item[1],
+        **kwargs,
     )
 
 
@@ -104,7 +111,7 @@ async def test_batches_respect_the_weight_limit() -> None:
 async def test_a_failing_flush_fails_every_item_of_its_batch_only() -> None:
     calls = 0
 
-    async def flush(batch: list[tuple[str, int]]) -> list[str]:
+    async def flush(session: None, batch: list[tuple[str, int]]) -> list[str]:
         nonlocal calls
         calls += 1
         await asyncio.sleep(0)
@@ -112,8 +119,12 @@ async def test_a_failing_flush_fails_every_item_of_its_batch_only() -> None:
             raise RuntimeError("boom")
         return [key for key, _ in batch]
 
-    group: GroupCommit[tuple[str, int], str] = GroupCommit(
-        flush, key=lambda item: item[0], weight=lambda item: item[1], max_inflight=1
+    group: GroupCommit[None, tuple[str, int], str] = GroupCommit(
+        flush,
+        session=contextlib.nullcontext,
+        key=lambda item: item[0],
+        weight=lambda item: item[1],
+        max_inflight=1,
     )
     bad = asyncio.create_task(group.submit(("bad", 1)))
     await asyncio.sleep(0)
@@ -137,9 +148,93 @@ async def test_a_cancelled_caller_does_not_stop_its_flush() -> None:
     assert [key for batch in recorder.batches for key, _ in batch] == ["a", "b"]
 
 
+class Sessions:
+    """Sessions that count how often they are opened, and can fail to open."""
+
+    def __init__(self) -> None:
+        self.opened = 0
+        self.refuse = False
+
+    @contextlib.asynccontextmanager
+    async def open(self) -> AsyncIterator[int]:
+        if self.refuse:
+            raise ConnectionError("database down")
+        self.opened += 1
+        yield self.opened
+
+
+async def test_a_busy_slot_keeps_its_session_for_the_next_batch() -> None:
+    sessions = Sessions()
+    seen: list[int] = []
+
+    async def flush(session: int, batch: list[tuple[str, int]]) -> list[str]:
+        seen.append(session)
+        await asyncio.sleep(0)
+        return [key for key, _ in batch]
+
+    group: GroupCommit[int, tuple[str, int], str] = GroupCommit(
+        flush, session=sessions.open, key=lambda i: i[0], weight=lambda i: i[1], max_inflight=1
+    )
+    first = asyncio.create_task(group.submit(("a", 1)))
+    await asyncio.sleep(0)
+    rest = [asyncio.create_task(group.submit((f"s{i}", 1))) for i in range(3)]
+    assert await asyncio.gather(first, *rest) == ["a", "s0", "s1", "s2"]
+    assert seen == [1, 1]
+    assert sessions.opened == 1
+    # Idle now: the next item opens a session of its own.
+    assert await group.submit(("b", 1)) == "b"
+    assert sessions.opened == 2
+
+
+async def test_a_session_that_fails_to_open_fails_its_batch_and_the_next_one_retries() -> None:
+    sessions = Sessions()
+    sessions.refuse = True
+
+    async def flush(session: int, batch: list[tuple[str, int]]) -> list[str]:
+        return [key for key, _ in batch]
+
+    group: GroupCommit[int, tuple[str, int], str] = GroupCommit(
+        flush, session=sessions.open, key=lambda i: i[0], weight=lambda i: i[1]
+    )
+    with pytest.raises(ConnectionError):
+        await group.submit(("a", 1))
+    sessions.refuse = False
+    # The failed batch's key is free again.
+    assert await group.submit(("a", 1)) == "a"
+
+
+async def test_a_failed_flush_gives_its_session_back() -> None:
+    sessions = Sessions()
+    seen: list[int] = []
+
+    async def flush(session: int, batch: list[tuple[str, int]]) -> list[str]:
+        seen.append(session)
+        await asyncio.sleep(0)
+        if batch[0][0] == "bad":
+            raise RuntimeError("broken connection")
+        return [key for key, _ in batch]
+
+    group: GroupCommit[int, tuple[str, int], str] = GroupCommit(
+        flush, session=sessions.open, key=lambda i: i[0], weight=lambda i: i[1], max_inflight=1
+    )
+    bad = asyncio.create_task(group.submit(("bad", 1)))
+    await asyncio.sleep(0)
+    good = asyncio.create_task(group.submit(("good", 1)))
+    with pytest.raises(RuntimeError):
+        await bad
+    assert await good == "good"
+    assert seen == [1, 2]
+
+
 def test_max_inflight_must_be_positive() -> None:
     with pytest.raises(ValueError, match="max_inflight"):
-        GroupCommit(Recorder().flush, key=lambda i: i[0], weight=lambda i: i[1], max_inflight=0)
+        GroupCommit(
+            Recorder().flush,
+            session=contextlib.nullcontext,
+            key=lambda i: i[0],
+            weight=lambda i: i[1],
+            max_inflight=0,
+        )
 
 
 async def test_concurrent_appends_to_many_streams_through_group_commit(

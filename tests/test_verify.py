@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 import msgspec
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from events import APP_ROLE, ConnectionOptions, EventStore, NewEvent, create_pool, verify_chains
 from events.hashing import (
@@ -415,6 +417,35 @@ def test_the_float_hooks_shortcut_agrees_with_its_general_case(text: str) -> Non
     # Numbers without an exponent inside +-1e16 skip the general reading; the two must agree.
     general = canonical_json('{"v": ' + text.replace("e", "E") + "}")
     assert canonical_json('{"v": ' + text + "}") == general
+
+
+_json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**80), max_value=2**80)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.sampled_from([1e20, -0.0, 0.0, 1e-7, 1e16, 9999999999999998.0, 0.0001, 5e-324])
+    | st.text(alphabet=st.sampled_from('ae0159-.E "\\\n✓'), max_size=12),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.dictionaries(st.text(max_size=5), _json_values, max_size=5))
+def test_the_one_pass_encoding_agrees_with_the_full_canonical_form(value: dict[str, Any]) -> None:
+    # encode_canonical skips the decode and re-encode when its byte check finds no number jsonb
+    # rewrites; whichever path it takes, the bytes must be the full canonical form.
+    full = canonical_json(msgspec.json.encode(value))
+    assert encode_canonical(value) == full
+    assert canonical_json(full) == full
+
+
+def test_a_raw_value_given_whole_is_canonicalised() -> None:
+    raw = msgspec.Raw(b'{"b": 1.5e3, "a": [ -0.0 ]}')
+    assert encode_canonical(raw) == b'{"a":[0.0],"b":1500}'
 
 
 def test_digest_of_parts_is_the_content_digest() -> None:
