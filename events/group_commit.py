@@ -2,9 +2,12 @@
 
 Each append in a process would otherwise pay a statement, a transaction and a WAL flush of its
 own. Here at most ``max_inflight`` flushes run at once; appends that arrive while every slot is
-busy wait in a queue, and the next free slot takes them all as one batch. A lone writer is never
-delayed (a slot is free, it flushes at once); under load, batches grow by themselves. This is
-the scheme PostgreSQL uses for its own WAL flushes, applied one level up.
+busy wait in a queue, and the next free slot takes them as one batch. A lone writer is delayed
+by one turn of the event loop at most; under load, batches grow by themselves. This is the
+scheme PostgreSQL uses for its own WAL flushes, applied one level up. A slot takes its batch
+one turn after it is started (or after its last flush), so that writers woken together submit
+together; while other slots are free it leaves them a fair share of the queue, so that the
+database runs the work on several backends at once.
 
 A slot keeps the session it opened (for the store, a pooled connection) for as long as the
 queue holds work for it: borrowing a connection from an asyncpg pool costs about as much client
@@ -47,6 +50,7 @@ class GroupCommit(Generic[S, T, R]):
         weight: Callable[[T], int],
         max_inflight: int = 4,
         max_weight: int = 1_000,
+        min_share: int = 10,
     ) -> None:
         if max_inflight < 1:
             raise ValueError("max_inflight must be at least 1")
@@ -56,8 +60,10 @@ class GroupCommit(Generic[S, T, R]):
         self._weight = weight
         self._max_inflight = max_inflight
         self._max_weight = max_weight
+        self._min_share = min_share
         self._queue: list[tuple[T, asyncio.Future[R]]] = []
         self._inflight = 0
+        self._collecting = False
         self._busy: set[Hashable] = set()
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -78,11 +84,18 @@ class GroupCommit(Generic[S, T, R]):
         batch: list[tuple[T, asyncio.Future[R]]] = []
         keys: set[Hashable] = set()
         rest: list[tuple[T, asyncio.Future[R]]] = []
+        limit = self._max_weight
+        idle = self._max_inflight - self._inflight
+        if idle > 0 and len(self._queue) > 1:
+            # Slots are free: leave them a fair share, so that the database runs the work on
+            # as many backends (and cores) as it may, while this batch is being sent.
+            queued = sum(self._weight(item) for item, _ in self._queue)
+            limit = min(limit, max(-(-queued // (idle + 1)), self._min_share))
         weight = 0
         for entry in self._queue:
             item = entry[0]
             key = self._key(item)
-            too_heavy = bool(batch) and weight + self._weight(item) > self._max_weight
+            too_heavy = bool(batch) and weight + self._weight(item) > limit
             if key in keys or key in self._busy or too_heavy:
                 rest.append(entry)
                 continue
@@ -95,31 +108,53 @@ class GroupCommit(Generic[S, T, R]):
         return batch, keys
 
     def _start_flushes(self) -> None:
-        while self._queue and self._inflight < self._max_inflight:
-            batch, keys = self._take_batch()
-            if not batch:
-                return
+        # One slot at a time collects: it takes its batch when it next runs, so that every
+        # writer woken in the same turn of the event loop (by the results of a flush) has
+        # submitted by then and shares the batch. Taking the batch at once split those
+        # writers into a batch of one straggler and a batch of the rest, each paying a full
+        # statement and commit.
+        if self._queue and not self._collecting and self._inflight < self._max_inflight:
+            self._collecting = True
             self._inflight += 1
-            task = asyncio.get_running_loop().create_task(self._slot(batch, keys))
+            task = asyncio.get_running_loop().create_task(self._slot())
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    async def _slot(self, batch: list[tuple[T, asyncio.Future[R]]], keys: set[Hashable]) -> None:
+    async def _slot(self) -> None:
+        collecting = restart = True
+        batch: list[tuple[T, asyncio.Future[R]]] = []
+        keys: set[Hashable] = set()
         try:
             async with self._session() as session:
-                while batch:
+                while True:
+                    batch, keys = self._take_batch()
+                    self._collecting = collecting = False
+                    if not batch:
+                        return
+                    if self._queue:
+                        self._start_flushes()  # what this batch could not take
                     if not await self._run(session, batch, keys):
                         return
-                    batch, keys = self._take_batch()
+                    if self._collecting:
+                        return  # another slot takes what comes next
+                    self._collecting = collecting = True
+                    # One turn of the loop: the writers this flush has just woken submit.
+                    await asyncio.sleep(0)
         except BaseException as exc:
-            # Opening or closing the session failed (the database is down, say), or the
-            # slot was cancelled: whatever it still held fails with it.
+            if collecting:
+                # The session did not open (the database is down, say): what this slot
+                # was to take fails now rather than wait for a session that may not come.
+                self._collecting = False
+                batch, keys = self._take_batch()
+                # Only items waiting for busy streams remain: their streams' slots take them.
+                restart = bool(batch)
             self._fail(batch, keys, exc)
             if not isinstance(exc, Exception):
                 raise
         finally:
             self._inflight -= 1
-            self._start_flushes()
+            if restart:
+                self._start_flushes()
 
     async def _run(
         self, session: S, batch: list[tuple[T, asyncio.Future[R]]], keys: set[Hashable]

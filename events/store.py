@@ -225,7 +225,7 @@ class EventStore:
         poll_interval: float = 0.5,
         idle_poll_interval: float = 2.0,
         head_cache_size: int = 10_000,
-        group_commit: int | None = 4,
+        group_commit: int | None = 2,
     ) -> None:
         self._pool = pool
         self._heads: OrderedDict[str, StreamHead] = OrderedDict()

@@ -80,6 +80,38 @@ async def test_items_arriving_while_slots_are_busy_share_the_next_batch() -> Non
     assert recorder.batches[1] == [(f"s{i}", 1) for i in range(5)]
 
 
+async def test_writers_woken_by_one_flush_share_the_next_batch() -> None:
+    """Eight writers, each submitting again as soon as its last item is flushed: after the
+    first round, every batch holds all eight (not one straggler, then the other seven)."""
+    recorder = Recorder()
+    group = _group(recorder, max_inflight=1)
+
+    async def writer(name: str) -> None:
+        for n in range(5):
+            await group.submit((f"{name}-{n}", 1))
+
+    await asyncio.gather(*(writer(f"w{i}") for i in range(8)))
+    assert [len(batch) for batch in recorder.batches] == [8] * 5
+
+
+async def test_a_free_slot_gets_a_fair_share_of_the_queue() -> None:
+    recorder = Recorder()
+    group = _group(recorder, max_inflight=2, min_share=10)
+    items = [(f"s{i}", 10) for i in range(8)]
+    assert await asyncio.gather(*(group.submit(item) for item in items)) == [
+        f"s{i}:10" for i in range(8)
+    ]
+    # Both slots were free: each took half, to run on two backends at once.
+    assert [len(batch) for batch in recorder.batches] == [4, 4]
+
+
+async def test_small_work_is_not_split_below_the_minimum_share() -> None:
+    recorder = Recorder()
+    group = _group(recorder, max_inflight=2, min_share=10)
+    await asyncio.gather(*(group.submit((f"s{i}", 1)) for i in range(8)))
+    assert [len(batch) for batch in recorder.batches] == [8]
+
+
 async def test_one_key_is_never_flushed_twice_at_once() -> None:
     recorder = Recorder()
     group = _group(recorder, max_inflight=4)
