@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 from litestar import Litestar, Request, Router
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
-from litestar.middleware import DefineMiddleware
 from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
@@ -35,13 +34,6 @@ if TYPE_CHECKING:
 __all__ = ("create_app",)
 
 _UNMETERED = ["/health", "/ready", "/metrics", "/schema"]
-
-# Headers a browser client may read on cross-origin responses.
-_EXPOSED = [
-    "Location", "ETag", "Link", "Diplofeed-Cursor", "Diplofeed-Position", "Diplofeed-Stale",
-    "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset", "RateLimit-Policy",
-    "Retry-After", "X-Request-ID", "Preference-Applied", "Idempotent-Replayed",
-]  # fmt: skip
 
 # Headers a browser client may read on cross-origin responses.
 _EXPOSED = [
@@ -84,7 +76,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         PrometheusConfig(
             app_name="diplofeed", prefix="diplofeed_http", exclude=_UNMETERED
         ).middleware,
-        DefineMiddleware(ApiKeyMiddleware, exclude=["/schema", "/health", "/ready", "/metrics"]),
+        ApiKeyMiddleware(),
     ]
     if settings.rate_limit_per_minute > 0:
         middleware.append(
