@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 from litestar import Litestar, Request, Router
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
-from litestar.middleware import DefineMiddleware
 from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
@@ -22,6 +21,7 @@ from litestar.plugins.prometheus import PrometheusConfig
 from service.auth import ApiKeyMiddleware, principal_of
 from service.logs import RequestIdMiddleware, configure_logging
 from service.problems import problem_details_config
+from service.request_metrics import RequestMetricsMiddleware
 from service.routes.commands import command_handlers
 from service.routes.feed import feed_page, feed_stream, read_stream
 from service.routes.ops import OPS_HANDLERS
@@ -34,14 +34,8 @@ if TYPE_CHECKING:
 
 __all__ = ("create_app",)
 
-_UNMETERED = ["/health", "/ready", "/metrics", "/schema"]
-
-# Headers a browser client may read on cross-origin responses.
-_EXPOSED = [
-    "Location", "ETag", "Link", "Diplofeed-Cursor", "Diplofeed-Position", "Diplofeed-Stale",
-    "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset", "RateLimit-Policy",
-    "Retry-After", "X-Request-ID", "Preference-Applied", "Idempotent-Replayed",
-]  # fmt: skip
+# Anchored: a pattern matches anywhere in the path.
+_UNMETERED = ["^/health$", "^/ready$", "^/metrics$", "^/schema(/|$)"]
 
 # Headers a browser client may read on cross-origin responses.
 _EXPOSED = [
@@ -82,9 +76,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
     middleware: list[Any] = [
         RequestIdMiddleware,
         PrometheusConfig(
-            app_name="diplofeed", prefix="diplofeed_http", exclude=_UNMETERED
+            app_name="diplofeed",
+            prefix="diplofeed_http",
+            exclude=_UNMETERED,
+            # By route template: raw paths would make a series per actor, meeting and stream.
+            group_path=True,
+            middleware_class=RequestMetricsMiddleware,
         ).middleware,
-        DefineMiddleware(ApiKeyMiddleware, exclude=["/schema", "/health", "/ready", "/metrics"]),
+        ApiKeyMiddleware(),
     ]
     if settings.rate_limit_per_minute > 0:
         middleware.append(

@@ -10,9 +10,9 @@ structlog plugin, so this is configured here rather than through it.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
-import uuid
 from typing import TYPE_CHECKING, Any, Final
 
 import structlog
@@ -20,6 +20,8 @@ from litestar.enums import ScopeType
 from litestar.exceptions import HTTPException
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ("RequestIdMiddleware", "configure_logging")
@@ -27,6 +29,7 @@ __all__ = ("RequestIdMiddleware", "configure_logging")
 _SANE_ID: Final = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 access = structlog.get_logger("diplofeed.access")
+_access_std = logging.getLogger("diplofeed.access")
 
 
 def configure_logging(level: str = "info", fmt: str = "json") -> None:
@@ -70,6 +73,17 @@ def configure_logging(level: str = "info", fmt: str = "json") -> None:
     root.setLevel(level.upper())
 
 
+def _request_id(headers: Iterable[tuple[bytes, bytes]]) -> str:
+    for name, value in headers:
+        if name == b"x-request-id":
+            sent = value.decode("latin-1")
+            if _SANE_ID.match(sent):
+                return sent
+            break
+    # As long as a uuid4's hex, made without building a UUID (a few us a request).
+    return os.urandom(16).hex()
+
+
 class RequestIdMiddleware:
     """Pure ASGI middleware (it must wrap streaming responses too): request id and access log."""
 
@@ -80,9 +94,9 @@ class RequestIdMiddleware:
         if scope["type"] != ScopeType.HTTP:
             await self.app(scope, receive, send)
             return
-        sent = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
-        request_id = sent if _SANE_ID.match(sent) else uuid.uuid4().hex
+        request_id = _request_id(scope["headers"])
         scope.setdefault("state", {})["request_id"] = request_id
+        echoed = (b"x-request-id", request_id.encode())
         status = 500
         started = time.perf_counter()
 
@@ -90,9 +104,7 @@ class RequestIdMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                headers = list(message.get("headers") or [])
-                headers.append((b"x-request-id", request_id.encode()))
-                message["headers"] = headers
+                message["headers"] = [*(message.get("headers") or ()), echoed]
             await send(message)
 
         # bind/reset rather than bound_contextvars(), which snapshots every bound variable first.
@@ -105,11 +117,14 @@ class RequestIdMiddleware:
             status = exc.status_code
             raise
         finally:
-            access.info(
-                "request",
-                method=scope.get("method"),
-                path=scope.get("path"),
-                status=status,
-                ms=round((time.perf_counter() - started) * 1000, 2),
-            )
+            # The level checked here: below it, structlog would still build the event and run
+            # the level filter for a line that is dropped (at "warning", every request).
+            if _access_std.isEnabledFor(logging.INFO):
+                access.info(
+                    "request",
+                    method=scope.get("method"),
+                    path=scope.get("path"),
+                    status=status,
+                    ms=round((time.perf_counter() - started) * 1000, 2),
+                )
             structlog.contextvars.reset_contextvars(**tokens)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
@@ -49,7 +50,9 @@ async def test_not_ready_while_a_migration_is_pending(server_url: str) -> None:
 
 async def test_metrics(api: ApiServer) -> None:
     async with api.client("write") as writer:
-        await schedule(writer)
+        meeting_id, _ = await schedule(writer)
+        assert (await writer.get(f"/streams/meeting-{meeting_id}")).status_code == 200
+        assert (await writer.get("/streams/meeting-nosuchmeeting")).status_code == 404
     async with api.client(None) as client:
         response = await client.get("/metrics")
     assert response.status_code == 200
@@ -66,6 +69,16 @@ async def test_metrics(api: ApiServer) -> None:
     ):
         assert name in text, name
     assert 'diplofeed_commands_total{command="ScheduleMeeting",outcome="ok"}' in text
+    # Requests by route template and status, counted and timed; never by raw path.
+    counted = re.findall(r"^diplofeed_http_requests_total\{(.*)\} ([0-9.e+]+)$", text, re.M)
+    series = {labels: float(n) for labels, n in counted}
+    template = 'path="/streams/{stream_id}"'
+    assert any(template in k and 'status_code="200"' in k and 'method="GET"' in k for k in series)
+    assert any(template in k and 'status_code="404"' in k for k in series)
+    assert any('path="/meetings"' in k and 'status_code="201"' in k for k in series)
+    assert meeting_id not in text
+    assert re.search(r"^diplofeed_http_request_duration_seconds_count\{.*/streams/\{", text, re.M)
+    assert "/metrics" not in "".join(series)
 
 
 async def test_request_ids_are_echoed_or_made(api: ApiServer) -> None:

@@ -15,7 +15,10 @@ import asyncpg
 import httpx
 import pytest
 
-from service.keys import KeyRing, create_key, revoke_key
+from service.app import create_app
+from service.auth import SCOPE_OPT
+from service.keys import SCOPES, KeyRing, create_key, revoke_key
+from service.settings import Settings
 from tests.api_server import running_api
 from tests.database import scratch_database
 from tests.test_api_writes import schedule
@@ -103,6 +106,23 @@ async def test_missing_wrong_and_malformed_keys(api: ApiServer) -> None:
             assert wrong.status_code == 401
         by_header = await anonymous.get("/meetings", headers={"X-API-Key": api.tokens["read"]})
         assert by_header.status_code == 200
+        # Paths that merely contain a public route's path are not public.
+        for path in ("/actors/health-minister", "/meetings/ready-room", "/actors/schema"):
+            assert (await anonymous.get(path)).status_code == 401, path
+        bad = {"Authorization": "Bearer nonsense"}
+        assert (await anonymous.get("/schema/openapi.json", headers=bad)).status_code == 200
+        assert (await anonymous.get("/health", headers=bad)).status_code == 200
+
+
+def test_every_route_needs_a_scope_or_says_it_is_public() -> None:
+    # The scope check reads each route's opt: a route without one would be open to anyone.
+    app = create_app(Settings(run_projections=False))
+    for route in app.routes:
+        for handler in getattr(route, "route_handlers", []):
+            if route.path.startswith("/schema") or "OPTIONS" in handler.http_methods:
+                continue
+            opt = handler.opt
+            assert opt.get(SCOPE_OPT) in SCOPES or opt.get("exclude_from_auth"), route.path
 
 
 async def test_public_reads_let_anonymous_readers_in_but_never_writers(server_url: str) -> None:

@@ -384,7 +384,7 @@ def _build(route: CommandRoute) -> HTTPRouteHandler:
         summary=route.summary,
         description=(route.command.__doc__ or route.summary).strip(),
         tags=[route.tag],
-        guards=[require("write")],
+        opt=require("write"),
         before_request=_check_media_type,
         status_code=201,
         responses={

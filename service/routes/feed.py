@@ -109,7 +109,7 @@ def _query(after: Cursor, limit: int, flt: FeedFilter | None) -> str:
     "change and are cacheable for ever. With `Prefer: wait=N` an empty page is held up to N "
     "seconds (bounded) and answered as soon as a matching event arrives.",
     tags=["feed"],
-    guards=[require("read")],
+    opt=require("read"),
     responses=errors(400),
     media_type=BATCH_MEDIA_TYPE,
 )
@@ -196,7 +196,7 @@ async def _long_poll(
     "exactly after the last event received. Comment lines (`: heartbeat`) keep idle "
     "connections open. Same filters as `/feed`.",
     tags=["feed"],
-    guards=[require("read")],
+    opt=require("read"),
     responses=errors(400),
     media_type="text/event-stream",
 )
@@ -255,7 +255,7 @@ async def feed_stream(
     "it (default: the last). The ETag is the stream's current version: send it as `If-Match` "
     "with a command to make sure nothing changed since you read it.",
     tags=["feed"],
-    guards=[require("read")],
+    opt=require("read"),
     responses=errors(400, 404),
 )
 async def read_stream(

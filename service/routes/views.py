@@ -120,7 +120,7 @@ def _roster_out(view: RosterView) -> dict[str, Any]:
     operation_id="listMeetings",
     summary="List meetings with their delegation rosters",
     tags=["meetings"],
-    guards=[require("read")],
+    opt=require("read"),
     responses=_VIEW_ERRORS,
 )
 async def meetings(
@@ -142,7 +142,7 @@ async def meetings(
     "invited, confirmed or declined, delegation leader and members as reported, and the "
     "outcome on the meeting's declarations.",
     tags=["meetings"],
-    guards=[require("read")],
+    opt=require("read"),
     responses=_VIEW_ERRORS,
 )
 async def meeting(
@@ -201,7 +201,7 @@ async def _actor_id(runtime: Runtime, ref: str, version: int) -> str:
     description="Exact and prefix matches on ids, names and aliases first; if none, the "
     "closest spellings (transliteration variants, typos) from the name index.",
     tags=["actors"],
-    guards=[require("read")],
+    opt=require("read"),
     responses=_VIEW_ERRORS,
 )
 async def actors(
@@ -229,7 +229,7 @@ async def actors(
     operation_id="getActor",
     summary="An actor with its aliases and roles (by id or any spelling of its name)",
     tags=["actors"],
-    guards=[require("read")],
+    opt=require("read"),
     responses=errors(400, 404, 422),
 )
 async def actor(
@@ -254,7 +254,7 @@ async def actor(
     "organisation's history includes its members' interactions while they held a role in "
     "it (marked `via`). Aggregate reports ('several times') appear once, as reported.",
     tags=["actors"],
-    guards=[require("read")],
+    opt=require("read"),
     responses=errors(400, 404, 422),
 )
 async def contacts(
@@ -327,7 +327,7 @@ async def contacts(
     description="Counts are `certain` (both date bounds in the year) and `possible` (the "
     "bounds overlap the year). Retracted interactions and negated statements are left out.",
     tags=["actors"],
-    guards=[require("read")],
+    opt=require("read"),
     responses=errors(400, 404, 422),
 )
 async def graph(
@@ -354,7 +354,7 @@ async def graph(
     description="`item` is a stream id (`interaction-lavrov_call`) or an event id. Oldest "
     "first, with when and by whom (the API key) each was recorded.",
     tags=["audit"],
-    guards=[require("read")],
+    opt=require("read"),
     responses=_VIEW_ERRORS,
 )
 async def audit(
