@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from events.connect import connect
-from projections.contacts import ContactsProjection
+from events.domain.amendments import Stored
+from events.domain.catalogue import CATALOGUE, INTERACTION_EVENTS
+from projections.contacts import ContactsProjection, interaction_from
 from projections.runner import ProjectionRunner, checkpoint_of
 from tests.synthetic_log import SyntheticLog
 
@@ -101,3 +103,20 @@ async def test_a_table_whose_views_are_jsonb_is_upgraded_in_place(
         )
     await synthetic.apply(projection, events[half:], 40)
     assert await _tables(synthetic, prefix) == await _tables(synthetic, reference_prefix)
+
+
+async def test_a_lone_interaction_event_gives_the_view_folding_gives(
+    log: tuple[SyntheticLog, list[RecordedEvent]],
+) -> None:
+    # interaction_from takes a shortcut for a list of one interaction event; an iterator of
+    # the same fact goes through the fold, which must agree with it.
+    _, events = log
+    lone = [
+        Stored(str(e.event_id), CATALOGUE.decode(e))  # type: ignore[arg-type]
+        for e in events
+        if e.stream_id.startswith("interaction-")
+    ]
+    lone = [s for s in lone if isinstance(s.event, INTERACTION_EVENTS)]
+    assert len(lone) > 100
+    for stored in lone:
+        assert interaction_from([stored]) == interaction_from(iter([stored]))
