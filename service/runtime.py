@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from events.connect import connect, create_pool
 from events.domain.handler import CommandHandler
@@ -29,6 +30,12 @@ if TYPE_CHECKING:
 __all__ = ("Runtime", "lifespan", "open_store", "run_projections")
 
 log = logging.getLogger(__name__)
+
+# Measured on the write benchmark with the default (700, 10, 10): ~8% of server CPU in the
+# collector and full collections of the ~100k start-up objects taking 50-80 ms each, the
+# writes' p99. Requests free almost everything by reference counting, so a large first
+# threshold collects rarely and promotes far less of what is merely in flight.
+GC_THRESHOLDS: Final = (20_000, 20, 20)
 
 
 def projection_runners(
@@ -119,7 +126,14 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
         runtime = Runtime(settings, store)
         await runtime.start()
         app.state.runtime = runtime
+        # What start-up built lives as long as the process: out of the collector's sight.
+        gc.collect()
+        gc.freeze()
+        thresholds = gc.get_threshold()
+        gc.set_threshold(*GC_THRESHOLDS)
         try:
             yield
         finally:
+            gc.set_threshold(*thresholds)
+            gc.unfreeze()  # a process that builds many apps (the tests) can collect this one's
             await runtime.close()

@@ -3,6 +3,7 @@ and an OpenAPI document in which every route is named, summarised and has its er
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import re
@@ -10,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
+from service.runtime import GC_THRESHOLDS
 from tests.api_server import running_api
 from tests.database import scratch_database
 from tests.test_api_writes import schedule
@@ -141,3 +143,14 @@ async def test_logs_are_json_lines_carrying_the_request_id(
     assert health["level"] == "info"
     assert "timestamp" in health
     assert any(line["path"] == "/feed" and line["status"] == 401 for line in access)
+
+
+async def test_the_collector_is_tuned_while_serving(server_url: str) -> None:
+    before = gc.get_threshold()
+    async with (
+        scratch_database(server_url, migrated=True) as dsn,
+        running_api(dsn, run_projections=False),
+    ):
+        assert gc.get_threshold() == GC_THRESHOLDS
+        assert gc.get_freeze_count() > 0
+    assert gc.get_threshold() == before
