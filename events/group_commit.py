@@ -95,12 +95,13 @@ class GroupCommit(Generic[S, T, R]):
         for entry in self._queue:
             item = entry[0]
             key = self._key(item)
-            too_heavy = bool(batch) and weight + self._weight(item) > limit
+            item_weight = self._weight(item)
+            too_heavy = bool(batch) and weight + item_weight > limit
             if key in keys or key in self._busy or too_heavy:
                 rest.append(entry)
                 continue
             keys.add(key)
-            weight += self._weight(item)
+            weight += item_weight
             batch.append(entry)
         if batch:
             self._queue = rest
@@ -164,7 +165,6 @@ class GroupCommit(Generic[S, T, R]):
             results = await self._flush(session, [item for item, _ in batch])
         except BaseException as exc:
             self._fail(batch, keys, exc)
-            batch.clear()
             if not isinstance(exc, Exception):
                 raise
             return False
@@ -172,12 +172,12 @@ class GroupCommit(Generic[S, T, R]):
             if not future.done():
                 future.set_result(result)
         self._busy -= keys
-        batch.clear()
         return True
 
     def _fail(
         self, batch: list[tuple[T, asyncio.Future[R]]], keys: set[Hashable], exc: BaseException
     ) -> None:
+        # Idempotent: a batch failed by ``_run`` may be failed again by its slot.
         for _, future in batch:
             if not future.done():
                 future.set_exception(exc)

@@ -719,17 +719,16 @@ class _Rows:
         links = self.links
         for item, item_facts in facts.items():
             view = interaction_from(item_facts)
+            rows = self.amended_interactions if item in earlier else self.new_interactions
             if view is None:
                 # A retracted interaction keeps its kind, for the kind filter.
                 kind = next(
                     (_KINDS[type(f.event)] for f in item_facts if type(f.event) in _KINDS), None
                 )
-                (self.amended_interactions if item in earlier else self.new_interactions).append(
-                    (item, kind, None, None, None, None, True, False, kind == "contacts")
-                )
+                rows.append((item, kind, None, None, None, None, True, False, kind == "contacts"))
                 continue
             vt = view.valid_time
-            (self.amended_interactions if item in earlier else self.new_interactions).append(
+            rows.append(
                 (
                     item,
                     view.kind,
