@@ -83,6 +83,11 @@ class EventRegistry:
         """Every current type name and its Struct."""
         return {name: cls for name, (cls, _) in self._current.items()}
 
+    def current(self, name: str) -> tuple[type[msgspec.Struct], int] | None:
+        """The Struct that stored type ``name`` decodes into today and its schema version
+        (``None`` for a type the code no longer writes, or never did)."""
+        return self._current.get(name)
+
     def new_event(
         self,
         event: msgspec.Struct,

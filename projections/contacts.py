@@ -23,7 +23,9 @@ interactions the batch begins and for participant rows, upserts over arrays for 
 All of that but the writes reads nothing of this projection's tables (``prepare``), so the
 runner computes the next batch while this one is written. Storing only views keeps the writes
 small: facts are never copied out of the log. The same pure functions give an item's view as
-of any cursor: feed them the facts recorded up to it.
+of any cursor: feed them the facts recorded up to it. An interaction that is one event and
+nothing else (most are) skips them: its view is the stored JSON with its kind added
+(``projections.single_fact``, which says when that holds).
 
 Contact graph rule for open-ended valid times: an interaction with an open bound ("before
 February 2024") counts as *possible* in every year from its known bound back (or forward) to
@@ -62,6 +64,7 @@ from events.domain.valid_time import ValidTime
 from events.domain.vocabulary import Participant, Place, Source
 from events.records import FeedFilter, RecordedEvent
 from projections.collector import collector_paused
+from projections.single_fact import SingleFactRows
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -340,6 +343,10 @@ class InteractionView(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=T
     claim: str | None = None
     negated: bool = False
     subject: str | None = None
+
+
+_SINGLE_FACT: Final = SingleFactRows(CATALOGUE, _KINDS, InteractionView)
+"""Rows of interactions that are one event, without decoding the event (see its module)."""
 
 
 class RoleView(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -674,7 +681,15 @@ def _rows_of(events: Sequence[RecordedEvent], earlier_rows: Sequence[asyncpg.Rec
     """The rows of the batch's items, from the batch and their earlier facts in the log
     (rows of ``EARLIER_FACTS_SQL``)."""
     batch = _Batch()
+    rows = _Rows()
+    alone = _lone_streams(events)
     for event in events:
+        if event.stream_id in alone and event.stream_version == 1:
+            shortcut = _SINGLE_FACT.rows(event)
+            if shortcut is not None:
+                rows.new_interactions.append(shortcut[0])
+                rows.links.extend(shortcut[1])
+                continue
         batch.add(event, Stored(str(event.event_id), _decode(event)))
     earlier: dict[str, list[Stored]] = {}
     for row in earlier_rows:
@@ -683,7 +698,6 @@ def _rows_of(events: Sequence[RecordedEvent], earlier_rows: Sequence[asyncpg.Rec
             row["type"], row["schema_version"], row["data"], event_id=event_id
         )
         earlier.setdefault(row["stream_id"], []).append(Stored(event_id, cast("DomainEvent", fact)))
-    rows = _Rows()
     if batch.interactions:
         rows.interactions(
             _merge(earlier, "interaction", batch.interactions), _continued(batch, "interaction")
@@ -691,6 +705,19 @@ def _rows_of(events: Sequence[RecordedEvent], earlier_rows: Sequence[asyncpg.Rec
     if batch.actors:
         rows.actors(_merge(earlier, "actor", batch.actors), _continued(batch, "actor"))
     return rows
+
+
+def _lone_streams(events: Iterable[RecordedEvent]) -> set[str]:
+    """The interaction streams that have one event in the batch."""
+    seen: set[str] = set()
+    twice: set[str] = set()
+    for event in events:
+        stream = event.stream_id
+        if stream in seen:
+            twice.add(stream)
+        elif stream.startswith("interaction-"):
+            seen.add(stream)
+    return seen - twice
 
 
 def _first_versions(events: Iterable[RecordedEvent]) -> dict[str, int]:

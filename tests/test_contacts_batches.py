@@ -14,8 +14,10 @@ import pytest
 from events.connect import connect
 from events.domain.amendments import Stored
 from events.domain.catalogue import CATALOGUE, INTERACTION_EVENTS
-from projections.contacts import ContactsProjection, interaction_from
+from projections import contacts
+from projections.contacts import ContactsProjection, InteractionView, interaction_from
 from projections.runner import ProjectionRunner, checkpoint_of
+from projections.single_fact import SingleFactRows
 from tests.synthetic_log import SyntheticLog
 
 if TYPE_CHECKING:
@@ -120,3 +122,17 @@ async def test_a_lone_interaction_event_gives_the_view_folding_gives(
     assert len(lone) > 100
     for stored in lone:
         assert interaction_from([stored]) == interaction_from(iter([stored]))
+
+
+async def test_the_single_event_shortcut_builds_the_tables_the_full_path_builds(
+    log: tuple[SyntheticLog, list[RecordedEvent]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    synthetic, events = log
+    projection, prefix = _fresh()
+    await synthetic.apply(projection, events, 500)
+    shortcut = await _tables(synthetic, prefix)
+    # A shortcut that covers no type: every interaction takes the full path.
+    monkeypatch.setattr(contacts, "_SINGLE_FACT", SingleFactRows(CATALOGUE, {}, InteractionView))
+    projection, prefix = _fresh()
+    await synthetic.apply(projection, events, 500)
+    assert shortcut == await _tables(synthetic, prefix)
