@@ -1189,6 +1189,10 @@ async def main() -> None:  # noqa: PLR0915
             ours.send(size)
             load_seconds = await asyncio.get_running_loop().run_in_executor(None, ours.recv)
             await owner.execute("VACUUM ANALYZE events")
+            # The load leaves a checkpoint's worth of dirty buffers and WAL behind; flushed now,
+            # rather than by the checkpointer on the same two cores during the first rebuild,
+            # which then also logged a full-page image for each page it first touched.
+            await owner.execute("CHECKPOINT")
             counts = {r["category"]: r["n"] for r in await owner.fetch(CATEGORY_COUNTS_SQL)}
             mix = ", ".join(f"{c} {n / size:.0%}" for c, n in sorted(counts.items()))
             print(f"-- {size:,} events stored (loaded in {load_seconds:.0f} s; {mix})", flush=True)
