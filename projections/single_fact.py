@@ -145,11 +145,11 @@ class SingleFactRows:
             return None
         _, prefix, decoder = entry
         data = event.data
+        if not data.startswith("{"):  # the splice below needs the object's brace first
+            return None
         try:
             facts = decoder.decode(data)
         except msgspec.DecodeError:  # also a ValidationError: the full path says what is wrong
-            return None
-        if not data.startswith("{"):
             return None
         kind = self._kinds[event.type]
         item = event.stream_id.partition("-")[2]
