@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, cast
 
 import pytest
 
+from events.connect import connect
 from events.domain.catalogue import EventCorrected, EventRetracted
 from projections.roster import LZ4_SQL, Fact, RosterProjection, Routes, get_roster, roster_from
 from tests.synthetic_log import SyntheticLog
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
 
     import asyncpg
 
-    from events import RecordedEvent
+    from events import ConnectionOptions, RecordedEvent
     from projections.roster import RosterView
 
 EVENTS = 2_500
@@ -120,3 +121,36 @@ async def test_drafts_and_views_use_lz4_where_the_server_has_it(pool: asyncpg.Po
         await projection.drop(conn)
     assert len(kinds) == 2
     assert all((k["attcompression"] == b"l") is bool(has_lz4) for k in kinds), kinds
+
+
+async def test_batch_lookups_stay_linear_under_a_plan_made_on_empty_tables(
+    app_options: ConnectionOptions,
+) -> None:
+    # The runner's statements are prepared once, while the projection's tables are empty, and
+    # their generic plans are kept as the tables grow. A lookup written as ``= any($1)`` then
+    # kept its seq scan with an unhashed array: every id compared with every row, per batch.
+    prefix = f"r{uuid.uuid4().hex[:8]}"
+    projection = RosterProjection(name=prefix, table_prefix=prefix)
+    links, table = f"projections.{prefix}_links_v1", f"projections.{prefix}_v1"
+    conn = await connect(app_options)  # a session of its own: it changes planner settings
+    try:
+        await projection.setup(conn)
+        await conn.execute("SET plan_cache_mode = force_generic_plan")
+        for name in ("load_links", "load_drafts"):
+            await conn.execute(f"PREPARE {name} (text[]) AS {projection._sql[name]}")
+            await conn.execute(f"EXPLAIN EXECUTE {name}('{{}}')")  # planned while empty
+        await conn.execute(
+            f"INSERT INTO {links} SELECT 'interaction-' || g, 'm' || g "
+            "FROM generate_series(1, 20000) AS g"
+        )
+        await conn.execute(
+            f"INSERT INTO {table} (meeting_id, draft, view) "
+            "SELECT 'm' || g, '', 'null' FROM generate_series(1, 20000) AS g"
+        )
+        for name in ("load_links", "load_drafts"):
+            rows = await conn.fetch(f"EXPLAIN EXECUTE {name}(ARRAY['a', 'b'])")
+            plan = "\n".join(r[0] for r in rows)
+            assert "= ANY" not in plan, plan
+        await projection.drop(conn)
+    finally:
+        await conn.close()
