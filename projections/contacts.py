@@ -64,6 +64,15 @@ from events.domain.valid_time import ValidTime
 from events.domain.vocabulary import Participant, Place, Source
 from events.records import FeedFilter, RecordedEvent
 from projections.collector import collector_paused
+from projections.interaction_rows import (
+    INTERACTION_COLUMNS,
+    LINK_COLUMNS,
+    InteractionRow,
+    LinkRow,
+    interaction_row,
+    link_rows,
+    retracted_row,
+)
 from projections.single_fact import SingleFactRows
 
 if TYPE_CHECKING:
@@ -169,18 +178,6 @@ ON CONFLICT (interaction_id) DO UPDATE SET
 DELETE_LINKS_SQL: Final = """
 DELETE FROM projections.{links} WHERE interaction_id = any($1::text[])
 """
-INTERACTION_COLUMNS: Final = (
-    "interaction_id",
-    "kind",
-    "view",
-    "lower",
-    "upper",
-    "precision",
-    "retracted",
-    "negated",
-    "aggregate",
-)
-LINK_COLUMNS: Final = ("interaction_id", "actor_id", "role", "name_as_reported")
 UPSERT_ACTORS_SQL: Final = """
 INSERT INTO projections.{actors} (actor_id, kind, canonical_name, aliases, view)
 SELECT a.actor_id, a.kind, a.canonical_name,
@@ -732,9 +729,9 @@ class _Rows:
     copied in, the others upserted), actors and roles column by column."""
 
     def __init__(self) -> None:
-        self.new_interactions: list[tuple[Any, ...]] = []
-        self.amended_interactions: list[tuple[Any, ...]] = []
-        self.links: list[tuple[Any, ...]] = []
+        self.new_interactions: list[InteractionRow] = []
+        self.amended_interactions: list[InteractionRow] = []
+        self.links: list[LinkRow] = []
         self.continued_interactions: list[str] = []
         self.actor_columns: list[list[Any]] = [[] for _ in range(5)]
         self.role_columns: list[list[Any]] = [[] for _ in range(5)]
@@ -748,32 +745,15 @@ class _Rows:
             view = interaction_from(item_facts)
             rows = self.amended_interactions if item in earlier else self.new_interactions
             if view is None:
-                # A retracted interaction keeps its kind, for the kind filter.
                 kind = next(
                     (_KINDS[type(f.event)] for f in item_facts if type(f.event) in _KINDS), None
                 )
-                rows.append((item, kind, None, None, None, None, True, False, kind == "contacts"))
+                rows.append(retracted_row(item, kind))
                 continue
-            vt = view.valid_time
             rows.append(
-                (
-                    item,
-                    view.kind,
-                    _json(view),
-                    vt.lower,
-                    vt.upper,
-                    vt.precision,
-                    False,
-                    view.negated,
-                    view.kind == "contacts",
-                )
+                interaction_row(item, view.kind, _json(view), view.valid_time, negated=view.negated)
             )
-            seen: set[tuple[str, str]] = set()
-            for p in view.participants:
-                if (p.actor_id, p.role) in seen:
-                    continue
-                seen.add((p.actor_id, p.role))
-                links.append((item, p.actor_id, p.role, p.name_as_reported))
+            links.extend(link_rows(item, view.participants))
 
     def actors(self, facts: dict[str, list[Stored]], continued: list[str]) -> None:
         self.continued_actors = continued

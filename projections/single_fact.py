@@ -24,41 +24,37 @@ pattern): they were checked when the event was appended, and again when the view
 
 from __future__ import annotations
 
-from datetime import date
 from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
 
 from events.domain.valid_time import ValidTime
 from events.domain.vocabulary import Participant
+from projections.interaction_rows import interaction_row, link_rows
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from events.records import RecordedEvent
     from events.registry import EventRegistry
+    from projections.interaction_rows import InteractionRow, LinkRow
 
-__all__ = ("InteractionRow", "SingleFactRows")
+__all__ = ("SingleFactRows",)
 
-InteractionRow = tuple[str, str, str, date | None, date | None, str, bool, bool, bool]
-"""``interaction_id, kind, view, lower, upper, precision, retracted, negated, aggregate``."""
-LinkRow = tuple[str, str, str, str | None]
-"""``interaction_id, actor_id, role, name_as_reported``."""
+
+def _field(f: msgspec.structs.FieldInfo, typ: Any) -> tuple[Any, ...]:
+    """``f`` as a ``defstruct`` field of type ``typ``, required or defaulted as ``f`` is."""
+    if f.required:
+        return (f.name, typ)
+    if f.default_factory is not msgspec.NODEFAULT:
+        return (f.name, typ, msgspec.field(default_factory=f.default_factory))
+    return (f.name, typ, f.default)
 
 
 def _subset(name: str, source: type[msgspec.Struct], keep: frozenset[str]) -> type[Any]:
     """A Struct with only ``keep`` of ``source``'s fields (same types, defaults, names), that
     ignores the others."""
-    spec: list[Any] = []
-    for f in msgspec.structs.fields(source):
-        if f.name not in keep:
-            continue
-        if f.required:
-            spec.append((f.name, f.type))
-        elif f.default_factory is not msgspec.NODEFAULT:
-            spec.append((f.name, f.type, msgspec.field(default_factory=f.default_factory)))
-        else:
-            spec.append((f.name, f.type, f.default))
+    spec = [_field(f, f.type) for f in msgspec.structs.fields(source) if f.name in keep]
     return msgspec.defstruct(name, spec, frozen=True, kw_only=True)
 
 
@@ -90,15 +86,11 @@ def _facts_type(event_type: type[msgspec.Struct], view_type: type[msgspec.Struct
         if not f.required and _default(f) != _default(seen):
             return None
         typ = _DECODED.get(name, f.type if name == "negated" else msgspec.Raw)
-        if f.required:
-            spec.append((name, typ))
-        elif typ is msgspec.Raw:
+        if typ is msgspec.Raw and not f.required:
             # Never read: declared so that an unknown field is refused, and left as raw JSON.
             spec.append((name, typ, msgspec.field(default=msgspec.Raw(b"null"))))
-        elif f.default_factory is not msgspec.NODEFAULT:
-            spec.append((name, typ, msgspec.field(default_factory=f.default_factory)))
         else:
-            spec.append((name, typ, f.default))
+            spec.append(_field(f, typ))
     return msgspec.defstruct(
         f"_{event_type.__name__}Facts", spec, kw_only=True, forbid_unknown_fields=True
     )
@@ -120,7 +112,8 @@ class SingleFactRows:
         view_type: type[msgspec.Struct],
     ) -> None:
         by_class = {cls: name for name, cls in registry.types.items()}
-        self._decoders: dict[str, tuple[int, str, msgspec.json.Decoder[Any]]] = {}
+        # Stored type -> (schema version, kind, the view's opening, decoder).
+        self._decoders: dict[str, tuple[int, str, str, msgspec.json.Decoder[Any]]] = {}
         for cls, kind in kinds.items():
             name = by_class.get(cls)
             current = registry.current(name) if name is not None else None
@@ -129,8 +122,7 @@ class SingleFactRows:
                 continue
             # The view's JSON starts with the kind, followed by the stored object's own keys.
             prefix = msgspec.json.encode({"kind": kind}).decode()[:-1] + ","
-            self._decoders[name] = (current[1], prefix, msgspec.json.Decoder(facts))
-        self._kinds = {name: kind for cls, kind in kinds.items() if (name := by_class.get(cls))}
+            self._decoders[name] = (current[1], kind, prefix, msgspec.json.Decoder(facts))
 
     @property
     def types(self) -> frozenset[str]:
@@ -143,7 +135,7 @@ class SingleFactRows:
         entry = self._decoders.get(event.type)
         if entry is None or entry[0] != event.schema_version:
             return None
-        _, prefix, decoder = entry
+        _, kind, prefix, decoder = entry
         data = event.data
         if not data.startswith("{"):  # the splice below needs the object's brace first
             return None
@@ -151,26 +143,7 @@ class SingleFactRows:
             facts = decoder.decode(data)
         except msgspec.DecodeError:  # also a ValidationError: the full path says what is wrong
             return None
-        kind = self._kinds[event.type]
         item = event.stream_id.partition("-")[2]
-        days = facts.valid_time
-        view = prefix + data[1:]
-        row: InteractionRow = (
-            item,
-            kind,
-            view,
-            days.lower,
-            days.upper,
-            days.precision,
-            False,
-            bool(getattr(facts, "negated", False)),
-            kind == "contacts",
-        )
-        links: list[LinkRow] = []
-        seen: set[tuple[str, str]] = set()
-        for p in facts.participants:
-            key = (p.actor_id, p.role)
-            if key not in seen:
-                seen.add(key)
-                links.append((item, p.actor_id, p.role, p.name_as_reported))
-        return row, links
+        negated = bool(getattr(facts, "negated", False))
+        row = interaction_row(item, kind, prefix + data[1:], facts.valid_time, negated=negated)
+        return row, link_rows(item, facts.participants)

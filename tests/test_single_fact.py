@@ -4,7 +4,7 @@ the full path."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import msgspec
 import pytest
@@ -65,7 +65,7 @@ async def test_every_kind_reads_back_as_the_view_the_full_path_builds(
         assert _read_back(row) == _read_back(full.new_interactions[0])
         assert links == full.links
         view = interaction_from([Stored(str(event.event_id), decoded)])  # type: ignore[arg-type]
-        assert msgspec.json.decode(row[2], type=InteractionView) == view
+        assert msgspec.json.decode(cast("str", row[2]), type=InteractionView) == view
         kinds.add(row[1])
     # Every kind but "meeting" comes up in the synthetic mix (held meetings are recorded through
     # their meeting streams there); the catalogue covers all seven.
