@@ -47,6 +47,17 @@ class Cursor(msgspec.Struct, frozen=True, order=True, gc=False):
         raw = _CURSOR.pack(self.transaction_id, self.position)
         return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
+    def key(self) -> bytes:
+        """The cursor as 16 bytes whose byte order is the feed order: how projections store
+        the system-time bounds of their rows (``bytea`` compares bytewise in PostgreSQL)."""
+        return _CURSOR.pack(self.transaction_id, self.position)
+
+    @classmethod
+    def from_key(cls, key: bytes) -> Cursor:
+        """The cursor ``key`` returned."""
+        transaction_id, position = _CURSOR.unpack(key)
+        return cls(transaction_id, position)
+
     @classmethod
     def decode(cls, text: str | None) -> Cursor:
         """Parse a cursor from ``encode``; ``None`` or ``""`` mean the start of the feed."""

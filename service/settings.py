@@ -60,6 +60,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """How often the live stream sends a comment to keep idle connections open."""
     read_your_writes_max_s: Annotated[float, msgspec.Meta(ge=0, le=60)] = 5.0
     """The longest a view waits for the cursor it must reflect before answering stale."""
+    view_statement_timeout_ms: Annotated[int, msgspec.Meta(ge=1)] = 5_000
+    """Longest a statement of a view request (a page, an as-of read) may run: past it the
+    request is a 503 naming this limit, not a busy server."""
+    view_work_mem_kb: Annotated[int, msgspec.Meta(ge=64)] = 8_192
+    """Working memory a view request's sorts and hashes may take before spilling to disk."""
+    view_page_max_bytes: Annotated[int, msgspec.Meta(ge=4_096)] = 1_048_576
+    """A view page ends early once its body reaches this size (``Link: rel=next`` continues)."""
     ready_max_lag_s: Annotated[float, msgspec.Meta(ge=0)] = 30.0
     """``/ready`` fails while a projection is further behind than this."""
     run_projections: bool = True
