@@ -64,6 +64,11 @@ PROBLEM_TYPES: Final[dict[str, str]] = {
     "request. Use a new key for a new request.",
     "rate-limited": "Too many requests for this API key; wait for the time in Retry-After.",
     "unavailable": "The database cannot be reached right now; retry after Retry-After seconds.",
+    "time-limit": "A statement of the request ran past the server's statement time limit. "
+    "`limit` names the setting. Narrow the request (filters, a smaller `limit`) or retry.",
+    "view-limit": "A view request ran past the time limit every view page runs under "
+    "(`limit` names the setting, DIPLOFEED_VIEW_STATEMENT_TIMEOUT_MS). Narrow the request "
+    "(filters, a smaller `limit`) or retry after Retry-After seconds.",
     "internal": "An unexpected error; it has been logged with the request id.",
 }
 """Every problem type this API returns, with what it means; served at ``/problems/<slug>``."""
@@ -218,6 +223,20 @@ def _not_built(exc: Exception) -> Problem:
     )
 
 
+def _too_long(exc: Exception) -> Problem:
+    # A statement ran into the server's statement_timeout (views set a shorter one of their
+    # own, service.paging); the request was too costly, the server is fine.
+    log.warning("a statement ran past its time limit: %s", exc)
+    return problem(
+        503,
+        "the request took longer than the server's statement time limit; narrow it or retry",
+        slug="time-limit",
+        title="Time limit exceeded",
+        headers={"Retry-After": "1"},
+        limit="statement_timeout",
+    )
+
+
 def _unavailable(exc: Exception) -> Problem:
     log.warning("database unavailable: %s", exc)
     return problem(
@@ -238,6 +257,7 @@ def problem_details_config() -> ProblemDetailsConfig:
         EventStoreError: _from_store,
         asyncpg.DataError: _bad_value,
         asyncpg.UndefinedTableError: _not_built,
+        asyncpg.QueryCanceledError: _too_long,
         asyncpg.PostgresConnectionError: _unavailable,
         asyncpg.CannotConnectNowError: _unavailable,
         asyncpg.TooManyConnectionsError: _unavailable,
