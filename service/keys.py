@@ -32,6 +32,7 @@ __all__ = (
     "Scope",
     "create_key",
     "list_keys",
+    "list_keys_page",
     "revoke_key",
 )
 
@@ -44,6 +45,13 @@ RETURNING created_at
 """
 LIST_KEYS_SQL: Final = """
 SELECT id, name, scopes, created_at, revoked_at FROM api_keys ORDER BY created_at, id
+"""
+# $1/$2: the last key of the previous page (NULL: from the first), $3: how many.
+LIST_KEYS_PAGE_SQL: Final = """
+SELECT id, name, scopes, created_at, revoked_at FROM api_keys
+WHERE $1::timestamptz IS NULL OR (created_at, id) > ($1, $2::text)
+ORDER BY created_at, id
+LIMIT $3
 """
 REVOKE_KEY_SQL: Final = """
 UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1
@@ -123,6 +131,17 @@ async def create_key(
 async def list_keys(conn: asyncpg.Connection | asyncpg.Pool) -> list[ApiKey]:
     """Every key, revoked ones included, oldest first."""
     return [_key(r) for r in await conn.fetch(LIST_KEYS_SQL)]
+
+
+async def list_keys_page(
+    conn: asyncpg.Connection | asyncpg.Pool,
+    *,
+    after: tuple[datetime, str] | None,
+    limit: int,
+) -> list[ApiKey]:
+    """Up to ``limit`` keys after ``after`` (a key's ``(created_at, id)``), oldest first."""
+    created_at, key_id = after if after is not None else (None, None)
+    return [_key(r) for r in await conn.fetch(LIST_KEYS_PAGE_SQL, created_at, key_id, limit)]
 
 
 async def revoke_key(conn: asyncpg.Connection | asyncpg.Pool, key_id: str) -> ApiKey:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from typing import TYPE_CHECKING, Annotated, Any, Final, cast
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from litestar import Request, Response, get
 from litestar.params import FromPath, HeaderParameter, QueryParameter
@@ -252,7 +252,9 @@ async def feed_stream(
     operation_id="readStream",
     summary="Read one stream's events (CloudEvents), with its version as ETag",
     description="A stream's events forward from `from_version` (default 1) or backward from "
-    "it (default: the last). The ETag is the stream's current version: send it as `If-Match` "
+    'it (default: the last), `limit` at a time, with `Link: rel="next"` (and '
+    "`next_version`) while more may follow. The ETag is the stream's current version: send "
+    "it as `If-Match` "
     "with a command to make sure nothing changed since you read it.",
     tags=["feed"],
     opt=require("read"),
@@ -281,6 +283,15 @@ async def read_stream(
     if if_none_match is not None and etag in {t.strip() for t in if_none_match.split(",")}:
         return Response(None, status_code=304, headers=headers)  # type: ignore[arg-type]
     base = base_url(request)
+    if part.next_version is not None:
+        query = urlencode(
+            [
+                ("from_version", str(part.next_version)),
+                ("limit", str(limit)),
+                *([("backward", "true")] if backward else []),
+            ]
+        )
+        headers["Link"] = f'<{base}/streams/{quote(stream_id, safe="")}?{query}>; rel="next"'
     return Response(
         StreamPage(
             stream_id=part.stream_id,

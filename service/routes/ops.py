@@ -4,6 +4,7 @@ admin routes for API keys."""
 from __future__ import annotations
 
 import contextlib
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 
 from litestar import Request, Response, delete, get, post
@@ -15,8 +16,9 @@ from events.migrate import is_current
 from events.notify import CONNECTION_ERRORS
 from projections.runner import projection_lag
 from service.auth import require
-from service.keys import KeyError_, create_key, list_keys, revoke_key
+from service.keys import KeyError_, create_key, list_keys_page, revoke_key
 from service.metrics import refresh_gauges
+from service.paging import DEFAULT_LIMIT, After, Limit, page_response, read_token
 from service.problems import PROBLEM_TYPES, problem
 from service.projectors import PROJECTIONS
 from service.requests import runtime_of
@@ -152,13 +154,40 @@ def _out(key: ApiKey) -> KeyOut:
     "/keys",
     operation_id="listKeys",
     summary="List API keys (admin)",
+    description="Every key, revoked ones included, never a secret; oldest first (by creation "
+    'time, then id), a page at a time: follow `Link: rel="next"`.',
     tags=["admin"],
     opt=require("admin"),
     responses=errors(),
 )
-async def keys(request: Request[Any, Any, Any]) -> list[KeyOut]:
-    """Every key, revoked ones included; never a secret."""
-    return [_out(k) for k in await list_keys(runtime_of(request).pool)]
+async def keys(
+    request: Request[Any, Any, Any], *, limit: Limit = DEFAULT_LIMIT, after: After = None
+) -> Response[list[KeyOut]]:
+    """A page of keys."""
+    runtime = runtime_of(request)
+    token = read_token(request, after)
+    last = _key_position(token.key) if token is not None else None
+    found = await list_keys_page(runtime.pool, after=last, limit=limit + 1)
+    return page_response(
+        request,
+        [_out(k) for k in found],
+        limit=limit,
+        sort_key=lambda k: (k.created_at.isoformat(), k.id),
+        at=None,
+        headers={"Cache-Control": "no-store"},
+        max_bytes=runtime.settings.view_page_max_bytes,
+    )
+
+
+def _key_position(key: tuple[Any, ...]) -> tuple[datetime, str]:
+    """A token's sort key as ``(created_at, id)``; it was made by ``keys`` from a key."""
+    try:
+        created_at, key_id = key
+        return datetime.fromisoformat(created_at), str(key_id)
+    except (TypeError, ValueError) as exc:
+        raise problem(
+            400, "after: not a page token of this list", errors=[{"field": "query:after"}]
+        ) from exc
 
 
 @post(
