@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from service.paging import PageToken
+from tests.api_server import running_api
+from tests.database import scratch_database
 
 if TYPE_CHECKING:
     import httpx
@@ -97,3 +99,24 @@ async def test_a_stream_read_links_to_its_next_part(api: ApiServer) -> None:
     versions = [event["streamversion"] for page in forward for event in page["events"]]
     assert versions == [1, 2, 3, 4]
     assert [len(p["events"]) for p in backward] == [3, 1]
+
+
+async def test_pages_end_early_at_the_byte_bound_and_still_walk_everything(
+    server_url: str,
+) -> None:
+    async with (
+        scratch_database(server_url, migrated=True) as dsn,
+        running_api(dsn, view_page_max_bytes=4096) as api,
+        api.client("admin") as admin,
+    ):
+        for n in range(40):
+            made = await admin.post(
+                "/keys", json={"name": f"{n:03} " + "k" * 150, "scopes": ["read"]}
+            )
+            assert made.status_code == 201, made.text
+        pages = await _walk(admin, "/keys", limit=1000)
+        sizes = [len(msgspec.json.encode(page)) for page in pages]
+    assert len(pages) > 1
+    assert max(sizes) <= 4096
+    names = [key["name"][:3] for page in pages for key in page]
+    assert names[-40:] == [f"{n:03}" for n in range(40)]
