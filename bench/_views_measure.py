@@ -37,10 +37,12 @@ __all__ = (
     "Measured",
     "Plan",
     "Support",
+    "Walked",
     "load",
     "page_url",
     "read_support",
     "sequential",
+    "walk",
 )
 
 Engine = Literal["wrk", "httpx"]
@@ -249,20 +251,30 @@ async def load(
     return Load(requests, elapsed, errors, p50, p99, peak.mb, killed=peak.killed)
 
 
-async def walk(client: httpx.AsyncClient, first: str, pages: int) -> tuple[str | None, int]:
-    """Follow ``Link: rel="next"`` from ``first`` to page ``pages``: that page's URL (path and
-    query), or ``None`` and how many pages there were when the walk ended before it."""
+@dataclass(frozen=True)
+class Walked:
+    """Where a walk along ``Link: rel="next"`` ended."""
+
+    url: str | None
+    """The page reached (path and query); ``None`` when the walk ended before it."""
+    pages: int
+    """Pages read (the page reached counts)."""
+    failure: str = ""
+    """Why a page on the way failed, if one did."""
+
+
+async def walk(client: httpx.AsyncClient, first: str, pages: int) -> Walked:
+    """Follow ``Link: rel="next"`` from ``first`` to page ``pages``."""
     url = first
     for n in range(1, pages):
         response = await client.get(url)
         if response.status_code != 200:
-            raise RuntimeError(f"page {n} of {first}: HTTP {response.status_code}")
+            return Walked(None, n, f"page {n}: HTTP {response.status_code}: {_detail(response)}")
         link = response.links.get("next", {}).get("url")
         if not link:
-            return None, n
-        following = httpx.URL(link)
-        after = following.raw_path.decode()
-        if after == url:  # a feed's head page links to itself
-            return None, n
-        url = after
-    return url, pages
+            return Walked(None, n)
+        following = httpx.URL(link).raw_path.decode()
+        if following == url:  # a feed's head page links to itself
+            return Walked(None, n)
+        url = following
+    return Walked(url, pages)

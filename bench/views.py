@@ -43,7 +43,16 @@ import httpx
 
 from bench._fill import Filler
 from bench._views_log import catch_up, floor_starts, pick_targets
-from bench._views_measure import Load, Plan, load, page_url, read_support, sequential, walk
+from bench._views_measure import (
+    Load,
+    Measured,
+    Plan,
+    load,
+    page_url,
+    read_support,
+    sequential,
+    walk,
+)
 from bench._views_workloads import WORKLOADS, Mode, Row, Workload, modes
 from bench.http import floor_server, subject_server
 from events import migrate
@@ -73,6 +82,7 @@ class SizeResult:
     events: int
     floor: Load
     floor_ms: float
+    floor_p99_ms: float | None
     floor_bytes: int
     rows: list[Row] = field(default_factory=list)
     concurrent: Load | None = None
@@ -105,9 +115,9 @@ async def _started(server: Server) -> Server:
 
 async def measure_floor(
     floor: Server, owner: asyncpg.Connection, plan: Plan, work: Path
-) -> tuple[Load, float, int]:
-    """The floor's pages/s (cycling through 100-row pages spread over the log), its
-    sequential latency and the bytes of one page."""
+) -> tuple[Load, Measured]:
+    """The floor's pages/s (cycling through 100-row pages spread over the log) and its
+    sequential requests of one page."""
     starts = await floor_starts(owner, FLOOR_PAGE * 50)
     paths = [f"/feed?tx={c.transaction_id}&pos={c.position}&limit={FLOOR_PAGE}" for c in starts]
     async with httpx.AsyncClient(base_url=floor.url, timeout=plan.timeout_s) as client:
@@ -121,7 +131,7 @@ async def measure_floor(
         plan=plan,
         work=work,
     )
-    return result, timed.median_ms, timed.bytes
+    return result, timed
 
 
 async def _page_rows(
@@ -157,11 +167,13 @@ async def _page_rows(
     elif "next" not in probe.links and "after" not in params:
         deep = replace(deep, note="no after on this route (unpaginated)")
     else:
-        url, reached = await walk(client, first, plan.deep_page)
-        if url is None:
-            deep = replace(deep, note=f"only {reached} page(s) in this answer")
+        walked = await walk(client, first, plan.deep_page)
+        if walked.failure:
+            deep = replace(deep, status=0, note=f"walk failed at {walked.failure}")
+        elif walked.url is None:
+            deep = replace(deep, note=f"only {walked.pages} page(s) in this answer")
         else:
-            pages.append((deep, url))
+            pages.append((deep, walked.url))
     rows = [] if len(pages) > 1 else [deep]
     for row, url in pages:
         rows.append(
@@ -181,6 +193,8 @@ async def _measure_page(
     work: Path,
 ) -> Row:
     print(f"  {size_label(row.size)} {row.workload} [{row.mode}, {row.page}] ...", flush=True)
+    if server.process.poll() is not None:
+        return replace(row, status=0, note="not measured: the server had died (memory cap)")
     timed = await sequential(client, url, plan)
     row = replace(row, url=url, status=timed.status, bytes=timed.bytes)
     if timed.latencies_ms:
@@ -202,6 +216,31 @@ async def _measure_page(
     return replace(row, load=result, note=note)
 
 
+class Subject:
+    """The real app's server process, started afresh when asked or when it has died (killed
+    at the memory cap, or crashed): one page's failure must not end the run."""
+
+    def __init__(self, dsn: str, work: Path) -> None:
+        self._dsn = dsn
+        self._work = work
+        self._server: Server | None = None
+
+    async def fresh(self) -> Server:
+        self.stop()
+        self._server = await _started(subject_server(self._dsn, self._work))
+        return self._server
+
+    async def alive(self) -> Server:
+        if self._server is None or self._server.process.poll() is not None:
+            return await self.fresh()
+        return self._server
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+
 async def measure_size(
     dsn: str,
     owner: asyncpg.Connection,
@@ -217,50 +256,40 @@ async def measure_size(
     """Every workload's pages at this size, the floor before and after (its best), and, if
     asked, the concurrent as-of load."""
     floor = await _started(floor_server(dsn, work))
-    subject: Server | None = None
+    subject = Subject(dsn, work)
     try:
-        floor_before, floor_ms, floor_bytes = await measure_floor(floor, owner, plan, work)
-        result = SizeResult(size, targets.events, floor_before, floor_ms, floor_bytes)
-        subject = await _started(subject_server(dsn, work))
-        headers = {"Authorization": f"Bearer {token}"}
-        async with httpx.AsyncClient(base_url=subject.url, timeout=plan.timeout_s) as probe:
+        floor_before, timed = await measure_floor(floor, owner, plan, work)
+        result = SizeResult(
+            size, targets.events, floor_before, timed.median_ms, timed.p99_ms, timed.bytes
+        )
+        server = await subject.fresh()
+        async with httpx.AsyncClient(base_url=server.url, timeout=plan.timeout_s) as probe:
             support = await read_support(probe)
         for workload in workloads:
             if plan.fresh_server and result.rows:
-                subject.stop()
-                subject = await _started(subject_server(dsn, work))
+                await subject.fresh()
             result.rows.extend(
                 await _workload_rows(
-                    subject,
-                    workload,
-                    support,
-                    headers,
-                    size=size,
-                    targets=targets,
-                    token=token,
-                    plan=plan,
-                    work=work,
+                    subject, workload, support, size=size, targets=targets, token=token,
+                    plan=plan, work=work,
                 )
-            )
-        floor_after, _, _ = await measure_floor(floor, owner, plan, work)
+            )  # fmt: skip
+        floor_after, _ = await measure_floor(floor, owner, plan, work)
         if floor_after.rate > result.floor.rate:
             result.floor = floor_after
         if concurrent:
-            subject.stop()
-            subject = await _started(subject_server(dsn, work))
-            await _concurrent_as_of(result, subject, token=token, plan=plan, work=work)
+            server = await subject.fresh()
+            await _concurrent_as_of(result, server, token=token, plan=plan, work=work)
         return result
     finally:
         floor.stop()
-        if subject is not None:
-            subject.stop()
+        subject.stop()
 
 
 async def _workload_rows(
-    subject: Server,
+    subject: Subject,
     workload: Workload,
     support: Support,
-    headers: dict[str, str],
     *,
     size: int,
     targets: Targets,
@@ -275,24 +304,25 @@ async def _workload_rows(
             for m in modes()
         ]
     rows: list[Row] = []
-    async with httpx.AsyncClient(
-        base_url=subject.url, headers=headers, timeout=plan.timeout_s
-    ) as client:
-        for mode in modes():
-            rows.extend(
-                await _page_rows(
-                    client,
-                    subject,
-                    workload,
-                    mode,
-                    params,
-                    size=size,
-                    targets=targets,
-                    token=token,
-                    plan=plan,
-                    work=work,
-                )
-            )
+    headers = {"Authorization": f"Bearer {token}"}
+    for mode in modes():
+        server = await subject.alive()
+        async with httpx.AsyncClient(
+            base_url=server.url, headers=headers, timeout=plan.timeout_s
+        ) as client:
+            try:
+                rows.extend(
+                    await _page_rows(
+                        client, server, workload, mode, params, size=size, targets=targets,
+                        token=token, plan=plan, work=work,
+                    )
+                )  # fmt: skip
+            except httpx.TransportError as exc:
+                note = f"server failed: {type(exc).__name__} {exc}".strip()
+                rows.append(
+                    Row(size=size, workload=workload.name, mode=mode.name, page="-", status=0,
+                        note=note)
+                )  # fmt: skip
     return rows
 
 
@@ -322,6 +352,12 @@ def _num(value: float | None, spec: str = ",.1f") -> str:
     return "-" if value is None else format(value, spec)
 
 
+def _rate(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:,.0f}" if value >= 10 else f"{value:.2f}"
+
+
 def _floor_goal(row: Row) -> float:
     return LIVE_GOAL if row.mode == "live" else AS_OF_GOAL
 
@@ -337,7 +373,7 @@ def report(results: list[SizeResult], plan: Plan) -> tuple[str, bool]:
         label = size_label(res.size)
         lines.append(
             f"| {label} | floor: {FLOOR_PAGE} events by key | | | {res.floor_ms:,.1f} | "
-            f"{_num(res.floor.p99_ms)} (load) | {res.floor.rate:,.0f} | 1.00x | "
+            f"{_num(res.floor_p99_ms)} | {_rate(res.floor.rate)} | 1.00x | "
             f"{res.floor_bytes:,} | {res.floor.peak_rss_mb:,.0f} | |"
         )
         for row in res.rows:
@@ -345,7 +381,7 @@ def report(results: list[SizeResult], plan: Plan) -> tuple[str, bool]:
             ratio = f"{rate / res.floor.rate:.2f}x" if rate is not None else "-"
             lines.append(
                 f"| {label} | {row.workload} | {row.mode} | {row.page} | "
-                f"{_num(row.median_ms)} | {_num(row.p99_ms)} | {_num(rate, ',.0f')} | {ratio} | "
+                f"{_num(row.median_ms)} | {_num(row.p99_ms)} | {_rate(rate)} | {ratio} | "
                 f"{_num(row.bytes, ',d') if row.bytes is not None else '-'} | "
                 f"{_num(row.load.peak_rss_mb, ',.0f') if row.load else '-'} | {row.note} |"
             )
@@ -388,7 +424,7 @@ def _growth_goal(results: list[SizeResult], lines: list[str]) -> tuple[str, bool
         now = row.load.rate if row.load is not None else 0.0
         growth = was.load.rate / now if now > 0 else float("inf")
         lines.append(
-            f"| {row.workload} | {row.mode} | {row.page} | {was.load.rate:,.0f} | {now:,.0f} | "
+            f"| {row.workload} | {row.mode} | {row.page} | {_rate(was.load.rate)} | {_rate(now)} | "
             f"{growth:.2f}x |"
         )
         if growth > GROWTH_GOAL:
