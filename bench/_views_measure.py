@@ -58,6 +58,8 @@ class Plan:
     sequential_s: float = 10.0
     seconds: float = 5.0
     """Duration of each page's load."""
+    rounds: int = 2
+    """Load rounds per page; the best counts (a shared machine's rounds swing)."""
     connections: int = 4
     deep_page: int = 10
     limit: int = 100
@@ -224,6 +226,7 @@ async def load(
     """``connections`` clients cycling through ``paths`` for ``seconds``."""
     with RssPeak(server.process.pid, cap_mb=plan.rss_cap_mb) as peak:
         if plan.engine == "wrk":
+            seconds = max(1, round(seconds))  # wrk takes whole seconds
             try:
                 result = await run_wrk(
                     server.url, feed_script(paths, token), connections, seconds, work

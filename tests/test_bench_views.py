@@ -34,6 +34,7 @@ TINY = Plan(
     requests=3,
     sequential_s=1.0,
     seconds=0.05,
+    rounds=1,
     connections=2,
     deep_page=3,
     concurrent=4,
