@@ -115,6 +115,8 @@ class Measured:
     bytes: int
     detail: str = ""
     """For an error status: the problem's detail."""
+    stale: bool = False
+    """The answer said ``Diplofeed-Stale: true`` (the view had not reached the moment asked)."""
 
     @property
     def median_ms(self) -> float:
@@ -156,7 +158,8 @@ async def sequential(client: httpx.AsyncClient, url: str, plan: Plan) -> Measure
         latencies.append((time.perf_counter() - started) * 1000)
         if response.status_code != 200:
             return Measured(response.status_code, latencies, size, _detail(response))
-    return Measured(200, latencies, size)
+    stale = response.headers.get("Diplofeed-Stale") == "true"
+    return Measured(200, latencies, size, stale=stale)
 
 
 @dataclass(frozen=True)

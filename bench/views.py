@@ -220,9 +220,12 @@ async def _measure_page(
             break
     assert result is not None  # noqa: S101 (at least one round)
     result = replace(result, peak_rss_mb=peak)
-    note = "server killed at the memory cap" if result.killed else ""
+    notes = ["answered Diplofeed-Stale: true"] if timed.stale else []
+    if result.killed:
+        notes.append("server killed at the memory cap")
     if result.errors:
-        note = f"{result.errors} failed requests under load"
+        notes.append(f"{result.errors} failed requests under load")
+    note = "; ".join(notes)
     return replace(row, load=result, note=note)
 
 
