@@ -53,6 +53,13 @@ SELECT transaction_id, position FROM events ORDER BY transaction_id, position OF
 HEAD_SQL: Final = """
 SELECT transaction_id, position FROM events ORDER BY transaction_id DESC, position DESC LIMIT 1
 """
+HEAD_VISIBLE_SQL: Final = """
+SELECT coalesce(
+    (SELECT transaction_id FROM events ORDER BY transaction_id DESC, position DESC LIMIT 1)
+        < pg_snapshot_xmin(pg_current_snapshot()),
+    true)
+"""
+HORIZON_BOUND_S: Final = 900.0
 FLOOR_STARTS_SQL: Final = """
 SELECT transaction_id, position FROM (
     SELECT transaction_id, position, row_number() OVER (ORDER BY transaction_id, position) AS n
@@ -142,6 +149,13 @@ async def catch_up(dsn: str, *, poll: float = 0.5) -> float:
         for projection in projections:
             runner = ProjectionRunner(store, projection, opener, batch_size=BATCH)
             tasks.append(loop.create_task(runner.run()))
+        # The feed (and so a projection's lag) only shows transactions below the cluster's
+        # oldest running one: on a shared server another database's open transaction hides
+        # the last COPY until it ends, and a lag of 0 would not mean caught up.
+        while not await pool.fetchval(HEAD_VISIBLE_SQL):
+            if loop.time() - started > HORIZON_BOUND_S:
+                raise RuntimeError("the feed's horizon has not reached the log's head")
+            await asyncio.sleep(poll)
         for projection in projections:
             while (await projection_lag(pool, projection)).events > 0:
                 for task in tasks:

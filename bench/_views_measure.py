@@ -8,7 +8,8 @@ or has no as-of yet is reported as such instead of measured as something it is n
 
 Per page: sequential requests (client-measured latency: median and p99, response bytes), then
 pages/s over a fixed duration with a few connections (wrk when installed, else an asyncio
-httpx loop), with the server's peak resident memory over both.
+httpx loop), with the server's peak resident memory over both. Requests a load abandons when
+its time is up are waited for (the server's CPU idle again) before the next measurement.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from urllib.parse import urlencode
 import httpx
 
 from bench._rss import RssPeak
-from bench.http import feed_script, run_wrk
+from bench.http import cpu_seconds, feed_script, run_wrk
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -42,6 +43,7 @@ __all__ = (
     "page_url",
     "read_support",
     "sequential",
+    "settle",
     "walk",
 )
 
@@ -216,6 +218,19 @@ async def _httpx_load(
     return len(latencies), max(ended - started, 1e-9), errors, latencies
 
 
+async def settle(server: Server, *, bound: float = 60.0, quiet: float = 0.25) -> None:
+    """Wait until the server's CPU is idle: requests a load abandoned at its end (the slow
+    ones) are still being answered and would weigh on the next measurement."""
+    deadline = time.monotonic() + bound
+    before = cpu_seconds([server.process.pid])
+    while time.monotonic() < deadline and server.process.poll() is None:
+        await asyncio.sleep(quiet)
+        now = cpu_seconds([server.process.pid])
+        if now - before < quiet * 0.1:
+            return
+        before = now
+
+
 async def load(
     server: Server,
     paths: Sequence[str],
@@ -249,11 +264,8 @@ async def load(
                 server, paths, headers, connections, seconds
             )
             p50 = _percentile(latencies, 0.5)
-            p99 = (
-                latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
-                if latencies
-                else None
-            )
+            p99 = _percentile(latencies, 0.99)
+        await settle(server)
     return Load(requests, elapsed, errors, p50, p99, peak.mb, killed=peak.killed)
 
 
