@@ -19,8 +19,9 @@ import pytest
 from bench._fill import Filler
 from bench._views_log import catch_up, pick_targets
 from bench._views_measure import Plan
+from bench._views_report import report
 from bench._views_workloads import WORKLOADS, Workload
-from bench.views import measure_size, report
+from bench.views import measure_size
 from service.keys import create_key
 
 if TYPE_CHECKING:
