@@ -50,19 +50,16 @@ import asyncpg
 import httpx
 import msgspec
 
+from bench._fill import Filler
 from bench._floor_app import FLOOR_WRITES_SQL
-from bench.projections import COPY_COLUMNS, WEIGHTS, Synth, _rows
 from events import APP_ROLE, ConnectionOptions, EventStore, migrate
 from events.connect import create_pool
-from events.domain.handler import CommandHandler
-from events.domain.seed import load_seed
 from events.records import START
 from service.keys import create_key
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-    from events.rows import StreamHead
 
 PAGE: Final = 100
 POOL_SIZE: Final = 20
@@ -70,7 +67,6 @@ FEED_CONNECTIONS: Final = 16
 WRITERS: Final = 50
 SUBSCRIBERS: Final = 200
 SSE_RATE: Final = 20.0
-COPY_CHUNK: Final = 10_000
 FEED_GOAL: Final = 0.7
 WRITE_GOAL: Final = 0.6
 WRITE_TAIL_GOAL: Final = 4.0
@@ -118,27 +114,9 @@ end
 
 async def fill(dsn: str, owner: asyncpg.Connection, target: int) -> tuple[int, str]:
     """The seed article through the command handler, then synthetic events up to ``target``."""
-    pool = await create_pool(ConnectionOptions(dsn=dsn, role=APP_ROLE))
-    try:
-        report = await load_seed(CommandHandler(EventStore(pool)))
-    finally:
-        await pool.close()
-    synth = Synth(20240228, "", WEIGHTS)
-    heads: dict[str, StreamHead] = {}
-    loaded = report.events
-    while loaded < target:
-        rows = _rows(synth, heads, min(COPY_CHUNK, target - loaded))
-        await owner.copy_records_to_table("events", records=rows, columns=COPY_COLUMNS)
-        loaded += len(rows)
-    await owner.execute("VACUUM ANALYZE events")
-    counts = Counter(
-        {r["c"]: r["n"] for r in await owner.fetch(
-            "SELECT split_part(stream_id, '-', 1) AS c, count(*) AS n FROM events GROUP BY 1"
-        )}
-    )  # fmt: skip
-    total = sum(counts.values())
-    mix = ", ".join(f"{c} {n / total:.0%}" for c, n in sorted(counts.items()))
-    return total, mix
+    filler = Filler(dsn, owner)
+    await filler.grow(target)
+    return await filler.mix()
 
 
 @dataclass(frozen=True)
@@ -213,6 +191,30 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+
+
+def subject_server(dsn: str, work: Path, name: str = "subject") -> Server:
+    """The real app: rate limit off (one key sends everything), projections off (a separate
+    projector runs them, so a request costs what the API itself does)."""
+    env = {
+        "DATABASE_URL": dsn,
+        "DIPLOFEED_DB_ROLE": APP_ROLE,
+        "DIPLOFEED_POOL_MAX_SIZE": str(POOL_SIZE),
+        "DIPLOFEED_RATE_LIMIT_PER_MINUTE": "0",
+        "DIPLOFEED_RUN_PROJECTIONS": "false",
+        "DIPLOFEED_LOG_LEVEL": "warning",
+    }
+    return Server(name, "service.app:create_app", env, work)
+
+
+def floor_server(dsn: str, work: Path) -> Server:
+    """The bare floor (``bench._floor_app``) with the same pool."""
+    env = {
+        "BENCH_FLOOR_DSN": dsn,
+        "BENCH_FLOOR_ROLE": APP_ROLE,
+        "BENCH_FLOOR_POOL_MAX_SIZE": str(POOL_SIZE),
+    }
+    return Server("floor", "bench._floor_app:create_app", env, work)
 
 
 # -- wrk ----------------------------------------------------------------------------------------
@@ -719,30 +721,9 @@ async def main() -> None:  # noqa: PLR0915
             f"{len(pages):,} full pages of {PAGE}",
             flush=True,
         )
-        subject = Server(
-            "subject",
-            "service.app:create_app",
-            {
-                "DATABASE_URL": dsn,
-                "DIPLOFEED_DB_ROLE": APP_ROLE,
-                "DIPLOFEED_POOL_MAX_SIZE": str(POOL_SIZE),
-                "DIPLOFEED_RATE_LIMIT_PER_MINUTE": "0",
-                "DIPLOFEED_RUN_PROJECTIONS": "false",
-                "DIPLOFEED_LOG_LEVEL": "warning",
-            },
-            work,
-        )
+        subject = subject_server(dsn, work)
         servers.append(subject)
-        floor = Server(
-            "floor",
-            "bench._floor_app:create_app",
-            {
-                "BENCH_FLOOR_DSN": dsn,
-                "BENCH_FLOOR_ROLE": APP_ROLE,
-                "BENCH_FLOOR_POOL_MAX_SIZE": str(POOL_SIZE),
-            },
-            work,
-        )
+        floor = floor_server(dsn, work)
         servers.append(floor)
         await subject.ready()
         await floor.ready()
