@@ -47,7 +47,7 @@ ON CONFLICT (position) DO NOTHING
 # An item's trail is the entries of its stream ($1), or those of one event ($2, an id): the
 # event itself and what amends it. Each way is walked along its own index from the page's key
 # ($3, a position) and cut to the page ($4), so a page costs what it holds however long the
-# trail or the log; an entry found two ways (an amendment of its own stream's event) counts once.
+# trail or the log; DISTINCT ON keeps an entry that two ways find once.
 TRAIL_SQL: Final = """
 SELECT DISTINCT ON (position) position, stream_id, event_id, target_event_id, action, type,
        recorded_at, recorded_by, reason, changes::text
