@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 import struct
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -30,6 +31,9 @@ __all__ = (
 )
 
 _CURSOR = struct.Struct(">QQ")
+# What JSON text may spell otherwise than as itself: quotes, backslashes and control
+# characters (PostgreSQL writes the rest of Unicode as it is).
+_ESCAPED = re.compile(r'["\\\x00-\x1f]')
 
 
 class Cursor(msgspec.Struct, frozen=True, order=True, gc=False):
@@ -196,8 +200,9 @@ class FeedFilter(msgspec.Struct, frozen=True, kw_only=True):
             return False
         if self.actor is None or event.stream_id == f"actor-{self.actor}":
             return True
-        # Cheap test first: the id must appear in the text for any value to equal it.
-        if self.actor not in event.data:
+        # Cheap test first: the id must appear in the text for any value to equal it, unless
+        # it holds characters that JSON text escapes.
+        if self.actor not in event.data and not _ESCAPED.search(self.actor):
             return False
         return _holds_string(msgspec.json.decode(event.data), self.actor)
 

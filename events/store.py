@@ -86,6 +86,7 @@ from events.rows import (
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Sequence
+    from datetime import datetime
 
     from events.notify import FeedListener, Notifier
 
@@ -176,16 +177,46 @@ LEFT JOIN LATERAL (
 
 READ_FEED_SQL: Final = _FEED_PAGE.format(columns=_COLUMNS, more="")
 
+# The string values anywhere in an event's data, as a JSON array: the expression that
+# migration 0005's GIN index (events_data_strings) holds. Written here exactly as there, or the
+# planner does not see that the index answers the query.
+_DATA_STRINGS: Final = """jsonb_path_query_array(data, 'strict $.** ? (@.type() == "string")')"""
+
+# "About the actor in ${n}": its own stream, or a string value anywhere in the data equal to the
+# id (array containment of a string is equality with an element). Both sides are indexed, so a
+# rare or unknown actor's page is a bitmap of its few events, sorted; for a frequent actor the
+# planner walks the feed key instead, which finds a page at once. Each statement keeps a custom
+# plan (a generic one would walk the whole feed for a rare actor, and costs far more than any
+# custom plan, so PostgreSQL never switches to it; tests/test_feed_actor.py checks).
+_ABOUT_ACTOR: Final = f"""(stream_id = 'actor-' || ${{n}}
+           OR {_DATA_STRINGS} @> jsonb_build_array(${{n}}::text))"""
+
 # Only when a stream or an actor is asked for: their clauses, even with NULL parameters, make
 # the planner expect so few rows that it chose parallel scans and JIT for plain pages, which
-# cut the feed read (and every projection rebuild) to a fifth.
+# cut the feed read (and every projection rebuild) to a fifth. With a stream, its key finds the
+# rows and the actor (if any) filters them.
 READ_FEED_NARROW_SQL: Final = _FEED_PAGE.format(
     columns=_COLUMNS,
-    more="""
-      AND ($6::text IS NULL OR stream_id = $6)
-      AND ($7::text IS NULL OR stream_id = 'actor-' || $7
-           OR jsonb_path_exists(data, '$.** ? (@ == $actor)', jsonb_build_object('actor', $7)))""",
+    more=f"""
+      AND stream_id = $6
+      AND ($7::text IS NULL OR {_ABOUT_ACTOR.format(n=7)})""",
 )
+
+# An actor without a stream: no optional clause around the actor's, so that the planner can
+# always combine its two indexes.
+READ_FEED_ACTOR_SQL: Final = _FEED_PAGE.format(
+    columns=_COLUMNS,
+    more=f"""
+      AND {_ABOUT_ACTOR.format(n=6)}""",
+)
+
+# The last visible event recorded at or before $1 (events_recorded_at, one backward step).
+CURSOR_AT_SQL: Final = """
+SELECT transaction_id, position FROM events
+WHERE recorded_at <= $1 AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+ORDER BY recorded_at DESC, transaction_id DESC, position DESC
+LIMIT 1
+"""
 
 
 HORIZON_SQL: Final = "SELECT pg_snapshot_xmin(pg_current_snapshot())"
@@ -502,10 +533,12 @@ class EventStore:
             filter.type_prefix if filter else None,
             filter.category_list() if filter else None,
         )
-        if filter is not None and (filter.stream_id or filter.actor):
+        if filter is not None and filter.stream_id:
             rows = await self._pool.fetch(
                 READ_FEED_NARROW_SQL, *args, filter.stream_id, filter.actor
             )
+        elif filter is not None and filter.actor:
+            rows = await self._pool.fetch(READ_FEED_ACTOR_SQL, *args, filter.actor)
         else:
             rows = await self._pool.fetch(READ_FEED_SQL, *args)
         if rows[0]["position"] is None:
@@ -534,6 +567,35 @@ class EventStore:
         every event committed later comes after it."""
         xmin = await self._pool.fetchval(HORIZON_SQL)
         return Cursor(int(xmin), 0)
+
+    async def cursor_at(self, recorded_at: datetime, *, connection: Conn | None = None) -> Cursor:
+        """The feed cursor at ``recorded_at``: the cursor of the last event recorded at or
+        before that time, ties (a transaction's events share their time) broken by feed order;
+        ``START`` when there is none. One backward step along an index, whatever the log's size.
+
+        Only events the feed shows count (those below the horizon, as ``read_all`` sees them),
+        so the cursor never points past what a reader can see.
+
+        ``recorded_at`` is the database's clock when the event's transaction started
+        (``now()``), not when it committed, while the feed orders by transaction id, which a
+        transaction takes at its first write. Concurrent transactions can therefore interleave:
+        an event recorded before the time may come after, in the feed, one recorded after it.
+        Across such an overlap the cursor includes a few events recorded just after the time,
+        or leaves out a few recorded before it by a transaction still writing, and a later time
+        may map to an earlier cursor. Writes that do not overlap in time map exactly.
+
+        With ``connection`` the lookup runs there (for instance inside a view's snapshot).
+
+        Raises:
+            InvalidReadError: ``recorded_at`` has no time zone.
+        """
+        if recorded_at.tzinfo is None or recorded_at.utcoffset() is None:
+            raise InvalidReadError(f"the time {recorded_at.isoformat()} needs a time zone")
+        runner: Conn | asyncpg.Pool = connection if connection is not None else self._pool
+        row = await runner.fetchrow(CURSOR_AT_SQL, recorded_at)
+        if row is None:
+            return START
+        return Cursor(int(row["transaction_id"]), row["position"])
 
     async def follow(
         self,

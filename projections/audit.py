@@ -33,7 +33,8 @@ CREATE TABLE IF NOT EXISTS projections.{table} (
 );
 CREATE INDEX IF NOT EXISTS {table}_stream_idx ON projections.{table} (stream_id, position);
 CREATE INDEX IF NOT EXISTS {table}_target_idx ON projections.{table} (target_event_id)
-    WHERE target_event_id IS NOT NULL
+    WHERE target_event_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS {table}_event_idx ON projections.{table} (event_id)
 """
 DROP_SQL: Final = "DROP TABLE IF EXISTS projections.{table}"
 INSERT_SQL: Final = """
@@ -43,12 +44,25 @@ SELECT * FROM unnest($1::bigint[], $2::text[], $3::uuid[], $4::uuid[], $5::text[
                      $7::timestamptz[], $8::text[], $9::text[], $10::jsonb[])
 ON CONFLICT (position) DO NOTHING
 """
+# An item's trail is the entries of its stream ($1), or those of one event ($2, an id): the
+# event itself and what amends it. Each way is walked along its own index from the page's key
+# ($3, a position) and cut to the page ($4), so a page costs what it holds however long the
+# trail or the log; DISTINCT ON keeps an entry that two ways find once.
 TRAIL_SQL: Final = """
-SELECT stream_id, event_id, target_event_id, action, type, recorded_at, recorded_by, reason,
-       changes::text
-FROM projections.{table}
-WHERE stream_id = $1 OR event_id = $2 OR target_event_id = $2
+SELECT DISTINCT ON (position) position, stream_id, event_id, target_event_id, action, type,
+       recorded_at, recorded_by, reason, changes::text
+FROM (
+    (SELECT * FROM projections.{table}
+     WHERE stream_id = $1 AND position > $3 ORDER BY position LIMIT $4)
+    UNION ALL
+    (SELECT * FROM projections.{table}
+     WHERE event_id = $2 AND position > $3 ORDER BY position LIMIT $4)
+    UNION ALL
+    (SELECT * FROM projections.{table}
+     WHERE target_event_id = $2 AND position > $3 ORDER BY position LIMIT $4)
+) AS found
 ORDER BY position
+LIMIT $4
 """
 
 Action = Literal["reported", "corroborated", "corrected", "retracted"]
@@ -125,22 +139,42 @@ class AuditProjection:
 
 
 async def audit_trail(
-    conn: asyncpg.Connection | asyncpg.Pool, item: str, *, table: str = "audit_v1"
-) -> list[AuditEntry]:
-    """The audit trail of a stream (``interaction-x``) or of one event id, oldest first."""
-    event_id = item if _looks_like_uuid(item) else None
-    rows = await conn.fetch(TRAIL_SQL.format(table=table), item, event_id)
+    conn: asyncpg.Connection | asyncpg.Pool,
+    item: str,
+    *,
+    table: str = "audit_v1",
+    after: int | None = None,
+    limit: int,
+) -> list[tuple[int, AuditEntry]]:
+    """A page of the audit trail of a stream (``interaction-x``) or of one event id: at most
+    ``limit`` entries after the position ``after`` (from the start when ``None``), each with its
+    position, oldest first (log position order).
+
+    The table only ever gains rows, one per event, each at its event's position, and never
+    changes one: a walk by position therefore never repeats, reorders or loses an entry it has
+    passed; an entry recorded during the walk shows up when its position lies beyond the page
+    read last (positions may commit out of order), otherwise on the next walk.
+    """
+    if limit < 1:
+        raise ValueError(f"limit must be at least 1, not {limit}")
+    event_id = UUID(item) if _looks_like_uuid(item) else None
+    rows = await conn.fetch(
+        TRAIL_SQL.format(table=table), item, event_id, 0 if after is None else after, limit
+    )
     return [
-        AuditEntry(
-            stream_id=r["stream_id"],
-            event_id=str(r["event_id"]),
-            action=r["action"],
-            type=r["type"],
-            recorded_at=r["recorded_at"],
-            recorded_by=r["recorded_by"],
-            target_event_id=str(r["target_event_id"]) if r["target_event_id"] else None,
-            reason=r["reason"],
-            changes=msgspec.json.decode(r["changes"]) if r["changes"] else None,
+        (
+            r["position"],
+            AuditEntry(
+                stream_id=r["stream_id"],
+                event_id=str(r["event_id"]),
+                action=r["action"],
+                type=r["type"],
+                recorded_at=r["recorded_at"],
+                recorded_by=r["recorded_by"],
+                target_event_id=str(r["target_event_id"]) if r["target_event_id"] else None,
+                reason=r["reason"],
+                changes=msgspec.json.decode(r["changes"]) if r["changes"] else None,
+            ),
         )
         for r in rows
     ]

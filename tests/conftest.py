@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING
 
+import asyncpg
 import pytest
 
 from events import APP_ROLE, ConnectionOptions, EventStore, FeedListener, Notifier
@@ -14,8 +15,6 @@ from tests.database import postgres_server, scratch_database
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
-
-    import asyncpg
 
 
 @pytest.fixture(scope="session")
@@ -88,6 +87,44 @@ async def store(pool: asyncpg.Pool, listener: FeedListener) -> AsyncIterator[Eve
 def stream() -> str:
     """A stream id no other test uses."""
     return f"test-{uuid.uuid4().hex}"
+
+
+# A log of some size for plan tests: interactions between 2,000 actors, a few of them in most
+# events (skewed like real coverage), with prose, places and dates beside the ids, recorded a
+# second apart.
+LARGE_LOG_ROWS = 100_000
+_LARGE_LOG_SQL = """
+INSERT INTO events (stream_id, stream_version, event_id, type, schema_version, data, metadata,
+                    recorded_at, hash)
+SELECT 'interaction-' || g, 1, gen_random_uuid(), 'interaction.reported.v1', 1,
+       jsonb_build_object(
+           'interaction_id', 'i' || g,
+           'participants', jsonb_build_array(
+               jsonb_build_object('actor_id', 'a' || floor(power(random(), 4) * 2000)::int,
+                                  'role', 'host'),
+               jsonb_build_object('actor_id', 'a' || floor(power(random(), 4) * 2000)::int,
+                                  'role', 'guest')),
+           'valid_time', jsonb_build_object('lower', '2024-02-28', 'upper', '2024-02-29'),
+           'place', 'Moscow',
+           'sources', jsonb_build_array(jsonb_build_object(
+               'url', 'https://example.org/' || g, 'quote', 'Said on day ' || g))),
+       '{}', now() - make_interval(secs => $1 - g), sha256(int8send(g))
+FROM generate_series(1, $1::bigint) AS g
+"""
+
+
+@pytest.fixture(scope="session")
+async def large_log_dsn(server_url: str) -> AsyncIterator[str]:
+    """A migrated database of its own holding ``LARGE_LOG_ROWS`` events, analysed (read only:
+    for plan tests)."""
+    async with scratch_database(server_url, migrated=True) as dsn:
+        conn = await asyncpg.connect(dsn)
+        try:
+            await conn.execute(_LARGE_LOG_SQL, LARGE_LOG_ROWS)
+            await conn.execute("VACUUM ANALYZE events")
+        finally:
+            await conn.close()
+        yield dsn
 
 
 @pytest.fixture(scope="session")

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import uuid
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from events import EventStore, Metadata
 from events.connect import connect
@@ -19,7 +20,7 @@ from events.domain.commands import (
 )
 from events.domain.handler import CommandHandler
 from events.domain.vocabulary import Source
-from projections.audit import AuditProjection, audit_trail
+from projections.audit import TRAIL_SQL, AuditEntry, AuditProjection, audit_trail
 from projections.runner import ProjectionRunner, wait_for_cursor
 
 if TYPE_CHECKING:
@@ -83,7 +84,7 @@ async def test_the_audit_trail_of_an_interaction(
         with contextlib.suppress(asyncio.CancelledError):
             await task
 
-    trail = await audit_trail(pool, stream, table=projection.table)
+    trail = [e for _, e in await audit_trail(pool, stream, table=projection.table, limit=100)]
     assert [e.action for e in trail] == ["reported", "corroborated", "corrected", "retracted"]
     assert [e.recorded_by for e in trail] == ["key:reporter"] + ["key:editor"] * 3
     assert all(e.target_event_id == fact for e in trail[1:])
@@ -93,4 +94,72 @@ async def test_the_audit_trail_of_an_interaction(
     assert trail[3].reason == "the call never happened"
     assert [e.recorded_at for e in trail] == sorted(e.recorded_at for e in trail)
     # The same trail is found from the event id alone.
-    assert await audit_trail(pool, fact, table=projection.table) == trail
+    of_fact = await audit_trail(pool, fact, table=projection.table, limit=100)
+    assert [e for _, e in of_fact] == trail
+    # Walked a page at a time, by stream and by event id, the trail is the same.
+    for item in (stream, fact):
+        for limit in (1, 2, 3):
+            assert await _walk(pool, item, projection.table, limit) == trail
+
+
+async def _walk(pool: asyncpg.Pool, item: str, table: str, limit: int) -> list[AuditEntry]:
+    walked: list[AuditEntry] = []
+    after = None
+    while page := await audit_trail(pool, item, table=table, after=after, limit=limit):
+        assert len(page) <= limit
+        walked += [e for _, e in page]
+        after = page[-1][0]
+    return walked
+
+
+# Many items' entries, a few amendments among them (each pointing at an earlier event).
+_FILL_SQL = """
+INSERT INTO projections.{table} (position, stream_id, event_id, target_event_id, action, type,
+                                 recorded_at)
+SELECT g, 'interaction-' || (g / 5), gen_random_uuid(),
+       CASE WHEN g % 10 = 0 THEN gen_random_uuid() END,
+       CASE WHEN g % 10 = 0 THEN 'corrected' ELSE 'reported' END, 'test.fill', now()
+FROM generate_series(1, $1::bigint) AS g
+"""
+
+
+def _nodes(plan: dict[str, Any]) -> list[dict[str, Any]]:
+    found = [plan]
+    for child in plan.get("Plans", []):
+        found.extend(_nodes(child))
+    return found
+
+
+async def test_a_page_of_a_trail_is_found_by_index(app_options: ConnectionOptions) -> None:
+    projection = AuditProjection(name=f"audit_{uuid.uuid4().hex[:10]}")
+    table = projection.table
+    conn = await connect(app_options)
+    try:
+        await projection.setup(conn)
+        try:
+            await conn.execute(_FILL_SQL.format(table=table), 50_000)
+            await conn.execute(f"ANALYZE projections.{table}")
+            some_event = await conn.fetchval(
+                f"SELECT event_id FROM projections.{table} WHERE position = 25001"
+            )
+            for item, event_id, indexes in (
+                (str(some_event), some_event, {f"{table}_event_idx", f"{table}_target_idx"}),
+                ("interaction-5000", None, {f"{table}_stream_idx"}),
+            ):
+                for after in (0, 24_000):
+                    text = await conn.fetchval(
+                        f"EXPLAIN (FORMAT JSON) {TRAIL_SQL.format(table=table)}",
+                        item,
+                        event_id,
+                        after,
+                        101,
+                    )
+                    nodes = _nodes(json.loads(text)[0]["Plan"])
+                    assert "Seq Scan" not in {n["Node Type"] for n in nodes}, nodes
+                    assert indexes <= {n.get("Index Name") for n in nodes}, nodes
+            [(position, entry)] = await audit_trail(conn, str(some_event), table=table, limit=10)
+            assert (position, entry.event_id) == (25001, str(some_event))
+        finally:
+            await projection.drop(conn)
+    finally:
+        await conn.close()

@@ -167,3 +167,46 @@ async def test_is_current_for_the_app_role(owner_dsn: str) -> None:
         assert await is_current(owner)
     finally:
         await owner.close()
+
+
+async def test_0005_indexes_the_events_already_stored(
+    empty_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The upgrade path: a log written under 0001-0004, then 0005 builds its indexes over it.
+    shipped = available_migrations()
+    module = importlib.import_module("events.migrate")
+    monkeypatch.setattr(module, "available_migrations", lambda: shipped[:4])
+    conn = await asyncpg.connect(empty_dsn)
+    try:
+        await migrate(conn)
+        await conn.execute(
+            "INSERT INTO events (stream_id, stream_version, event_id, type, schema_version, "
+            "data, metadata, recorded_at, hash) "
+            "SELECT 'interaction-' || g, 1, gen_random_uuid(), 'test.old', 1, "
+            "jsonb_build_object('participants', jsonb_build_array(jsonb_build_object("
+            "'actor_id', 'a' || g))), '{}', now() - make_interval(hours => g), "
+            "sha256(int8send(g)) FROM generate_series(1, 50) AS g"
+        )
+        monkeypatch.setattr(module, "available_migrations", lambda: shipped)
+        assert [m.name for m in await migrate(conn)] == ["lookup_indexes"]
+        indexes = {
+            r["indexname"]: r["indexdef"]
+            for r in await conn.fetch("SELECT indexname, indexdef FROM pg_indexes")
+        }
+        assert '(recorded_at, transaction_id, "position")' in indexes["events_recorded_at"]
+        assert "USING gin" in indexes["events_data_strings"]
+        assert "jsonb_path_ops" in indexes["events_data_strings"]
+        # The old rows are in the indexes: found through them alone.
+        await conn.execute("SET enable_seqscan = off")
+        found = await conn.fetch(
+            "SELECT stream_id FROM events WHERE jsonb_path_query_array(data, "
+            "'strict $.** ? (@.type() == \"string\")') @> jsonb_build_array('a7'::text)"
+        )
+        assert [r["stream_id"] for r in found] == ["interaction-7"]
+        latest = await conn.fetchval(
+            "SELECT stream_id FROM events WHERE recorded_at <= now() - interval '10 hours 1 s' "
+            "ORDER BY recorded_at DESC, transaction_id DESC, position DESC LIMIT 1"
+        )
+        assert latest == "interaction-11"
+    finally:
+        await conn.close()
