@@ -8,12 +8,16 @@ recorded as part of it (which meeting an event belongs to: ``routes``). The SQL 
 (``writer``) keeps, per meeting, the fold so far (a draft) next to the view made from it, and
 folds a batch's new facts into the draft. A correction or retraction changes facts folded
 earlier, so a batch that brings one folds that meeting again from its facts in the log: the view
-then equals ``roster_from`` of the log up to that point, as it must. ``schema`` holds the
-tables and statements, ``queries`` the reads, ``view`` the entries they return.
+then equals ``roster_from`` of the log up to that point, as it must.
+
+Every fact routed to a meeting opens a version of its view (system time, see
+``projections.system_time``), so the roster "as of" any cursor is read through an index, like
+the live one (``queries``), and equals ``roster_from`` of the meeting's facts up to that cursor.
+``schema`` holds the tables and statements, ``view`` the entries the queries return.
 """
 
 from projections.roster.fold import Fact, fold_further, roster_from
-from projections.roster.queries import get_roster, list_meetings, roster_as_of, roster_as_of_time
+from projections.roster.queries import get_roster, list_meetings
 from projections.roster.routes import Routes
 from projections.roster.schema import LZ4_SQL
 from projections.roster.view import (
@@ -42,7 +46,5 @@ __all__ = (
     "fold_further",
     "get_roster",
     "list_meetings",
-    "roster_as_of",
-    "roster_as_of_time",
     "roster_from",
 )

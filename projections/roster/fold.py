@@ -52,7 +52,17 @@ from projections.roster.view import (
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-__all__ = ("Draft", "Fact", "as_of_fact", "draft_of", "fold_further", "roster_from", "view_of")
+__all__ = (
+    "Draft",
+    "Fact",
+    "as_of_fact",
+    "draft_of",
+    "fold_each",
+    "fold_further",
+    "refold_each",
+    "roster_from",
+    "view_of",
+)
 
 
 # Roles in a held meeting's participants that name a delegation taking part (organisers,
@@ -339,3 +349,34 @@ def fold_further(draft: Draft, meeting_id: str, facts: Sequence[Fact]) -> bool:
     return draft.meeting_id == meeting_id and (
         draft.scheduling is None or draft.scheduling.meeting_id == meeting_id
     )
+
+
+def fold_each(
+    draft: Draft, meeting_id: str, facts: Sequence[Fact]
+) -> list[RosterView | None] | None:
+    """The view after each of ``facts`` in turn, folded into ``draft`` (which ends holding them
+    all): the meeting's versions, one per fact. ``None`` (the draft then to be thrown away) when
+    one of them cannot simply be folded in (``fold_further``): see ``refold_each``."""
+    views: list[RosterView | None] = []
+    for fact in facts:
+        if not fold_further(draft, meeting_id, (fact,)):
+            return None
+        views.append(view_of(draft, as_of_fact(fact)))
+    return views
+
+
+def refold_each(
+    earlier: Sequence[Fact], meeting_id: str, facts: Sequence[Fact]
+) -> tuple[list[RosterView | None], Draft]:
+    """``fold_each`` for a meeting whose facts before ``facts`` are ``earlier``, whatever
+    ``facts`` hold: the view after ``facts[n]`` is ``roster_from(earlier + facts[:n + 1])``. A
+    fact that cannot be folded into the draft so far (an amendment) is met by folding the
+    meeting again from all its facts up to it, so each version depends on the facts alone,
+    never on where a batch began. Returns the views and the draft after the last fact."""
+    draft = draft_of(earlier, meeting_id)
+    views: list[RosterView | None] = []
+    for n, fact in enumerate(facts):
+        if not fold_further(draft, meeting_id, (fact,)):
+            draft = draft_of([*earlier, *facts[: n + 1]], meeting_id)
+        views.append(view_of(draft, as_of_fact(fact)))
+    return views, draft

@@ -1,4 +1,6 @@
-"""Reading the roster: one meeting's, every meeting's, and as of an earlier point."""
+"""Reading the roster as it stood at a feed cursor: the projection's checkpoint for the live
+view (read in the same snapshot), or any earlier cursor for a view "as of" it. Either way the
+rows current at that cursor, through the primary key (``projections.system_time``)."""
 
 from __future__ import annotations
 
@@ -6,21 +8,16 @@ from typing import TYPE_CHECKING, Final
 
 import msgspec
 
-from events.records import START, Cursor, FeedFilter
-from events.store import MAX_PAGE
-from projections.roster.fold import Fact, roster_from
-from projections.roster.routes import Routes, route_all
-from projections.roster.schema import CATEGORIES, GET_SQL, LIST_SQL, tables
+from projections.roster.schema import GET_SQL, LIST_SQL, tables
 from projections.roster.view import RosterView
+from projections.system_time import key_of
 
 if TYPE_CHECKING:
-    from datetime import datetime
-
     import asyncpg
 
-    from events.store import EventStore
+    from events.records import Cursor
 
-__all__ = ("get_roster", "list_meetings", "roster_as_of", "roster_as_of_time")
+__all__ = ("get_roster", "list_meetings")
 
 _VIEW_DECODER: Final = msgspec.json.Decoder(RosterView | None)
 
@@ -29,57 +26,34 @@ async def get_roster(
     conn: asyncpg.Connection | asyncpg.Pool,
     meeting_id: str,
     *,
+    at: Cursor,
     version: int = 1,
     table_prefix: str = "roster",
 ) -> RosterView | None:
-    """The projected roster of one meeting (``None``: unknown, or not scheduled)."""
+    """The roster of one meeting as it stood once the event at ``at`` was in.
+
+    Returns:
+        The view whose last fact is the last one at or before ``at``; ``None`` when the meeting
+        was unknown then, or had no live scheduling.
+    """
     sql = GET_SQL.format(**tables(table_prefix, version))
-    text = await conn.fetchval(sql, meeting_id)
+    text = await conn.fetchval(sql, meeting_id, key_of(at))
     return None if text is None else _VIEW_DECODER.decode(text)
 
 
 async def list_meetings(
-    conn: asyncpg.Connection | asyncpg.Pool, *, version: int = 1, table_prefix: str = "roster"
-) -> list[RosterView]:
-    """Every projected meeting's roster, by meeting id."""
-    sql = LIST_SQL.format(**tables(table_prefix, version))
-    views = [_VIEW_DECODER.decode(r["view"]) for r in await conn.fetch(sql)]
-    return [v for v in views if v is not None]
-
-
-async def _fold_log(
-    store: EventStore,
-    meeting_id: str,
+    conn: asyncpg.Connection | asyncpg.Pool,
     *,
-    cursor: Cursor | None = None,
-    recorded_at: datetime | None = None,
-) -> RosterView | None:
-    routes = Routes()
-    facts: list[Fact] = []
-    after = START
-    feed = FeedFilter(categories=CATEGORIES)
-    while True:
-        page = await store.read_all(after, limit=MAX_PAGE, filter=feed)
-        events = page.events
-        if cursor is not None:
-            events = [e for e in events if e.cursor <= cursor]
-        if recorded_at is not None:
-            events = [e for e in events if e.recorded_at <= recorded_at]
-        # Every event is routed, not only this meeting's: links are made by other streams.
-        facts.extend(route_all(events, routes).get(meeting_id, ()))
-        after = page.next_cursor
-        if not page.full or (cursor is not None and after >= cursor):
-            return roster_from(facts)
-
-
-async def roster_as_of(store: EventStore, meeting_id: str, cursor: Cursor) -> RosterView | None:
-    """The roster as the log told it once every event up to ``cursor`` (inclusive) was in:
-    the same fold as the projection, over the log read from the start."""
-    return await _fold_log(store, meeting_id, cursor=cursor)
-
-
-async def roster_as_of_time(
-    store: EventStore, meeting_id: str, recorded_at: datetime
-) -> RosterView | None:
-    """The roster from the events recorded at or before ``recorded_at``."""
-    return await _fold_log(store, meeting_id, recorded_at=recorded_at)
+    at: Cursor,
+    after: str = "",
+    limit: int,
+    version: int = 1,
+    table_prefix: str = "roster",
+) -> list[RosterView]:
+    """The rosters of the meetings known at ``at``, by meeting id: at most ``limit`` of them,
+    those with an id after ``after`` (keyset pagination: a deep page costs what the first
+    does)."""
+    sql = LIST_SQL.format(**tables(table_prefix, version))
+    rows = await conn.fetch(sql, key_of(at), after, limit)
+    views = [_VIEW_DECODER.decode(r["view"]) for r in rows]
+    return [v for v in views if v is not None]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Final, cast
 
 import msgspec
@@ -9,31 +10,38 @@ import msgspec
 from events.records import FeedFilter, RecordedEvent, category_of
 from projections.collector import collector_paused
 from projections.common import first_versions
-from projections.roster.fold import Draft, Fact, as_of_fact, draft_of, fold_further, view_of
+from projections.roster.fold import Draft, Fact, fold_each, refold_each
 from projections.roster.routes import Routes, decode, may_belong, route_all, route_rows
 from projections.roster.schema import (
     CATEGORIES,
+    CLOSE_SQL,
     COLUMNS_SQL,
     CREATE_SQL,
+    CUSTOM_PLANS_SQL,
     DROP_SQL,
     EARLIER_FACTS_SQL,
     LOAD_DRAFTS_SQL,
     LOAD_LINKS_SQL,
     LZ4_SQL,
+    OPEN_SQL,
     PLAIN_COLUMNS_SQL,
+    RESTART_SQL,
     SAVE_LINKS_SQL,
-    SAVE_SQL,
-    UPGRADE_SQL,
     USE_LZ4_SQL,
     tables,
 )
+from projections.system_time import key_of
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     import asyncpg
 
+    from projections.roster.view import RosterView
+
 __all__ = ("RosterProjection",)
+
+log = logging.getLogger(__name__)
 
 _DRAFT_DECODER: Final = msgspec.msgpack.Decoder(Draft)
 _DRAFT_ENCODER: Final = msgspec.msgpack.Encoder()
@@ -41,12 +49,16 @@ _ENCODER: Final = msgspec.json.Encoder()
 
 
 class RosterProjection:
-    """Keeps ``projections.<prefix>_v<version>`` (draft and view per meeting) and
-    ``<prefix>_links_v<version>`` (declaration/interaction stream -> meeting).
+    """Keeps ``projections.<prefix>_v<version>`` (the versions of each meeting's view, see
+    ``projections.roster.schema``) and ``<prefix>_links_v<version>`` (declaration/interaction
+    stream -> meeting).
 
-    A batch's facts are folded into each meeting's stored draft, in order. When they hold an
-    amendment (which changes facts folded earlier), the meeting is folded again from its facts
-    in the log, so that an amendment has exactly the effect it has in ``roster_from``.
+    Each fact routed to a meeting opens a version of its view (the view after that fact) and
+    closes the one before, so the versions depend on the facts alone: a rebuild in batches of
+    any size equals the tables built incrementally, row for row. A batch's facts are folded
+    into each meeting's stored draft, in order. When they hold an amendment (which changes
+    facts folded earlier), the meeting is folded again from its facts in the log, so that an
+    amendment has exactly the effect it has in ``roster_from``.
 
     ``name`` and ``table_prefix`` default to ``roster``; tests give each instance its own so
     that several can be built side by side over one feed.
@@ -63,24 +75,34 @@ class RosterProjection:
             key: sql.format(**tables(table_prefix, self.version))
             for key, sql in (
                 ("create", CREATE_SQL),
-                ("upgrade", UPGRADE_SQL),
                 ("use_lz4", USE_LZ4_SQL),
                 ("drop", DROP_SQL),
                 ("load_links", LOAD_LINKS_SQL),
                 ("save_links", SAVE_LINKS_SQL),
                 ("load_drafts", LOAD_DRAFTS_SQL),
                 ("earlier", EARLIER_FACTS_SQL),
-                ("save", SAVE_SQL),
+                ("close", CLOSE_SQL),
+                ("open", OPEN_SQL),
             )
         }
 
     async def setup(self, conn: asyncpg.Connection) -> None:
-        """Create the tables if they do not exist, and upgrade an older layout."""
-        await conn.execute(self._sql["create"])
+        """Create the tables if they do not exist.
+
+        Tables of a layout without system time (no ``sys_from``) hold no past versions to
+        answer "as of" from, and no version can be made up for them: they are replaced by
+        empty ones and the projection's checkpoint goes back to the start, so the runner folds
+        the whole log again (the view meanwhile catches up, saying it is stale).
+        """
         columns = {r["column_name"] for r in await conn.fetch(COLUMNS_SQL, self._table)}
-        # Asked first: ALTER TABLE locks out readers even when it has nothing to do.
-        if "facts" in columns or "draft" not in columns:
-            await conn.execute(self._sql["upgrade"])
+        async with conn.transaction():
+            if columns and "sys_from" not in columns:
+                log.warning(
+                    "%s: tables without system time replaced; folding the log again", self.name
+                )
+                await conn.execute(self._sql["drop"])
+                await conn.execute(RESTART_SQL, self.name, self.version)
+            await conn.execute(self._sql["create"])
         if await conn.fetchval(LZ4_SQL) and await conn.fetchval(
             PLAIN_COLUMNS_SQL, f"projections.{self._table}"
         ):
@@ -92,7 +114,7 @@ class RosterProjection:
 
     async def apply(self, conn: asyncpg.Connection, events: Sequence[RecordedEvent]) -> None:
         """Route the batch's facts to meetings, fold them into each meeting's draft (or fold
-        the meeting again from the log) and write each affected meeting once."""
+        the meeting again from the log) and write a version per fact."""
         await self.apply_prepared(conn, events, await self.prepare(conn, events))
 
     async def prepare(
@@ -111,6 +133,7 @@ class RosterProjection:
         if not events:
             return
         decoded = cast("dict[int, Fact | None]", prepared)
+        await conn.execute(CUSTOM_PLANS_SQL)
         # Only a stream that began in an earlier batch can have a stored link.
         continuing = [
             stream_id
@@ -128,23 +151,21 @@ class RosterProjection:
         if not grouped:
             return
         meetings = list(grouped)
-        stored: dict[str, bytes | None] = {
+        stored: dict[str, bytes] = {
             r["meeting_id"]: r["draft"]
             for r in await conn.fetch(self._sql["load_drafts"], meetings)
         }
-        drafts: dict[str, Draft] = {}
+        folded: dict[str, tuple[list[RosterView | None], Draft]] = {}
         refold: list[str] = []
         with collector_paused():
             for meeting_id in meetings:
-                raw = stored.get(meeting_id, b"")
-                if raw is None:  # a row from before drafts were kept
-                    refold.append(meeting_id)
-                    continue
+                raw = stored.get(meeting_id)
                 draft = _DRAFT_DECODER.decode(raw) if raw else Draft(meeting_id=meeting_id)
-                if fold_further(draft, meeting_id, grouped[meeting_id]):
-                    drafts[meeting_id] = draft
-                else:
+                views = fold_each(draft, meeting_id, grouped[meeting_id])
+                if views is None:
                     refold.append(meeting_id)
+                else:
+                    folded[meeting_id] = views, draft
         if refold:
             first = events[0]
             rows = await conn.fetch(
@@ -153,14 +174,53 @@ class RosterProjection:
             with collector_paused():
                 earlier = route_rows(rows, set(refold))
                 for meeting_id in refold:
-                    facts = earlier.get(meeting_id, []) + grouped[meeting_id]
-                    drafts[meeting_id] = draft_of(facts, meeting_id)
-        drafts_out: list[bytes] = []
-        views_out: list[str] = []
+                    folded[meeting_id] = refold_each(
+                        earlier.get(meeting_id, []), meeting_id, grouped[meeting_id]
+                    )
         with collector_paused():
+            versions = _Versions()
             for meeting_id in meetings:
-                draft = drafts[meeting_id]
-                view = view_of(draft, as_of_fact(grouped[meeting_id][-1]))
-                drafts_out.append(_DRAFT_ENCODER.encode(draft))
-                views_out.append(_ENCODER.encode(view).decode())
-        await conn.execute(self._sql["save"], meetings, drafts_out, views_out)
+                views, draft = folded[meeting_id]
+                versions.add(meeting_id, grouped[meeting_id], views, draft)
+        if stored:
+            closing = [m for m in meetings if m in stored]
+            await conn.execute(self._sql["close"], closing, [versions.first[m] for m in closing])
+        await conn.execute(self._sql["open"], *versions.columns())
+
+
+class _Versions:
+    """The rows a batch opens: one per fact routed to a meeting, each closed where the next
+    of its meeting opens, the last left open with the meeting's draft."""
+
+    def __init__(self) -> None:
+        self.first: dict[str, bytes] = {}
+        """Where each meeting's first new version opens (and its open one closes)."""
+        self._meeting_ids: list[str] = []
+        self._sys_from: list[bytes] = []
+        self._sys_to: list[bytes | None] = []
+        self._drafts: list[bytes | None] = []
+        self._views: list[str] = []
+
+    def add(
+        self,
+        meeting_id: str,
+        facts: Sequence[Fact],
+        views: Sequence[RosterView | None],
+        draft: Draft,
+    ) -> None:
+        """The versions of ``meeting_id``: the view after each of ``facts``, then ``draft``."""
+        keys = [key_of(fact.cursor) for fact in facts]
+        self.first[meeting_id] = keys[0]
+        last = len(keys) - 1
+        for n, (key, view) in enumerate(zip(keys, views, strict=True)):
+            self._meeting_ids.append(meeting_id)
+            self._sys_from.append(key)
+            self._sys_to.append(keys[n + 1] if n < last else None)
+            self._drafts.append(_DRAFT_ENCODER.encode(draft) if n == last else None)
+            self._views.append(_ENCODER.encode(view).decode())
+
+    def columns(
+        self,
+    ) -> tuple[list[str], list[bytes], list[bytes | None], list[bytes | None], list[str]]:
+        """The arguments of ``OPEN_SQL``."""
+        return self._meeting_ids, self._sys_from, self._sys_to, self._drafts, self._views
