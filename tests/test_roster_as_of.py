@@ -53,7 +53,7 @@ CREATE TABLE projections.{links} (stream_id text PRIMARY KEY, meeting_id text NO
 INSERT INTO projections.{table} (meeting_id, draft, view) VALUES ('stale', NULL, 'null')
 """
 ROWS_SQL = """
-SELECT meeting_id, sys_from, sys_to, draft, view::text AS view
+SELECT meeting_id, sys_from, sys_to, draft, view
 FROM projections.{table} ORDER BY meeting_id, sys_from
 """
 

@@ -128,7 +128,7 @@ async def test_batch_lookups_go_through_the_indexes_of_grown_tables(
         # Each meeting with a closed version and an open one.
         await conn.execute(
             f"INSERT INTO {table} (meeting_id, sys_from, sys_to, draft, view) "
-            "SELECT 'x' || g, '\\x00'::bytea, '\\x01'::bytea, NULL::bytea, 'null'::jsonb "
+            "SELECT 'x' || g, '\\x00'::bytea, '\\x01'::bytea, NULL::bytea, 'null'::bytea "
             "FROM generate_series(1, 20000) AS g "
             "UNION ALL "
             "SELECT 'x' || g, '\\x01', NULL, '', 'null' FROM generate_series(1, 20000) AS g"

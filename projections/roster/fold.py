@@ -9,7 +9,7 @@ facts themselves when that is not possible (an amendment changes facts folded ea
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import msgspec
 
@@ -50,7 +50,7 @@ from projections.roster.view import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
 __all__ = (
     "Draft",
@@ -64,6 +64,8 @@ __all__ = (
     "view_of",
 )
 
+
+T = TypeVar("T")
 
 # Roles in a held meeting's participants that name a delegation taking part (organisers,
 # hosts and mediators are not delegations).
@@ -352,31 +354,37 @@ def fold_further(draft: Draft, meeting_id: str, facts: Sequence[Fact]) -> bool:
 
 
 def fold_each(
-    draft: Draft, meeting_id: str, facts: Sequence[Fact]
-) -> list[RosterView | None] | None:
+    draft: Draft, meeting_id: str, facts: Sequence[Fact], emit: Callable[[RosterView | None], T]
+) -> list[T] | None:
     """The view after each of ``facts`` in turn, folded into ``draft`` (which ends holding them
-    all): the meeting's versions, one per fact. ``None`` (the draft then to be thrown away) when
-    one of them cannot simply be folded in (``fold_further``): see ``refold_each``."""
-    views: list[RosterView | None] = []
+    all): the meeting's versions, one per fact, each passed through ``emit`` as soon as it is
+    made (the writer encodes it, so that a batch holds its bytes, not its Structs). ``None``
+    (the draft then to be thrown away) when one of them cannot simply be folded in
+    (``fold_further``): see ``refold_each``."""
+    out: list[T] = []
     for fact in facts:
         if not fold_further(draft, meeting_id, (fact,)):
             return None
-        views.append(view_of(draft, as_of_fact(fact)))
-    return views
+        out.append(emit(view_of(draft, as_of_fact(fact))))
+    return out
 
 
 def refold_each(
-    earlier: Sequence[Fact], meeting_id: str, facts: Sequence[Fact]
-) -> tuple[list[RosterView | None], Draft]:
+    earlier: Sequence[Fact],
+    meeting_id: str,
+    facts: Sequence[Fact],
+    emit: Callable[[RosterView | None], T],
+) -> tuple[list[T], Draft]:
     """``fold_each`` for a meeting whose facts before ``facts`` are ``earlier``, whatever
     ``facts`` hold: the view after ``facts[n]`` is ``roster_from(earlier + facts[:n + 1])``. A
     fact that cannot be folded into the draft so far (an amendment) is met by folding the
     meeting again from all its facts up to it, so each version depends on the facts alone,
-    never on where a batch began. Returns the views and the draft after the last fact."""
+    never on where a batch began. Returns the emitted views and the draft after the last
+    fact."""
     draft = draft_of(earlier, meeting_id)
-    views: list[RosterView | None] = []
+    out: list[T] = []
     for n, fact in enumerate(facts):
         if not fold_further(draft, meeting_id, (fact,)):
             draft = draft_of([*earlier, *facts[: n + 1]], meeting_id)
-        views.append(view_of(draft, as_of_fact(fact)))
-    return views, draft
+        out.append(emit(view_of(draft, as_of_fact(fact))))
+    return out, draft

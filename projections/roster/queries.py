@@ -37,8 +37,8 @@ async def get_roster(
         was unknown then, or had no live scheduling.
     """
     sql = GET_SQL.format(**tables(table_prefix, version))
-    text = await conn.fetchval(sql, meeting_id, key_of(at))
-    return None if text is None else _VIEW_DECODER.decode(text)
+    raw = await conn.fetchval(sql, meeting_id, key_of(at))
+    return None if raw is None else _VIEW_DECODER.decode(raw)
 
 
 async def list_meetings(

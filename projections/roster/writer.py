@@ -37,7 +37,6 @@ if TYPE_CHECKING:
 
     import asyncpg
 
-    from projections.roster.view import RosterView
 
 __all__ = ("RosterProjection",)
 
@@ -155,13 +154,13 @@ class RosterProjection:
             r["meeting_id"]: r["draft"]
             for r in await conn.fetch(self._sql["load_drafts"], meetings)
         }
-        folded: dict[str, tuple[list[RosterView | None], Draft]] = {}
+        folded: dict[str, tuple[list[bytes], Draft]] = {}
         refold: list[str] = []
         with collector_paused():
             for meeting_id in meetings:
                 raw = stored.get(meeting_id)
                 draft = _DRAFT_DECODER.decode(raw) if raw else Draft(meeting_id=meeting_id)
-                views = fold_each(draft, meeting_id, grouped[meeting_id])
+                views = fold_each(draft, meeting_id, grouped[meeting_id], _ENCODER.encode)
                 if views is None:
                     refold.append(meeting_id)
                 else:
@@ -175,7 +174,10 @@ class RosterProjection:
                 earlier = route_rows(rows, set(refold))
                 for meeting_id in refold:
                     folded[meeting_id] = refold_each(
-                        earlier.get(meeting_id, []), meeting_id, grouped[meeting_id]
+                        earlier.get(meeting_id, []),
+                        meeting_id,
+                        grouped[meeting_id],
+                        _ENCODER.encode,
                     )
         with collector_paused():
             versions = _Versions()
@@ -199,16 +201,17 @@ class _Versions:
         self._sys_from: list[bytes] = []
         self._sys_to: list[bytes | None] = []
         self._drafts: list[bytes | None] = []
-        self._views: list[str] = []
+        self._views: list[bytes] = []
 
     def add(
         self,
         meeting_id: str,
         facts: Sequence[Fact],
-        views: Sequence[RosterView | None],
+        views: Sequence[bytes],
         draft: Draft,
     ) -> None:
-        """The versions of ``meeting_id``: the view after each of ``facts``, then ``draft``."""
+        """The versions of ``meeting_id``: the view after each of ``facts`` (encoded), then
+        ``draft``."""
         keys = [key_of(fact.cursor) for fact in facts]
         self.first[meeting_id] = keys[0]
         last = len(keys) - 1
@@ -217,10 +220,10 @@ class _Versions:
             self._sys_from.append(key)
             self._sys_to.append(keys[n + 1] if n < last else None)
             self._drafts.append(_DRAFT_ENCODER.encode(draft) if n == last else None)
-            self._views.append(_ENCODER.encode(view).decode())
+            self._views.append(view)
 
     def columns(
         self,
-    ) -> tuple[list[str], list[bytes], list[bytes | None], list[bytes | None], list[str]]:
+    ) -> tuple[list[str], list[bytes], list[bytes | None], list[bytes | None], list[bytes]]:
         """The arguments of ``OPEN_SQL``."""
         return self._meeting_ids, self._sys_from, self._sys_to, self._drafts, self._views
