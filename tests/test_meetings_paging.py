@@ -204,3 +204,16 @@ async def test_a_roster_as_of_a_cursor_or_a_time_equals_the_live_one_captured_th
         unknown_after = await client.get(f"/meetings/{meeting}", params={"as_of_cursor": retracted})
         assert unknown_after.status_code == 404
         assert (await client.get(f"/meetings/{meeting}")).status_code == 404
+        # An as-of point on an event the roster does not read, past its checkpoint: nothing of
+        # the roster lies between the two, so it answers at once, not stale.
+        actor_cursor, _ = await _write(
+            client, RegisterActor(actor_id=f"x{tag}", kind="person", canonical_name=f"X {tag}")
+        )
+        at_actor = await client.get(f"/meetings/{meeting}", params={"as_of_cursor": actor_cursor})
+        assert at_actor.status_code == 404
+        captured_position, captured_body = captured[-1]
+        other = await client.get("/meetings", params={"as_of_cursor": actor_cursor, "limit": 1000})
+        assert other.headers["Diplofeed-Stale"] == "false"
+        assert meeting not in {m["meeting_id"] for m in other.json()}
+        back = await client.get(f"/meetings/{meeting}", params={"as_of_cursor": captured_position})
+        assert back.json() == captured_body

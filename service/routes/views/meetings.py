@@ -8,6 +8,7 @@ at or before ``as_of``. A walk of ``/meetings`` keeps the cursor of its first pa
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any, Final, cast
 
 import msgspec
@@ -16,7 +17,7 @@ from litestar.params import FromPath
 
 from events.records import START, Cursor
 from projections.roster import RosterView, get_roster, list_meetings
-from projections.runner import checkpoint_of, wait_for_cursor
+from projections.runner import checkpoint_of
 from service.auth import require
 from service.paging import DEFAULT_LIMIT, After, Limit, page_response, read_token, view_connection
 from service.problems import problem
@@ -47,9 +48,49 @@ LIMIT 1
 """
 
 
+# True when the roster at $3/$4 is the roster at its checkpoint ($1/$2): everything up to $3/$4
+# is committed (below the horizon) and none of it between the two is an event the roster reads.
+# The checkpoint only moves with a batch of the roster's own events, so an as-of point on an
+# event it does not read (an actor's) would otherwise be waited for until the next meeting event.
+NOTHING_BETWEEN_SQL: Final = """
+WITH horizon AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin)
+SELECT $3::xid8 < horizon.xmin AND NOT EXISTS (
+    SELECT 1 FROM events
+    WHERE (transaction_id, position) > ($1::xid8, $2::bigint)
+      AND (transaction_id, position) <= ($3::xid8, $4::bigint)
+      AND ($5::text[] IS NULL OR split_part(stream_id, '-', 1) = any($5::text[]))
+)
+FROM horizon
+"""
+_POLL_S: Final = 0.05
+
+
 async def _cursor_at(conn: asyncpg.Connection | asyncpg.Pool, when: datetime) -> Cursor:
     row = await conn.fetchrow(CURSOR_AT_SQL, when)
     return START if row is None else Cursor(row["transaction_id"], row["position"])
+
+
+async def _wait_for(runtime: Runtime, projection: Projection, at: Cursor) -> bool:
+    """Wait, at most ``read_your_writes_max_s``, until the roster at ``at`` can be read:
+    its checkpoint has reached ``at``, or nothing it reads lies between them. ``False`` when
+    it could not in time (the answer then says it is stale)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + runtime.settings.read_your_writes_max_s
+    categories = projection.filter.category_list() if projection.filter else None
+    while True:
+        reached, _ = await checkpoint_of(runtime.pool, projection.name, projection.version)
+        if reached >= at or await runtime.pool.fetchval(
+            NOTHING_BETWEEN_SQL,
+            reached.transaction_id,
+            reached.position,
+            at.transaction_id,
+            at.position,
+            categories,
+        ):
+            return True
+        if loop.time() >= deadline:
+            return False
+        await asyncio.sleep(min(_POLL_S, max(deadline - loop.time(), 0.0)))
 
 
 def _roster_out(view: RosterView) -> dict[str, Any]:
@@ -72,8 +113,8 @@ async def _pin(
     """The projection that serves the read, the cursor it reads at (``None``: its checkpoint,
     to be read in the view's snapshot) and the headers saying what the answer reflects.
 
-    An as-of point beyond the checkpoint is waited for, bounded; the answer then says
-    ``Diplofeed-Stale: true`` if the projection did not get there in time.
+    An as-of point beyond the checkpoint is waited for (``_wait_for``), bounded; the answer
+    then says ``Diplofeed-Stale: true`` if the projection did not get there in time.
     """
     at = cursor_param(as_of_cursor, "as_of_cursor")
     when = time_param(as_of)
@@ -84,9 +125,7 @@ async def _pin(
     if at is None and when is not None:
         at = await _cursor_at(runtime.pool, when)
     assert at is not None  # noqa: S101 (one of the two is set)
-    reached = await wait_for_cursor(
-        runtime.pool, projection, at, within=runtime.settings.read_your_writes_max_s
-    )
+    reached = await _wait_for(runtime, projection, at)
     headers = as_of_headers(when, at)
     headers["Diplofeed-Stale"] = "false" if reached else "true"
     return projection, at, headers
