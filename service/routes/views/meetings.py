@@ -135,8 +135,9 @@ async def _pin(
     "/meetings",
     operation_id="listMeetings",
     summary="List meetings with their delegation rosters, by meeting id",
-    description="Meetings in ascending order of `meeting_id` (byte order), `limit` a page "
-    '(default 100, at most 1,000); follow `Link: rel="next"` while it is present. A walk reads '
+    description="Meetings in ascending order of `meeting_id` (the database's text order), "
+    '`limit` a page (default 100, at most 1,000); follow `Link: rel="next"` while it is '
+    "present. A walk reads "
     "the rosters as they stood when its first page was read (or at the `as_of`/`as_of_cursor` "
     "point), so writes landing meanwhile neither repeat nor skip a meeting.",
     tags=["meetings"],
