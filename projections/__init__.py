@@ -11,5 +11,7 @@ the log, the same one that computes it "as of" any earlier cursor. A projection 
 lets it apply the next batch without rereading everything: the contacts keep views and reread an
 item's earlier facts from the log when a batch continues it; the roster keeps each meeting's
 fold so far and folds new facts into it, but folds a meeting again from its facts in the log
-when a batch amends one of them.
+when a batch amends one of them. The roster also keeps every version of each meeting's view,
+one per event routed to it, with the feed-cursor range it was current in
+(``system_time.py``): its "as of" is read by index, and equals the fold up to that cursor.
 """

@@ -47,7 +47,7 @@ async def test_every_seed_command_records_something(seeded: dict[str, Any]) -> N
 
 async def test_the_moscow_roster_over_http(api: ApiServer, seeded: dict[str, Any]) -> None:
     async with api.client("read") as client:
-        listed = (await _get(client, "/meetings", reflect=seeded["cursor"])).json()
+        listed = (await _get(client, "/meetings", reflect=seeded["cursor"], limit=1000)).json()
         response = await _get(client, "/meetings/moscow_2024", reflect=seeded["cursor"])
     assert {"moscow_2024", "moscow_2019"} <= {m["meeting_id"] for m in listed}
     assert response.headers["Diplofeed-Stale"] == "false"

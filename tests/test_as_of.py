@@ -25,8 +25,9 @@ from events.domain.commands import (
 from events.domain.handler import CommandHandler
 from projections.as_of import contact_history_as_of
 from projections.contacts import ContactsProjection, contact_history
-from projections.roster import RosterProjection, get_roster, roster_as_of
+from projections.roster import RosterProjection, get_roster
 from projections.runner import ProjectionRunner, checkpoint_of
+from tests.roster_oracle import fold_log
 
 if TYPE_CHECKING:
     from events import ConnectionOptions, Cursor, EventStore
@@ -108,7 +109,9 @@ async def test_views_as_of_a_cursor_equal_the_live_views_captured_then(
                         c_cursor, _ = await checkpoint_of(conn, contacts.name, 1)
                         history = await contact_history(conn, f"f_{tag}", prefix=contacts.prefix)
                         r_cursor, _ = await checkpoint_of(conn, roster.name, 1)
-                        view = await get_roster(conn, f"m_{tag}", table_prefix=f"r_{tag}")
+                        view = await get_roster(
+                            conn, f"m_{tag}", at=r_cursor, table_prefix=f"r_{tag}"
+                        )
                 except asyncpg.UndefinedTableError:
                     pass  # the runners have not created their tables yet
                 else:
@@ -128,4 +131,5 @@ async def test_views_as_of_a_cursor_equal_the_live_views_captured_then(
     assert len(distinct) > 3, "the captures did not see the views change"
     for c_cursor, history, r_cursor, view in captures[:: max(1, len(captures) // 12)]:
         assert await contact_history_as_of(store, f"f_{tag}", cursor=c_cursor) == history
-        assert await roster_as_of(store, f"m_{tag}", r_cursor) == view
+        assert await fold_log(store, f"m_{tag}", r_cursor) == view
+        assert await get_roster(pool, f"m_{tag}", at=r_cursor, table_prefix=f"r_{tag}") == view

@@ -30,16 +30,17 @@ import asyncpg
 import pytest
 
 from bench.projections import COPY_COLUMNS, WEIGHTS, Synth, _rows
-from events import APP_ROLE, ConnectionOptions, EventStore
+from events import APP_ROLE, ConnectionOptions, Cursor, EventStore
 from events.connect import connect, create_pool
 from events.domain.handler import CommandHandler
 from events.domain.seed import load_seed
 from projections.contacts import ContactsProjection, contact_graph, contact_history, get_actor
 from projections.rebuild import live_version
-from projections.roster import RosterProjection, get_roster, list_meetings
+from projections.roster import RosterProjection, get_roster
 from projections.runner import ProjectionRunner, checkpoint_of, projection_lag
 from service.projectors import PROJECTIONS
 from tests.own_postgres import own_postgres
+from tests.roster_oracle import every_meeting
 
 if TYPE_CHECKING:
     from events.rows import StreamHead
@@ -131,10 +132,16 @@ async def _kill_mid_build(
 
 async def _views(pool: asyncpg.Pool, roster: dict[str, Any], contacts: dict[str, Any],
                  actors: list[str]) -> dict[str, Any]:  # fmt: skip
-    meetings = await list_meetings(pool, **roster)
+    head = await pool.fetchrow(
+        "SELECT transaction_id, position FROM events ORDER BY transaction_id DESC, position DESC "
+        "LIMIT 1"
+    )
+    assert head is not None
+    at = Cursor(head["transaction_id"], head["position"])
+    meetings = await every_meeting(pool, at=at, **roster)
     return {
         "meetings": meetings,
-        "rosters": [await get_roster(pool, m.meeting_id, **roster) for m in meetings[:20]],
+        "rosters": [await get_roster(pool, m.meeting_id, at=at, **roster) for m in meetings[:20]],
         "histories": {a: await contact_history(pool, a, **contacts) for a in actors},
         "actors": {a: await get_actor(pool, a, **contacts) for a in actors},
         "graph": await contact_graph(pool, **contacts),

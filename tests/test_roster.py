@@ -1,6 +1,6 @@
 """The delegation roster against a real PostgreSQL: the seed's meetings exactly, retractions and
-corrections, and the roster as of an earlier cursor or time, folded from the log by the same
-function the projection uses."""
+corrections, and the roster as of an earlier cursor, read from the projection's versions and
+equal to the fold of the log up to that cursor."""
 
 from __future__ import annotations
 
@@ -32,12 +32,10 @@ from projections.roster import (
     FactionRoster,
     RosterProjection,
     get_roster,
-    list_meetings,
-    roster_as_of,
-    roster_as_of_time,
     roster_from,
 )
 from projections.runner import ProjectionRunner, checkpoint_of
+from tests.roster_oracle import every_meeting, fold_log, live_roster
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -45,6 +43,7 @@ if TYPE_CHECKING:
     import asyncpg
 
     from events import ConnectionOptions
+    from projections.roster import RosterView
 
 
 @pytest.fixture(scope="module")
@@ -64,6 +63,14 @@ class Built:
         self.prefix = f"roster_t{suffix}"
         self.projection = RosterProjection(name=f"roster_{suffix}", table_prefix=self.prefix)
         self.store, self.pool, self.options = store, pool, options
+
+    async def live(self, meeting_id: str) -> RosterView | None:
+        """The live view of ``meeting_id``."""
+        return await live_roster(self.pool, self.projection, meeting_id, prefix=self.prefix)
+
+    async def at(self, meeting_id: str, cursor: Cursor) -> RosterView | None:
+        """The view of ``meeting_id`` as of ``cursor``."""
+        return await get_roster(self.pool, meeting_id, at=cursor, table_prefix=self.prefix)
 
     async def catch_up(self) -> Cursor:
         """Run the projection until its checkpoint passes the last event it filters for."""
@@ -120,7 +127,7 @@ async def built(
 
 
 async def test_the_moscow_2024_roster(built: Built) -> None:
-    view = await get_roster(built.pool, "moscow_2024", table_prefix=built.prefix)
+    view = await built.live("moscow_2024")
     assert view is not None
     assert (view.meeting_id, view.title) == ("moscow_2024", "Inter-Palestinian meeting in Moscow")
     assert (view.status, view.held) == ("scheduled", False)
@@ -175,7 +182,7 @@ async def test_the_moscow_2024_roster(built: Built) -> None:
 async def test_the_2019_meeting_was_held_and_two_factions_refused_its_declaration(
     built: Built,
 ) -> None:
-    view = await get_roster(built.pool, "moscow_2019", table_prefix=built.prefix)
+    view = await built.live("moscow_2019")
     assert view is not None
     assert (view.held, view.status, view.organiser_id) == (True, "scheduled", "rus_mfa")
     assert [(d.declaration_id, d.title) for d in view.declarations] == [
@@ -198,9 +205,9 @@ async def test_the_2019_meeting_was_held_and_two_factions_refused_its_declaratio
         )
     ]
     assert all(f.took_part and not f.invited and f.attendance is None for f in factions.values())
-    assert "moscow_2019" in [
-        v.meeting_id for v in await list_meetings(built.pool, table_prefix=built.prefix)
-    ]
+    checkpoint, _ = await checkpoint_of(built.pool, built.projection.name, 1)
+    known = await every_meeting(built.pool, at=checkpoint, table_prefix=built.prefix)
+    assert "moscow_2019" in [v.meeting_id for v in known]
 
 
 async def test_a_retracted_leader_and_a_corrected_date(built: Built) -> None:
@@ -223,7 +230,7 @@ async def test_a_retracted_leader_and_a_corrected_date(built: Built) -> None:
         )
     )
     await built.catch_up()
-    before = await get_roster(built.pool, meeting, table_prefix=built.prefix)
+    before = await built.live(meeting)
     assert before is not None
     assert before.factions[0].head == Delegate(person_id=person, name_as_reported="Y. Haddad")
     assert before.date is not None
@@ -242,7 +249,7 @@ async def test_a_retracted_leader_and_a_corrected_date(built: Built) -> None:
         )
     )
     tail = await built.catch_up()
-    after = await get_roster(built.pool, meeting, table_prefix=built.prefix)
+    after = await built.live(meeting)
     assert after is not None
     assert [(f.faction_id, f.invited, f.attendance, f.head) for f in after.factions] == [
         (faction, True, "invited", None)
@@ -260,9 +267,11 @@ async def test_a_retracted_leader_and_a_corrected_date(built: Built) -> None:
     assert entry.corrected_at > entry.recorded_at
     assert after.as_of.cursor == tail
     # The live view, built in batches, is the fold of the log up to the same point.
-    assert await roster_as_of(built.store, meeting, tail) == after
+    assert await fold_log(built.store, meeting, tail) == after
+    assert await built.at(meeting, tail) == after
     # And as of before the amendments, the leader and the first date are back.
-    assert await roster_as_of(built.store, meeting, before.as_of.cursor) == before
+    assert await fold_log(built.store, meeting, before.as_of.cursor) == before
+    assert await built.at(meeting, before.as_of.cursor) == before
 
 
 async def test_the_roster_as_of_before_the_hamas_leader_was_named(built: Built) -> None:
@@ -275,8 +284,8 @@ async def test_the_roster_as_of_before_the_hamas_leader_was_named(built: Built) 
     )
     just_before = events[named - 1]
     for view in (
-        await roster_as_of(built.store, "moscow_2024", just_before.cursor),
-        await roster_as_of_time(built.store, "moscow_2024", just_before.recorded_at),
+        await built.at("moscow_2024", just_before.cursor),
+        await fold_log(built.store, "moscow_2024", just_before.cursor),
     ):
         assert view is not None
         heads = {f.faction_id: f.head for f in view.factions}
@@ -284,7 +293,7 @@ async def test_the_roster_as_of_before_the_hamas_leader_was_named(built: Built) 
         assert heads["fatah"] is None
         assert {f.faction_id: f.attendance for f in view.factions}["hamas"] == "confirmed"
         assert view.as_of.cursor == just_before.cursor
-    at_naming = await roster_as_of(built.store, "moscow_2024", events[named].cursor)
+    at_naming = await built.at("moscow_2024", events[named].cursor)
     assert at_naming is not None
     assert {f.faction_id: f.head for f in at_naming.factions}["hamas"] == Delegate(
         person_id="abu_marzook", name_as_reported="Mousa Abu Marzook"
@@ -294,10 +303,10 @@ async def test_the_roster_as_of_before_the_hamas_leader_was_named(built: Built) 
 async def test_the_live_projection_equals_the_fold_of_the_log(built: Built) -> None:
     tail = await _last_cursor(built.store, built.projection)
     for meeting_id in ("moscow_2024", "moscow_2019"):
-        live = await get_roster(built.pool, meeting_id, table_prefix=built.prefix)
+        live = await built.live(meeting_id)
         assert live is not None
-        assert await roster_as_of(built.store, meeting_id, tail) == live
-    views = await list_meetings(built.pool, table_prefix=built.prefix)
+        assert await fold_log(built.store, meeting_id, tail) == live
+    views = await every_meeting(built.pool, at=tail, table_prefix=built.prefix)
     assert {"moscow_2024", "moscow_2019"} <= {v.meeting_id for v in views}
 
 
