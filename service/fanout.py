@@ -50,6 +50,9 @@ class FeedHub:
         self._ready = asyncio.Event()
         self.subscribers = 0
         self.latest_by_category: dict[str, Cursor] = {}
+        """The newest event of each category seen since ``began``."""
+        self.began = START
+        """Where the hub started following (the feed's horizon then)."""
         """The newest event seen per stream category (for views' staleness)."""
 
     async def start(self) -> None:
@@ -76,7 +79,7 @@ class FeedHub:
             except Exception as exc:  # noqa: BLE001 (an outage at start-up is waited out)
                 log.warning("feed hub cannot start yet: %s", exc)
                 await asyncio.sleep(1.0)
-        self._start = self._end = start
+        self._start = self._end = self.began = start
         self._ready.set()
         while True:
             try:

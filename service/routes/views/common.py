@@ -3,8 +3,9 @@ writes), the as-of parameters and actor references by any spelling."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Final
+from typing import TYPE_CHECKING, Annotated, Final, NamedTuple
 
 from litestar.params import QueryParameter
 
@@ -13,13 +14,17 @@ from projections.contacts import (
     get_actor,
 )
 from projections.runner import checkpoint_of, wait_for_cursor
+from service.paging import view_connection
 from service.problems import problem
-from service.requests import cursor_param
+from service.requests import cursor_param, time_param
 from service.schemas import errors
 
 if TYPE_CHECKING:
+    import asyncpg
+
     from events.records import Cursor
     from projections.runner import Projection
+    from service.paging import PageToken
     from service.runtime import Runtime
 
 __all__ = (
@@ -27,9 +32,11 @@ __all__ = (
     "AsOfCursorParam",
     "AsOfParam",
     "ReflectParam",
+    "ViewPoint",
     "actor_id_of",
     "as_of_headers",
     "consistency",
+    "pin",
 )
 
 ReflectParam = Annotated[
@@ -56,6 +63,34 @@ AsOfCursorParam = Annotated[
 ]
 
 VIEW_ERRORS: Final = errors(400, 404)
+
+# Whether a projection at its checkpoint ($1/$2) already shows the log at $3/$4: everything up
+# to $3/$4 is committed (below the horizon) and none of it after the checkpoint is an event of
+# the projection's categories ($5). Asked only when the process's feed hub cannot tell (it
+# started after the checkpoint); bounded by the view's statement timeout.
+NOTHING_BETWEEN_SQL: Final = """
+WITH horizon AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin)
+SELECT $3::xid8 < horizon.xmin AND NOT EXISTS (
+    SELECT 1 FROM events
+    WHERE (transaction_id, position) > ($1::xid8, $2::bigint)
+      AND (transaction_id, position) <= ($3::xid8, $4::bigint)
+      AND ($5::text[] IS NULL OR split_part(stream_id, '-', 1) = any($5::text[]))
+)
+FROM horizon
+"""
+_POLL_S: Final = 0.05
+
+
+class ViewPoint(NamedTuple):
+    """Where a view request reads."""
+
+    projection: Projection
+    """The version that serves the read."""
+    at: Cursor | None
+    """The system-time cursor it reads at; ``None``: the projection's checkpoint, to be read in
+    the request's snapshot (``service.paging.view_connection``), which is the live view."""
+    headers: dict[str, str]
+    """What the answer reflects (position, staleness, the as-of point)."""
 
 
 async def consistency(
@@ -111,3 +146,94 @@ async def actor_id_of(runtime: Runtime, ref: str, version: int) -> str:
             title="Ambiguous actor",
             candidates=exc.candidates,
         ) from exc
+
+
+async def pin(
+    runtime: Runtime,
+    name: str,
+    *,
+    reflect: str | None,
+    as_of: datetime | None,
+    as_of_cursor: str | None,
+    token: PageToken | None = None,
+) -> ViewPoint:
+    """Where a read of projection ``name`` is pinned: the walk's cursor for a following page,
+    the ``as_of_cursor`` asked for, the last event recorded at or before ``as_of`` (by index),
+    else the live view (its checkpoint, after waiting for ``reflect``).
+
+    An as-of point the projection has not reached yet is waited for, bounded; the answer then
+    says ``Diplofeed-Stale: true`` if it could not get there in time.
+    """
+    if token is not None:
+        # The walk's cursor, whatever the checkpoint has reached since its first page.
+        if token.cursor is None:
+            raise problem(400, "after: the token is not one of this view's")
+        projection = await runtime.live.projection(name)
+        return ViewPoint(projection, token.cursor, as_of_headers(None, token.cursor))
+    at = cursor_param(as_of_cursor, "as_of_cursor")
+    when = time_param(as_of)
+    if at is not None and when is not None:
+        raise problem(
+            400,
+            "give as_of or as_of_cursor, not both",
+            errors=[{"field": "query:as_of", "reason": "given with query:as_of_cursor"}],
+        )
+    if at is None and when is None:
+        projection, headers = await consistency(runtime, name, reflect)
+        return ViewPoint(projection, None, headers)
+    projection = await runtime.live.projection(name)
+    if at is None:
+        assert when is not None  # noqa: S101 (one of the two is set)
+        at = await runtime.store.cursor_at(when)
+    reached = await _wait_until_shown(runtime, projection, at)
+    headers = as_of_headers(when, at)
+    headers["Diplofeed-Stale"] = "false" if reached else "true"
+    return ViewPoint(projection, at, headers)
+
+
+async def checkpoint_here(conn: asyncpg.Connection, point: ViewPoint) -> Cursor:
+    """The cursor the read is pinned to, inside the request's snapshot: the checkpoint for a
+    live read (which then becomes the ``Diplofeed-Position`` the answer reflects)."""
+    if point.at is not None:
+        return point.at
+    at, _ = await checkpoint_of(conn, point.projection.name, point.projection.version)
+    point.headers["Diplofeed-Position"] = at.encode()
+    return at
+
+
+async def _wait_until_shown(runtime: Runtime, projection: Projection, at: Cursor) -> bool:
+    """Wait, at most ``read_your_writes_max_s``, until the projection shows the log at ``at``:
+    its checkpoint has reached ``at``, or no event it reads lies between the two. The
+    checkpoint moves only with the projection's own categories, so a point on another
+    category's event (what ``as_of=<time>`` often maps to) would otherwise wait for the next
+    event of its own."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + runtime.settings.read_your_writes_max_s
+    categories = projection.filter.category_list() if projection.filter else None
+    asked_database = False
+    while True:
+        reached, _ = await checkpoint_of(runtime.pool, projection.name, projection.version)
+        if reached >= at:
+            return True
+        hub = runtime.hub
+        if hub.end >= at and reached >= hub.began:
+            # The hub saw every event since it began, and the checkpoint is past that.
+            seen = hub.latest_by_category
+            wanted = seen.values() if categories is None else (seen.get(c) for c in categories)
+            if all(c is None or c <= reached for c in wanted):
+                return True
+        elif not asked_database:
+            asked_database = True
+            async with view_connection(runtime) as conn:
+                if await conn.fetchval(
+                    NOTHING_BETWEEN_SQL,
+                    reached.transaction_id,
+                    reached.position,
+                    at.transaction_id,
+                    at.position,
+                    categories,
+                ):
+                    return True
+        if loop.time() >= deadline:
+            return False
+        await asyncio.sleep(min(_POLL_S, max(deadline - loop.time(), 0.0)))
