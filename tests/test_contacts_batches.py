@@ -14,8 +14,8 @@ import pytest
 from events.connect import connect
 from events.domain.amendments import Stored
 from events.domain.catalogue import CATALOGUE, INTERACTION_EVENTS
-from projections import contacts
 from projections.contacts import ContactsProjection, InteractionView, interaction_from
+from projections.contacts import writer as contacts
 from projections.runner import ProjectionRunner, checkpoint_of
 from projections.single_fact import SingleFactRows
 from tests.synthetic_log import SyntheticLog

@@ -16,8 +16,8 @@ from events.domain.valid_time import ValidTime
 from events.domain.vocabulary import Participant
 from events.errors import EventDecodeError
 from events.registry import EventRegistry
-from projections import contacts
 from projections.contacts import ContactsProjection, InteractionView, interaction_from
+from projections.contacts import writer as contacts
 from projections.single_fact import SingleFactRows
 from tests.database import scratch_database
 from tests.synthetic_log import SyntheticLog
