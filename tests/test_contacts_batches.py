@@ -1,6 +1,7 @@
 """The contacts projection over a synthetic log with many amendments: the same tables whatever
-the batch boundaries, whether batches are applied directly or prepared ahead by the runner,
-and the same after an older table layout is upgraded in place."""
+the batch boundaries (system-time ranges included), whether batches are applied directly or
+prepared ahead by the runner, and the same after tables of the layout before system time are
+rebuilt."""
 
 from __future__ import annotations
 
@@ -27,10 +28,10 @@ if TYPE_CHECKING:
 
 EVENTS = 2_500
 TABLES = {
-    "interactions": "interaction_id",
-    "interaction_actors": "interaction_id, actor_id, role",
-    "actors": "actor_id",
-    "actor_roles": "actor_id, organisation_id, title, lower, upper",
+    "interactions": "interaction_id, sys_from",
+    "interaction_actors": "interaction_id, actor_id, role, sys_from",
+    "actors": "actor_id, sys_from",
+    "actor_roles": "actor_id, sys_from, organisation_id, title, lower, upper",
 }
 
 
@@ -70,40 +71,68 @@ async def test_the_same_tables_whatever_the_batches_and_however_applied(
         built.append(await _tables(synthetic, prefix))
     # The runner prepares each batch ahead, on another connection, and writes it afterwards.
     projection, prefix = _fresh()
+    await _run_until_caught_up(synthetic, projection, len(events))
+    built.append(await _tables(synthetic, prefix))
+    whole = built[0]
+    assert len(whole["interactions"]) > 500
+    assert any(r["retracted"] for r in whole["interactions"])
+    # Amended items went through several versions, each closed where the next one opens.
+    closed = [r for r in whole["interactions"] if r["sys_to"] is not None]
+    assert len(closed) > 20
+    assert all(r["sys_from"] < r["sys_to"] for r in closed)
+    assert any(r["sys_to"] is not None for r in whole["interaction_actors"])
+    assert any(r["sys_to"] is not None for r in whole["actor_roles"])
+    assert all(tables == whole for tables in built[1:])
+
+
+async def _run_until_caught_up(
+    synthetic: SyntheticLog, projection: ContactsProjection, events: int
+) -> None:
     runner = ProjectionRunner(
         synthetic.store, projection, lambda: connect(synthetic.options), batch_size=40
     )
     task = asyncio.create_task(runner.run())
     try:
         async with asyncio.timeout(60):
-            while (await checkpoint_of(synthetic.pool, projection.name, 1))[1] < len(events):  # noqa: ASYNC110
+            while (await checkpoint_of(synthetic.pool, projection.name, 1))[1] < events:  # noqa: ASYNC110
                 await asyncio.sleep(0.05)
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-    built.append(await _tables(synthetic, prefix))
-    whole = built[0]
-    assert len(whole["interactions"]) > 500
-    assert any(r["retracted"] for r in whole["interactions"])
-    assert all(tables == whole for tables in built[1:])
 
 
-async def test_a_table_whose_views_are_jsonb_is_upgraded_in_place(
+async def test_tables_without_system_time_are_rebuilt_from_the_start(
     log: tuple[SyntheticLog, list[RecordedEvent]],
 ) -> None:
+    # Tables of the layout before system time, and a checkpoint that says they are complete:
+    # their rows cannot say since when they hold, so the version is built again from the log.
     synthetic, events = log
     reference, reference_prefix = _fresh()
     await synthetic.apply(reference, events, EVENTS)
     projection, prefix = _fresh()
-    half = len(events) // 2
-    await synthetic.apply(projection, events[:half], 40)
+    last = events[-1].cursor
     async with synthetic.pool.acquire() as conn:
         await conn.execute(
-            f"ALTER TABLE projections.{prefix}interactions_v1 "
-            "ALTER COLUMN view TYPE jsonb USING view::jsonb"
+            f"CREATE TABLE projections.{prefix}interactions_v1 (interaction_id text PRIMARY KEY, "
+            "kind text, view jsonb, lower date, upper date, precision text, "
+            "retracted boolean NOT NULL, negated boolean NOT NULL, aggregate boolean NOT NULL);"
+            f"CREATE TABLE projections.{prefix}actors_v1 (actor_id text PRIMARY KEY, kind text, "
+            "canonical_name text, aliases text[] NOT NULL, view jsonb)"
         )
-    await synthetic.apply(projection, events[half:], 40)
+        await conn.execute(
+            "INSERT INTO projection_checkpoints (name, version, transaction_id, position, events)"
+            " VALUES ($1, 1, $2, $3, $4)",
+            projection.name,
+            last.transaction_id,
+            last.position,
+            0,  # counted from here on: only a restart from the start reaches len(events)
+        )
+        await conn.execute(
+            f"INSERT INTO projections.{prefix}interactions_v1 VALUES "
+            "('stale', 'visit', NULL, NULL, NULL, NULL, false, false, false)"
+        )
+    await _run_until_caught_up(synthetic, projection, len(events))
     assert await _tables(synthetic, prefix) == await _tables(synthetic, reference_prefix)
 
 

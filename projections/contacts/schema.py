@@ -1,5 +1,11 @@
 """The contacts projection's tables and every statement on them (``{interactions}`` and the
-other table keys are filled in by ``sql`` with the projection version's names)."""
+other table keys are filled in by ``sql`` with the projection version's names).
+
+Every table is system-versioned (``projections.system_time``): a row is one version of its
+item, current over ``[sys_from, sys_to)``; the live view is the rows whose ``sys_to`` is NULL.
+The queries take the cursor key they read at in a parameter, so one statement serves the live
+view (at the projection's checkpoint) and any as-of view.
+"""
 
 from __future__ import annotations
 
@@ -7,23 +13,23 @@ import functools
 from typing import Final
 
 from projections.common import table_names
+from projections.system_time import current_at, is_live
 
 __all__ = (
+    "CLOSE_ACTORS_SQL",
+    "CLOSE_INTERACTIONS_SQL",
+    "CLOSE_LINKS_SQL",
+    "CLOSE_ROLES_SQL",
     "CREATE_SQL",
-    "DELETE_LINKS_SQL",
-    "DELETE_ROLES_SQL",
     "DROP_SQL",
     "EARLIER_FACTS_SQL",
     "GET_ACTOR_SQL",
     "GRAPH_SQL",
     "HISTORY_SQL",
-    "INSERT_ROLES_SQL",
+    "OLD_LAYOUT_SQL",
+    "RESTART_SQL",
     "SEARCH_ACTORS_SQL",
     "TABLES",
-    "UPGRADE_SQL",
-    "UPSERT_ACTORS_SQL",
-    "UPSERT_INTERACTIONS_SQL",
-    "VIEW_TYPE_SQL",
     "sql",
 )
 
@@ -50,7 +56,7 @@ CREATE_SQL: Final = """
 -- An interaction's view is JSON text: it is only ever returned whole, and storing it as text
 -- costs the server a third less than parsing it into jsonb on every write.
 CREATE TABLE IF NOT EXISTS projections.{interactions} (
-    interaction_id text PRIMARY KEY,
+    interaction_id text NOT NULL,
     kind           text,
     view           text,
     lower          date,
@@ -58,40 +64,67 @@ CREATE TABLE IF NOT EXISTS projections.{interactions} (
     precision      text,
     retracted      boolean NOT NULL,
     negated        boolean NOT NULL,
-    aggregate      boolean NOT NULL
+    aggregate      boolean NOT NULL,
+    sys_from       bytea NOT NULL,
+    sys_to         bytea,
+    PRIMARY KEY (interaction_id, sys_from)
 );
+-- Who took part in each interaction version (none for a retracted one), with what a contact
+-- history orders and filters on, so that a page is read from the history index alone. Open
+-- day bounds are -infinity in lower_key and upper_key: newest first puts them last, and the
+-- keyset comparison never meets a NULL.
 CREATE TABLE IF NOT EXISTS projections.{links} (
     interaction_id   text NOT NULL,
     actor_id         text NOT NULL,
     role             text NOT NULL,
     name_as_reported text,
-    PRIMARY KEY (interaction_id, actor_id, role)
+    kind             text NOT NULL,
+    lower_key        date NOT NULL,
+    upper_key        date NOT NULL,
+    negated          boolean NOT NULL,
+    sys_from         bytea NOT NULL,
+    sys_to           bytea,
+    PRIMARY KEY (interaction_id, actor_id, role, sys_from)
 );
-CREATE INDEX IF NOT EXISTS {links}_actor_idx ON projections.{links} (actor_id);
+CREATE INDEX IF NOT EXISTS {links}_history_idx
+    ON projections.{links} (actor_id, upper_key DESC, lower_key DESC, interaction_id);
 CREATE TABLE IF NOT EXISTS projections.{actors} (
-    actor_id       text PRIMARY KEY,
+    actor_id       text NOT NULL,
     kind           text,
     canonical_name text,
     aliases        text[] NOT NULL,
-    view           jsonb
+    view           jsonb,
+    sys_from       bytea NOT NULL,
+    sys_to         bytea,
+    PRIMARY KEY (actor_id, sys_from)
 );
+-- get_actor follows a merge: which actor lists this id among those merged into it.
+CREATE INDEX IF NOT EXISTS {actors}_merged_idx
+    ON projections.{actors} USING gin ((view -> 'merged'));
 CREATE TABLE IF NOT EXISTS projections.{roles} (
     actor_id        text NOT NULL,
     organisation_id text NOT NULL,
     title           text,
     lower           date,
-    upper           date
+    upper           date,
+    sys_from        bytea NOT NULL,
+    sys_to          bytea
 );
 CREATE INDEX IF NOT EXISTS {roles}_actor_idx ON projections.{roles} (actor_id);
 CREATE INDEX IF NOT EXISTS {roles}_organisation_idx ON projections.{roles} (organisation_id)
 """
-VIEW_TYPE_SQL: Final = """
-SELECT data_type FROM information_schema.columns
-WHERE table_schema = 'projections' AND table_name = $1 AND column_name = 'view'
+# Tables of this version in a layout without system time (any table here lacking sys_from).
+OLD_LAYOUT_SQL: Final = """
+SELECT count(*) FROM information_schema.tables AS t
+WHERE t.table_schema = 'projections' AND t.table_name = any($1::text[])
+  AND NOT EXISTS (
+      SELECT FROM information_schema.columns AS c
+      WHERE c.table_schema = 'projections' AND c.table_name = t.table_name
+        AND c.column_name = 'sys_from')
 """
-# Tables from when interaction views were jsonb.
-UPGRADE_SQL: Final = """
-ALTER TABLE projections.{interactions} ALTER COLUMN view TYPE text USING view::text
+RESTART_SQL: Final = """
+UPDATE projection_checkpoints SET transaction_id = '0', position = 0, events = 0, updated_at = now()
+WHERE name = $1 AND version = $2
 """
 DROP_SQL: Final = """
 DROP TABLE IF EXISTS projections.{interactions};
@@ -107,89 +140,113 @@ FROM unnest($1::text[], $2::bigint[]) AS w(stream_id, below)
 JOIN events AS e ON e.stream_id = w.stream_id AND e.stream_version < w.below
 ORDER BY e.stream_id, e.stream_version
 """
-UPSERT_INTERACTIONS_SQL: Final = """
-INSERT INTO projections.{interactions}
-    (interaction_id, kind, view, lower, upper, precision, retracted, negated, aggregate)
-SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::date[], $5::date[],
-                     $6::text[], $7::boolean[], $8::boolean[], $9::boolean[])
-ON CONFLICT (interaction_id) DO UPDATE SET
-    kind = excluded.kind, view = excluded.view,
-    lower = excluded.lower, upper = excluded.upper, precision = excluded.precision,
-    retracted = excluded.retracted, negated = excluded.negated, aggregate = excluded.aggregate
+# Close the versions still open of the items a batch continues, at the cursor key of each
+# item's first new version. Joined to the arrays (never "= any($1)"): the runner's generic
+# plans, made while the tables were empty, would otherwise keep a sequential scan.
+CLOSE_INTERACTIONS_SQL: Final = """
+UPDATE projections.{interactions} AS t SET sys_to = c.sys_to
+FROM unnest($1::text[], $2::bytea[]) AS c(interaction_id, sys_to)
+WHERE t.interaction_id = c.interaction_id AND t.sys_to IS NULL
 """
-DELETE_LINKS_SQL: Final = """
-DELETE FROM projections.{links} WHERE interaction_id = any($1::text[])
+CLOSE_LINKS_SQL: Final = """
+UPDATE projections.{links} AS t SET sys_to = c.sys_to
+FROM unnest($1::text[], $2::bytea[]) AS c(interaction_id, sys_to)
+WHERE t.interaction_id = c.interaction_id AND t.sys_to IS NULL
 """
-UPSERT_ACTORS_SQL: Final = """
-INSERT INTO projections.{actors} (actor_id, kind, canonical_name, aliases, view)
-SELECT a.actor_id, a.kind, a.canonical_name,
-       ARRAY(SELECT jsonb_array_elements_text(a.aliases)), a.view
-FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[], $5::jsonb[])
-    AS a(actor_id, kind, canonical_name, aliases, view)
-ON CONFLICT (actor_id) DO UPDATE SET
-    kind = excluded.kind, canonical_name = excluded.canonical_name, aliases = excluded.aliases,
-    view = excluded.view
+CLOSE_ACTORS_SQL: Final = """
+UPDATE projections.{actors} AS t SET sys_to = c.sys_to
+FROM unnest($1::text[], $2::bytea[]) AS c(actor_id, sys_to)
+WHERE t.actor_id = c.actor_id AND t.sys_to IS NULL
 """
-DELETE_ROLES_SQL: Final = """
-DELETE FROM projections.{roles} WHERE actor_id = any($1::text[])
-"""
-INSERT_ROLES_SQL: Final = """
-INSERT INTO projections.{roles} (actor_id, organisation_id, title, lower, upper)
-SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::date[], $5::date[])
+CLOSE_ROLES_SQL: Final = """
+UPDATE projections.{roles} AS t SET sys_to = c.sys_to
+FROM unnest($1::text[], $2::bytea[]) AS c(actor_id, sys_to)
+WHERE t.actor_id = c.actor_id AND t.sys_to IS NULL
 """
 
-# $1 actor, $2 counterpart, $3 kind, $4/$5 window, $6 certain (else possible), $7 direct only.
-# A member's interaction counts for the organisation when the role's days overlap the
-# interaction's (an open end overlaps everything on its side).
-HISTORY_SQL: Final = """
-WITH direct AS (
-    SELECT DISTINCT interaction_id FROM projections.{links} WHERE actor_id = $1
-),
-through_members AS (
-    SELECT l.interaction_id, array_agg(DISTINCT r.actor_id ORDER BY r.actor_id) AS via
-    FROM projections.{roles} AS r
-    JOIN projections.{links} AS l ON l.actor_id = r.actor_id
-    JOIN projections.{interactions} AS i ON i.interaction_id = l.interaction_id
-    WHERE NOT $7::boolean AND r.organisation_id = $1 AND r.actor_id <> $1
-      AND (r.upper IS NULL OR i.lower IS NULL OR r.upper >= i.lower)
-      AND (r.lower IS NULL OR i.upper IS NULL OR r.lower <= i.upper)
-    GROUP BY l.interaction_id
-),
-included AS (
-    SELECT interaction_id, NULL::text[] AS via FROM direct
+# A contact history page at the cursor key $2, newest first: upper day bound, then lower (both
+# descending, open bounds last as -infinity), then interaction id. $1 actor, $3 counterpart,
+# $4 kind, $5/$6 window, $7 certain (else possible), $8 the actor's own interactions only,
+# $9/$10/$11 the previous page's last key (infinity, infinity, '' for the first page), $12 rows.
+#
+# "selves" are the actor and, for an organisation, its members' role windows current at $2
+# (by the roles' organisation index). Each is read by a LATERAL scan of the links' history
+# index in page order, which stops after $12 interactions: a page costs what it holds, not
+# what the organisation's history holds. A member's interaction counts when one of its role
+# windows overlaps the interaction's days (an open end overlaps everything on its side); an
+# interaction the actor took part in itself is direct, and only the others get "via" (the
+# members through whom they count, computed for the page's interactions alone).
+HISTORY_SQL: Final = f"""
+WITH selves AS MATERIALIZED (
+    SELECT $1::text AS actor_id, NULL::date AS lower, NULL::date AS upper, true AS direct
     UNION ALL
-    SELECT interaction_id, via FROM through_members
-    WHERE interaction_id NOT IN (SELECT interaction_id FROM direct)
+    SELECT r.actor_id, r.lower, r.upper, false
+    FROM projections.{{roles}} AS r
+    WHERE NOT $8::boolean AND r.organisation_id = $1 AND r.actor_id <> $1
+      AND {current_at(2, "r")}
+),
+found AS (
+    SELECT f.interaction_id, f.sys_from, f.upper_key, f.lower_key, s.direct
+    FROM selves AS s
+    CROSS JOIN LATERAL (
+        SELECT DISTINCT ON (l.upper_key, l.lower_key, l.interaction_id)
+               l.interaction_id, l.sys_from, l.upper_key, l.lower_key
+        FROM projections.{{links}} AS l
+        WHERE l.actor_id = s.actor_id AND l.upper_key <= $9::date
+          AND (l.upper_key < $9 OR l.lower_key < $10::date
+               OR (l.lower_key = $10 AND l.interaction_id > $11::text))
+          AND {current_at(2, "l")}
+          AND ($4::text IS NULL OR l.kind = $4)
+          AND CASE WHEN $7::boolean THEN
+                  ($5::date IS NULL OR l.lower_key >= $5)
+                  AND ($6::date IS NULL OR (l.upper_key <> '-infinity' AND l.upper_key <= $6))
+              ELSE
+                  ($5::date IS NULL OR l.upper_key = '-infinity' OR l.upper_key >= $5)
+                  AND ($6::date IS NULL OR l.lower_key <= $6)
+              END
+          AND (s.upper IS NULL OR s.upper >= l.lower_key)
+          AND (s.lower IS NULL OR l.upper_key = '-infinity' OR s.lower <= l.upper_key)
+          AND ($3::text IS NULL OR EXISTS (
+              SELECT FROM projections.{{links}} AS c
+              WHERE c.interaction_id = l.interaction_id AND c.actor_id = $3
+                AND c.sys_from = l.sys_from))
+        ORDER BY l.upper_key DESC, l.lower_key DESC, l.interaction_id
+        LIMIT $12
+    ) AS f
+),
+page AS (
+    SELECT interaction_id, sys_from, upper_key, lower_key, bool_or(direct) AS direct
+    FROM found
+    GROUP BY interaction_id, sys_from, upper_key, lower_key
+    ORDER BY upper_key DESC, lower_key DESC, interaction_id
+    LIMIT $12
 )
-SELECT inc.via, i.view::text AS view
-FROM included AS inc
-JOIN projections.{interactions} AS i ON i.interaction_id = inc.interaction_id
-WHERE NOT i.retracted AND i.view IS NOT NULL
-  AND ($3::text IS NULL OR i.kind = $3)
-  AND CASE WHEN $6::boolean THEN
-          ($4::date IS NULL OR coalesce(i.lower >= $4, false))
-          AND ($5::date IS NULL OR coalesce(i.upper <= $5, false))
-      ELSE
-          ($4::date IS NULL OR i.upper IS NULL OR i.upper >= $4)
-          AND ($5::date IS NULL OR i.lower IS NULL OR i.lower <= $5)
-      END
-  AND ($2::text IS NULL OR EXISTS (
-      SELECT 1 FROM projections.{links} AS c
-      WHERE c.interaction_id = i.interaction_id AND c.actor_id = $2))
-ORDER BY i.upper DESC NULLS LAST, i.lower DESC NULLS LAST, i.interaction_id
+SELECT i.view, CASE WHEN p.direct THEN NULL ELSE ARRAY(
+           SELECT DISTINCT l.actor_id
+           FROM projections.{{links}} AS l
+           JOIN selves AS s ON s.actor_id = l.actor_id AND NOT s.direct
+           WHERE l.interaction_id = p.interaction_id AND l.sys_from = p.sys_from
+             AND (s.upper IS NULL OR s.upper >= l.lower_key)
+             AND (s.lower IS NULL OR l.upper_key = '-infinity' OR s.lower <= l.upper_key)
+           ORDER BY l.actor_id) END AS via
+FROM page AS p
+JOIN projections.{{interactions}} AS i
+    ON i.interaction_id = p.interaction_id AND i.sys_from = p.sys_from
+ORDER BY p.upper_key DESC, p.lower_key DESC, p.interaction_id
 """
 
-# $1 actor (NULL: every pair), $2 kind (NULL: every kind). See the module docstring for how
-# open bounds are limited to the pair's own data range.
-GRAPH_SQL: Final = """
+# $1 actor (NULL: every pair), $2 kind (NULL: every kind), over the live rows. See the
+# package docstring for how open bounds are limited to the pair's own data range.
+GRAPH_SQL: Final = f"""
 WITH live AS (
     SELECT interaction_id, kind, lower, upper
-    FROM projections.{interactions}
-    WHERE NOT retracted AND NOT negated AND view IS NOT NULL
+    FROM projections.{{interactions}}
+    WHERE {is_live()} AND NOT retracted AND NOT negated AND view IS NOT NULL
 ),
 links AS (
     SELECT DISTINCT l.interaction_id, l.actor_id
-    FROM projections.{links} AS l JOIN live USING (interaction_id)
+    FROM projections.{{links}} AS l JOIN live USING (interaction_id)
+    WHERE {is_live("l")}
 ),
 span AS (
     SELECT links.actor_id,
@@ -224,23 +281,37 @@ GROUP BY a, b, kind, year
 ORDER BY a, b, kind, year
 """
 
-# An id merged into another actor resolves to the survivor: its row sorts first (false < true).
-GET_ACTOR_SQL: Final = """
-SELECT view::text FROM projections.{actors}
-WHERE view IS NOT NULL AND (actor_id = $1 OR view -> 'merged' ? $1)
-ORDER BY actor_id = $1
+# The actor $1 at the cursor key $2; an id merged into another actor resolves to the survivor
+# (found by the index on the merged ids), which comes first.
+GET_ACTOR_SQL: Final = f"""
+SELECT view::text FROM (
+    (SELECT view, 0 AS rank FROM projections.{{actors}}
+     WHERE view -> 'merged' ? $1 AND actor_id <> $1 AND {current_at(2)}
+     ORDER BY actor_id LIMIT 1)
+    UNION ALL
+    (SELECT view, 1 FROM projections.{{actors}}
+     WHERE actor_id = $1 AND view IS NOT NULL AND {current_at(2)})
+) AS found
+ORDER BY rank
 LIMIT 1
 """
-# Exact matches (id, name or alias) first, then names or aliases one of whose words starts
-# with the text ($2: at the start, $4: after a space).
-SEARCH_ACTORS_SQL: Final = """
-SELECT view::text,
-       (actor_id = lower($1) OR lower(canonical_name) = lower($1)
-        OR EXISTS (SELECT 1 FROM unnest(aliases) AS a WHERE lower(a) = lower($1))) AS exact
-FROM projections.{actors}
-WHERE view IS NOT NULL
-  AND (actor_id = lower($1) OR canonical_name ILIKE $2 OR canonical_name ILIKE $4
-       OR EXISTS (SELECT 1 FROM unnest(aliases) AS a WHERE a ILIKE $2 OR a ILIKE $4))
+# Actors at the cursor key $5 whose id, name or alias is $1 (exact), or one of whose name's or
+# aliases' words starts with it ($2: at the start, $4: after a space). Order: exact first, then
+# canonical name, then id; $6/$7/$8 the previous page's last (exact, name, id), NULL for the
+# first page; $3 rows.
+SEARCH_ACTORS_SQL: Final = f"""
+SELECT view, exact, canonical_name, actor_id FROM (
+    SELECT view::text AS view, canonical_name, actor_id,
+           (actor_id = lower($1) OR lower(canonical_name) = lower($1)
+            OR EXISTS (SELECT 1 FROM unnest(aliases) AS a WHERE lower(a) = lower($1))) AS exact
+    FROM projections.{{actors}}
+    WHERE view IS NOT NULL AND {current_at(5)}
+      AND (actor_id = lower($1) OR canonical_name ILIKE $2 OR canonical_name ILIKE $4
+           OR EXISTS (SELECT 1 FROM unnest(aliases) AS a WHERE a ILIKE $2 OR a ILIKE $4))
+) AS m
+WHERE $6::boolean IS NULL
+   OR (NOT m.exact AND $6)
+   OR (m.exact = $6 AND (m.canonical_name, m.actor_id) > ($7::text, $8::text))
 ORDER BY exact DESC, canonical_name, actor_id
 LIMIT $3
 """

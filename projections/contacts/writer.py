@@ -1,8 +1,23 @@
-"""The contacts projection's row writer: a batch grouped by item, each affected item's view
-recomputed once by the pure fold, and written back with one statement per table."""
+"""The contacts projection's row writer.
+
+Applying a batch is set-based: the batch is decoded and grouped by item (an amendment is
+recorded in the stream of the fact it amends, so the stream is the item); an item the batch
+does not start gets its earlier facts from the log itself, in one query for the whole batch.
+Each event of an item opens a version of it (``projections.system_time``): the item's view
+after that event, computed by the pure fold, current from the event's cursor to the next event
+of the item. So the versions depend on the events alone, never on the batches, and a rebuild
+with any batch size equals the incrementally built tables row for row. The versions an item
+had open before the batch are closed where its first new one opens (one UPDATE per table, for
+the few items a batch continues), and every new version is copied in (COPY). All of that but
+the writes reads nothing of this projection's tables (``prepare``), so the runner computes the
+next batch while this one is written. An interaction that is one event and nothing else (most
+are) skips the fold: its view is the stored JSON with its kind added
+(``projections.single_fact``, which says when that holds).
+"""
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any, Final, cast
 
 import msgspec
@@ -14,16 +29,16 @@ from projections.collector import collector_paused
 from projections.common import first_versions
 from projections.contacts.fold import actor_from, interaction_from
 from projections.contacts.schema import (
+    CLOSE_ACTORS_SQL,
+    CLOSE_INTERACTIONS_SQL,
+    CLOSE_LINKS_SQL,
+    CLOSE_ROLES_SQL,
     CREATE_SQL,
-    DELETE_LINKS_SQL,
-    DELETE_ROLES_SQL,
     DROP_SQL,
     EARLIER_FACTS_SQL,
-    INSERT_ROLES_SQL,
-    UPGRADE_SQL,
-    UPSERT_ACTORS_SQL,
-    UPSERT_INTERACTIONS_SQL,
-    VIEW_TYPE_SQL,
+    OLD_LAYOUT_SQL,
+    RESTART_SQL,
+    TABLES,
     sql,
 )
 from projections.contacts.views import KINDS, InteractionView
@@ -39,6 +54,7 @@ from projections.interaction_rows import (
 from projections.single_fact import SingleFactRows
 
 if TYPE_CHECKING:
+    import datetime
     from collections.abc import Iterable, Sequence
 
     import asyncpg
@@ -47,26 +63,52 @@ if TYPE_CHECKING:
 
 __all__ = ("ContactsProjection",)
 
+log = logging.getLogger(__name__)
+
+ACTOR_COLUMNS: Final = (
+    "actor_id",
+    "kind",
+    "canonical_name",
+    "aliases",
+    "view",
+    "sys_from",
+    "sys_to",
+)
+ROLE_COLUMNS: Final = (
+    "actor_id",
+    "organisation_id",
+    "title",
+    "lower",
+    "upper",
+    "sys_from",
+    "sys_to",
+)
+ActorRow = tuple[str, str | None, str | None, list[str], str | None, bytes, bytes | None]
+RoleRow = tuple[
+    str, str, str | None, "datetime.date | None", "datetime.date | None", bytes, bytes | None
+]
+
 _ENCODER: Final = msgspec.json.Encoder()
 _SINGLE_FACT: Final = SingleFactRows(CATALOGUE, KINDS, InteractionView)
 """Rows of interactions that are one event, without decoding the event (see its module)."""
+_ITEMS: Final = ("interaction", "actor")
+"""The categories whose streams are this projection's items."""
+
+Changes = list[tuple[bytes, Stored]]
+"""An item's facts in a batch, each with the cursor key of its event."""
 
 
 def _json(value: Any) -> str:
     return _ENCODER.encode(value).decode()
 
 
-_ITEMS: Final = ("interaction", "actor")
-"""The categories whose streams are this projection's items."""
-
-
 class _Batch:
-    """A batch grouped by item: each interaction's and actor's new facts, and the version of
-    the item's stream below which its facts came in earlier batches."""
+    """A batch grouped by item: each interaction's and actor's new facts with their cursor
+    keys, and the version of the item's stream below which its facts came in earlier batches."""
 
     def __init__(self) -> None:
-        self.interactions: dict[str, list[Stored]] = {}
-        self.actors: dict[str, list[Stored]] = {}
+        self.interactions: dict[str, Changes] = {}
+        self.actors: dict[str, Changes] = {}
         self.first_version: dict[str, int] = {}
 
     def add(self, event: RecordedEvent, stored: Stored) -> None:
@@ -75,12 +117,22 @@ class _Batch:
         groups = {_ITEMS[0]: self.interactions, _ITEMS[1]: self.actors}.get(category)
         if groups is None:
             return
-        groups.setdefault(item, []).append(stored)
+        groups.setdefault(item, []).append((event.cursor.key(), stored))
         self.first_version.setdefault(event.stream_id, event.stream_version)
+
+    def continued(self, category: str) -> set[str]:
+        """Items of ``category`` whose streams began in an earlier batch."""
+        prefix = f"{category}-"
+        return {
+            stream_id[len(prefix) :]
+            for stream_id, first in self.first_version.items()
+            if first > 1 and stream_id.startswith(prefix)
+        }
 
 
 class ContactsProjection:
-    """Interactions, who took part in them, and the actor directory; see the module docstring.
+    """Interactions, who took part in them, and the actor directory, system-versioned; see the
+    package docstring.
 
     Args:
         name: The projection's checkpoint name.
@@ -103,18 +155,32 @@ class ContactsProjection:
         return sql(f"{{{name}}}", self.prefix, self.version)
 
     async def setup(self, conn: asyncpg.Connection) -> None:
-        """Create this version's tables if they do not exist, and upgrade an older layout."""
+        """Create this version's tables if they do not exist.
+
+        Tables of this version in the layout before system time are dropped and this version's
+        checkpoint goes back to the start of the feed: their rows say what is current but not
+        since when, which no upgrade can recover, so the runner builds them again from the log.
+        """
+        names = [self._table(key) for key in TABLES]
+        if await conn.fetchval(OLD_LAYOUT_SQL, names):
+            log.warning(
+                "projection %s v%s: tables without system time; rebuilding them from the start",
+                self.name,
+                self.version,
+            )
+            async with conn.transaction():
+                await conn.execute(self._q(DROP_SQL))
+                await conn.execute(RESTART_SQL, self.name, self.version)
+                await conn.execute(self._q(CREATE_SQL))
+            return
         await conn.execute(self._q(CREATE_SQL))
-        # Asked first: ALTER TABLE locks out readers even when it has nothing to do.
-        if await conn.fetchval(VIEW_TYPE_SQL, self._table("interactions")) == "jsonb":
-            await conn.execute(self._q(UPGRADE_SQL))
 
     async def drop(self, conn: asyncpg.Connection) -> None:
         """Drop this version's tables (after a newer version took over)."""
         await conn.execute(self._q(DROP_SQL))
 
     async def apply(self, conn: asyncpg.Connection, events: Sequence[RecordedEvent]) -> None:
-        """Apply a batch: group it by item, recompute each affected item once, write back."""
+        """Apply a batch: group it by item, compute each affected item's versions, write back."""
         await self.apply_prepared(conn, events, await self.prepare(conn, events))
 
     async def prepare(
@@ -145,34 +211,28 @@ class ContactsProjection:
         """Write what ``prepare`` computed for ``events``."""
         del events  # everything needed is in the prepared rows
         rows = cast("_Rows", prepared)
-        # An interaction whose stream begins in this batch has no row yet: COPY it in, which
-        # costs the server half of what an upsert of the same rows does.
-        if rows.new_interactions:
-            await conn.copy_records_to_table(
-                self._table("interactions"),
-                schema_name="projections",
-                columns=INTERACTION_COLUMNS,
-                records=rows.new_interactions,
-            )
-        if rows.amended_interactions:
-            columns = [list(c) for c in zip(*rows.amended_interactions, strict=True)]
-            await conn.execute(self._q(UPSERT_INTERACTIONS_SQL), *columns)
-        if rows.continued_interactions:
-            # Only items from earlier batches can have rows to replace.
-            await conn.execute(self._q(DELETE_LINKS_SQL), rows.continued_interactions)
-        if rows.links:
-            await conn.copy_records_to_table(
-                self._table("links"),
-                schema_name="projections",
-                columns=LINK_COLUMNS,
-                records=rows.links,
-            )
-        if rows.actor_columns[0]:
-            await conn.execute(self._q(UPSERT_ACTORS_SQL), *rows.actor_columns)
-            if rows.continued_actors:
-                await conn.execute(self._q(DELETE_ROLES_SQL), rows.continued_actors)
-            if rows.role_columns[0]:
-                await conn.execute(self._q(INSERT_ROLES_SQL), *rows.role_columns)
+        # Closed before the new versions go in, which would otherwise match "still open" too.
+        if rows.closed_interactions:
+            ids, keys = zip(*rows.closed_interactions, strict=True)
+            await conn.execute(self._q(CLOSE_INTERACTIONS_SQL), ids, keys)
+            await conn.execute(self._q(CLOSE_LINKS_SQL), ids, keys)
+        if rows.closed_actors:
+            ids, keys = zip(*rows.closed_actors, strict=True)
+            await conn.execute(self._q(CLOSE_ACTORS_SQL), ids, keys)
+            await conn.execute(self._q(CLOSE_ROLES_SQL), ids, keys)
+        for table, columns, records in (
+            ("interactions", INTERACTION_COLUMNS, rows.interactions),
+            ("links", LINK_COLUMNS, rows.links),
+            ("actors", ACTOR_COLUMNS, rows.actors),
+            ("roles", ROLE_COLUMNS, rows.roles),
+        ):
+            if records:
+                await conn.copy_records_to_table(
+                    self._table(table),
+                    schema_name="projections",
+                    columns=columns,
+                    records=records,
+                )
 
 
 def _rows_of(events: Sequence[RecordedEvent], earlier_rows: Sequence[asyncpg.Record]) -> _Rows:
@@ -185,7 +245,7 @@ def _rows_of(events: Sequence[RecordedEvent], earlier_rows: Sequence[asyncpg.Rec
         if event.stream_id in alone and event.stream_version == 1:
             shortcut = _SINGLE_FACT.rows(event)
             if shortcut is not None:
-                rows.new_interactions.append(shortcut[0])
+                rows.interactions.append(shortcut[0])
                 rows.links.extend(shortcut[1])
                 continue
         batch.add(event, Stored(str(event.event_id), _decode(event)))
@@ -197,11 +257,11 @@ def _rows_of(events: Sequence[RecordedEvent], earlier_rows: Sequence[asyncpg.Rec
         )
         earlier.setdefault(row["stream_id"], []).append(Stored(event_id, cast("DomainEvent", fact)))
     if batch.interactions:
-        rows.interactions(
-            _merge(earlier, "interaction", batch.interactions), _continued(batch, "interaction")
+        rows.add_interactions(
+            batch.interactions, _earlier(earlier, "interaction"), batch.continued("interaction")
         )
     if batch.actors:
-        rows.actors(_merge(earlier, "actor", batch.actors), _continued(batch, "actor"))
+        rows.add_actors(batch.actors, _earlier(earlier, "actor"), batch.continued("actor"))
     return rows
 
 
@@ -218,77 +278,101 @@ def _lone_streams(events: Iterable[RecordedEvent]) -> set[str]:
     return seen - twice
 
 
+def _earlier(facts: dict[str, list[Stored]], category: str) -> dict[str, list[Stored]]:
+    """The earlier facts of ``category``'s items, by item."""
+    prefix = f"{category}-"
+    return {s[len(prefix) :]: f for s, f in facts.items() if s.startswith(prefix)}
+
+
+def _versions(
+    changes: Changes, earlier: list[Stored]
+) -> Iterable[tuple[list[Stored], bytes, bytes | None]]:
+    """Each version an item's ``changes`` open: the facts up to its event, and its range (up
+    to the item's next event in the batch; still open after the last)."""
+    facts = list(earlier)
+    for n, (key, stored) in enumerate(changes):
+        facts.append(stored)
+        until = changes[n + 1][0] if n + 1 < len(changes) else None
+        yield facts, key, until
+
+
 class _Rows:
-    """A batch's rows: interactions and their participants row by row (new interactions are
-    copied in, the others upserted), actors and roles column by column."""
+    """A batch's rows, all of them new versions (copied in), and the items whose open
+    versions close where their first new one opens (item, cursor key)."""
 
     def __init__(self) -> None:
-        self.new_interactions: list[InteractionRow] = []
-        self.amended_interactions: list[InteractionRow] = []
+        self.interactions: list[InteractionRow] = []
         self.links: list[LinkRow] = []
-        self.continued_interactions: list[str] = []
-        self.actor_columns: list[list[Any]] = [[] for _ in range(5)]
-        self.role_columns: list[list[Any]] = [[] for _ in range(5)]
-        self.continued_actors: list[str] = []
+        self.actors: list[ActorRow] = []
+        self.roles: list[RoleRow] = []
+        self.closed_interactions: list[tuple[str, bytes]] = []
+        self.closed_actors: list[tuple[str, bytes]] = []
 
-    def interactions(self, facts: dict[str, list[Stored]], continued: list[str]) -> None:
-        self.continued_interactions = continued
-        earlier = set(continued)
-        links = self.links
-        for item, item_facts in facts.items():
-            view = interaction_from(item_facts)
-            rows = self.amended_interactions if item in earlier else self.new_interactions
-            if view is None:
-                kind = next(
-                    (KINDS[type(f.event)] for f in item_facts if type(f.event) in KINDS), None
+    def add_interactions(
+        self, changes: dict[str, Changes], earlier: dict[str, list[Stored]], continued: set[str]
+    ) -> None:
+        for item, item_changes in changes.items():
+            if item in continued:
+                self.closed_interactions.append((item, item_changes[0][0]))
+            for facts, key, until in _versions(item_changes, earlier.get(item, [])):
+                view = interaction_from(facts)
+                if view is None:
+                    kind = next(
+                        (KINDS[type(f.event)] for f in facts if type(f.event) in KINDS), None
+                    )
+                    self.interactions.append(retracted_row(item, kind, sys_from=key, sys_to=until))
+                    continue
+                days, negated = view.valid_time, view.negated
+                self.interactions.append(
+                    interaction_row(
+                        item,
+                        view.kind,
+                        _json(view),
+                        days,
+                        negated=negated,
+                        sys_from=key,
+                        sys_to=until,
+                    )
                 )
-                rows.append(retracted_row(item, kind))
-                continue
-            rows.append(
-                interaction_row(item, view.kind, _json(view), view.valid_time, negated=view.negated)
-            )
-            links.extend(link_rows(item, view.participants))
-
-    def actors(self, facts: dict[str, list[Stored]], continued: list[str]) -> None:
-        self.continued_actors = continued
-        columns, roles = self.actor_columns, self.role_columns
-        for item, item_facts in facts.items():
-            view = actor_from(item_facts)
-            row = (
-                item,
-                view.kind if view is not None else None,
-                view.canonical_name if view is not None else None,
-                _json(view.aliases if view is not None else []),
-                _json(view) if view is not None else None,
-            )
-            for column, value in zip(columns, row, strict=True):
-                column.append(value)
-            for role in view.roles if view is not None else ():
-                values = (
-                    item,
-                    role.organisation_id,
-                    role.title,
-                    role.valid_time.lower,
-                    role.valid_time.upper,
+                self.links.extend(
+                    link_rows(
+                        item,
+                        view.participants,
+                        kind=view.kind,
+                        days=days,
+                        negated=negated,
+                        sys_from=key,
+                        sys_to=until,
+                    )
                 )
-                for column, cell in zip(roles, values, strict=True):
-                    column.append(cell)
 
-
-def _continued(batch: _Batch, category: str) -> list[str]:
-    """Items of ``category`` whose streams began in an earlier batch."""
-    prefix = f"{category}-"
-    return [
-        stream_id[len(prefix) :]
-        for stream_id, first in batch.first_version.items()
-        if first > 1 and stream_id.startswith(prefix)
-    ]
-
-
-def _merge(
-    earlier: dict[str, list[Stored]], category: str, new: dict[str, list[Stored]]
-) -> dict[str, list[Stored]]:
-    return {item: [*earlier.get(f"{category}-{item}", []), *facts] for item, facts in new.items()}
+    def add_actors(
+        self, changes: dict[str, Changes], earlier: dict[str, list[Stored]], continued: set[str]
+    ) -> None:
+        for item, item_changes in changes.items():
+            if item in continued:
+                self.closed_actors.append((item, item_changes[0][0]))
+            for facts, key, until in _versions(item_changes, earlier.get(item, [])):
+                view = actor_from(facts)
+                if view is None:
+                    self.actors.append((item, None, None, [], None, key, until))
+                    continue
+                aliases = list(view.aliases)
+                self.actors.append(
+                    (item, view.kind, view.canonical_name, aliases, _json(view), key, until)
+                )
+                self.roles.extend(
+                    (
+                        item,
+                        r.organisation_id,
+                        r.title,
+                        r.valid_time.lower,
+                        r.valid_time.upper,
+                        key,
+                        until,
+                    )
+                    for r in view.roles
+                )
 
 
 def _decode(recorded: RecordedEvent) -> DomainEvent:
