@@ -15,7 +15,7 @@ import pytest
 from events.connect import connect
 from events.domain.amendments import Stored
 from events.domain.catalogue import CATALOGUE, INTERACTION_EVENTS
-from projections.contacts import ContactsProjection, InteractionView, interaction_from
+from projections.contacts import ContactsProjection, InteractionView, interaction_from, schema
 from projections.contacts import writer as contacts
 from projections.runner import ProjectionRunner, checkpoint_of
 from projections.single_fact import SingleFactRows
@@ -165,3 +165,56 @@ async def test_the_single_event_shortcut_builds_the_tables_the_full_path_builds(
     projection, prefix = _fresh()
     await synthetic.apply(projection, events, 500)
     assert shortcut == await _tables(synthetic, prefix)
+
+
+async def test_closing_versions_stays_an_index_lookup_once_the_tables_have_grown(
+    log: tuple[SyntheticLog, list[RecordedEvent]],
+) -> None:
+    # The runner prepares its statements while the tables are empty and runs them for ever on
+    # one connection: a generic plan cached then hashes the arrays and scans the whole table,
+    # so each batch would close its few continued items at the cost of the whole table.
+    synthetic, _ = log
+    projection, prefix = _fresh()
+    conn = await connect(synthetic.options)
+    statements = {
+        "interactions": schema.CLOSE_INTERACTIONS_SQL,
+        "links": schema.CLOSE_LINKS_SQL,
+        "actors": schema.CLOSE_ACTORS_SQL,
+        "roles": schema.CLOSE_ROLES_SQL,
+    }
+    try:
+        await projection.setup(conn)
+        for table, statement in statements.items():
+            text = schema.sql(statement, prefix, 1)
+            await conn.execute(f"PREPARE close_{table} (text[], bytea[]) AS {text}")
+            for _ in range(8):  # past the custom plans a prepared statement starts with
+                await conn.execute(f"EXECUTE close_{table}(ARRAY['x'], ARRAY['\\x02'::bytea])")
+        await conn.execute(
+            f"""
+            INSERT INTO projections.{prefix}interactions_v1
+            SELECT 'i' || g, 'visit', NULL, NULL, NULL, NULL, true, false, false, '\\x01', NULL
+            FROM generate_series(1, 20000) AS g;
+            INSERT INTO projections.{prefix}interaction_actors_v1
+            SELECT 'i' || g, 'a' || g, 'participant', NULL, 'visit', '-infinity', '-infinity',
+                   false, '\\x01', NULL
+            FROM generate_series(1, 20000) AS g;
+            INSERT INTO projections.{prefix}actors_v1
+            SELECT 'a' || g, 'person', 'A', '{{}}', NULL, '\\x01', NULL
+            FROM generate_series(1, 20000) AS g;
+            INSERT INTO projections.{prefix}actor_roles_v1
+            SELECT 'a' || g, 'o', NULL, NULL, NULL, '\\x01', NULL
+            FROM generate_series(1, 20000) AS g
+            """
+        )
+        for table in statements:
+            async with conn.transaction():
+                await conn.execute(schema.CUSTOM_PLANS_SQL)  # as apply_prepared does
+                rows = await conn.fetch(
+                    f"EXPLAIN EXECUTE close_{table}"
+                    "(ARRAY['i1', 'a1'], ARRAY['\\x02'::bytea, '\\x02'])"
+                )
+            plan = "\n".join(r[0] for r in rows)
+            assert "Seq Scan" not in plan, plan
+        await projection.drop(conn)
+    finally:
+        await conn.close()

@@ -21,6 +21,7 @@ __all__ = (
     "CLOSE_LINKS_SQL",
     "CLOSE_ROLES_SQL",
     "CREATE_SQL",
+    "CUSTOM_PLANS_SQL",
     "DROP_SQL",
     "EARLIER_FACTS_SQL",
     "GET_ACTOR_SQL",
@@ -141,8 +142,10 @@ JOIN events AS e ON e.stream_id = w.stream_id AND e.stream_version < w.below
 ORDER BY e.stream_id, e.stream_version
 """
 # Close the versions still open of the items a batch continues, at the cursor key of each
-# item's first new version. Joined to the arrays (never "= any($1)"): the runner's generic
-# plans, made while the tables were empty, would otherwise keep a sequential scan.
+# item's first new version, joined to the arrays (never "= any($1)"). Planned for each batch
+# (CUSTOM_PLANS_SQL): a generic plan, cached by the runner while the tables were small, hashes
+# the arrays and scans the whole table, each batch, however large it has grown.
+CUSTOM_PLANS_SQL: Final = "SET LOCAL plan_cache_mode = force_custom_plan"
 CLOSE_INTERACTIONS_SQL: Final = """
 UPDATE projections.{interactions} AS t SET sys_to = c.sys_to
 FROM unnest($1::text[], $2::bytea[]) AS c(interaction_id, sys_to)

@@ -34,6 +34,7 @@ from projections.contacts.schema import (
     CLOSE_LINKS_SQL,
     CLOSE_ROLES_SQL,
     CREATE_SQL,
+    CUSTOM_PLANS_SQL,
     DROP_SQL,
     EARLIER_FACTS_SQL,
     OLD_LAYOUT_SQL,
@@ -212,6 +213,8 @@ class ContactsProjection:
         del events  # everything needed is in the prepared rows
         rows = cast("_Rows", prepared)
         # Closed before the new versions go in, which would otherwise match "still open" too.
+        if rows.closed_interactions or rows.closed_actors:
+            await conn.execute(CUSTOM_PLANS_SQL)
         if rows.closed_interactions:
             ids, keys = zip(*rows.closed_interactions, strict=True)
             await conn.execute(self._q(CLOSE_INTERACTIONS_SQL), ids, keys)
