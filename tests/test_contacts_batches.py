@@ -186,9 +186,12 @@ async def test_closing_versions_stays_an_index_lookup_once_the_tables_have_grown
         await projection.setup(conn)
         for table, statement in statements.items():
             text = schema.sql(statement, prefix, 1)
-            await conn.execute(f"PREPARE close_{table} (text[], bytea[]) AS {text}")
+            await conn.execute(f"PREPARE close_{table} (text[], bytea[], bytea[]) AS {text}")
             for _ in range(8):  # past the custom plans a prepared statement starts with
-                await conn.execute(f"EXECUTE close_{table}(ARRAY['x'], ARRAY['\\x02'::bytea])")
+                await conn.execute(
+                    f"EXECUTE close_{table}"
+                    "(ARRAY['x'], ARRAY['\\x01'::bytea], ARRAY['\\x02'::bytea])"
+                )
         await conn.execute(
             f"""
             INSERT INTO projections.{prefix}interactions_v1
@@ -211,7 +214,8 @@ async def test_closing_versions_stays_an_index_lookup_once_the_tables_have_grown
                 await conn.execute(schema.CUSTOM_PLANS_SQL)  # as apply_prepared does
                 rows = await conn.fetch(
                     f"EXPLAIN EXECUTE close_{table}"
-                    "(ARRAY['i1', 'a1'], ARRAY['\\x02'::bytea, '\\x02'])"
+                    "(ARRAY['i1', 'a1'], ARRAY['\\x01'::bytea, '\\x01'], "
+                    "ARRAY['\\x02'::bytea, '\\x02'])"
                 )
             plan = "\n".join(r[0] for r in rows)
             assert "Seq Scan" not in plan, plan

@@ -42,7 +42,7 @@ def _full_path(event: RecordedEvent) -> contacts._Rows:
     rows = contacts._Rows()
     stored = Stored(str(event.event_id), CATALOGUE.decode(event))  # type: ignore[arg-type]
     item = event.stream_id.partition("-")[2]
-    rows.add_interactions({item: [(event.cursor.key(), stored)]}, {}, set())
+    rows.add_interactions({item: [(event.cursor.key(), stored)]}, {})
     return rows
 
 

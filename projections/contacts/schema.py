@@ -134,37 +134,41 @@ DROP TABLE IF EXISTS projections.{actors};
 DROP TABLE IF EXISTS projections.{roles}
 """
 # The facts an item already had before this batch: its stream's earlier events, from the log
-# itself (earlier versions of a stream come earlier in the feed, so they were applied before).
+# itself (earlier versions of a stream come earlier in the feed, so they were applied before),
+# with their cursors: the last one's is where the item's open version began.
 EARLIER_FACTS_SQL: Final = """
-SELECT e.stream_id, e.event_id, e.type, e.schema_version, e.data::text
+SELECT e.stream_id, e.event_id, e.type, e.schema_version, e.data::text,
+       e.transaction_id, e.position
 FROM unnest($1::text[], $2::bigint[]) AS w(stream_id, below)
 JOIN events AS e ON e.stream_id = w.stream_id AND e.stream_version < w.below
 ORDER BY e.stream_id, e.stream_version
 """
-# Close the versions still open of the items a batch continues, at the cursor key of each
-# item's first new version, joined to the arrays (never "= any($1)"). Planned for each batch
-# (CUSTOM_PLANS_SQL): a generic plan, cached by the runner while the tables were small, hashes
-# the arrays and scans the whole table, each batch, however large it has grown.
+# Close the open versions of the items a batch continues: each item's open version began at
+# its last earlier event ($2) and ends where its first new one begins ($3). Matched on the
+# primary key (item, sys_from), which the planner knows to be one row per item, with no need
+# for statistics (a rebuild writes faster than autovacuum analyzes); and planned for each
+# batch (CUSTOM_PLANS_SQL), since a generic plan cached while the tables were empty hashes the
+# arrays and scans the whole table, each batch, however large it has grown.
 CUSTOM_PLANS_SQL: Final = "SET LOCAL plan_cache_mode = force_custom_plan"
 CLOSE_INTERACTIONS_SQL: Final = """
 UPDATE projections.{interactions} AS t SET sys_to = c.sys_to
-FROM unnest($1::text[], $2::bytea[]) AS c(interaction_id, sys_to)
-WHERE t.interaction_id = c.interaction_id AND t.sys_to IS NULL
+FROM unnest($1::text[], $2::bytea[], $3::bytea[]) AS c(interaction_id, sys_from, sys_to)
+WHERE t.interaction_id = c.interaction_id AND t.sys_from = c.sys_from
 """
 CLOSE_LINKS_SQL: Final = """
 UPDATE projections.{links} AS t SET sys_to = c.sys_to
-FROM unnest($1::text[], $2::bytea[]) AS c(interaction_id, sys_to)
-WHERE t.interaction_id = c.interaction_id AND t.sys_to IS NULL
+FROM unnest($1::text[], $2::bytea[], $3::bytea[]) AS c(interaction_id, sys_from, sys_to)
+WHERE t.interaction_id = c.interaction_id AND t.sys_from = c.sys_from
 """
 CLOSE_ACTORS_SQL: Final = """
 UPDATE projections.{actors} AS t SET sys_to = c.sys_to
-FROM unnest($1::text[], $2::bytea[]) AS c(actor_id, sys_to)
-WHERE t.actor_id = c.actor_id AND t.sys_to IS NULL
+FROM unnest($1::text[], $2::bytea[], $3::bytea[]) AS c(actor_id, sys_from, sys_to)
+WHERE t.actor_id = c.actor_id AND t.sys_from = c.sys_from
 """
 CLOSE_ROLES_SQL: Final = """
 UPDATE projections.{roles} AS t SET sys_to = c.sys_to
-FROM unnest($1::text[], $2::bytea[]) AS c(actor_id, sys_to)
-WHERE t.actor_id = c.actor_id AND t.sys_to IS NULL
+FROM unnest($1::text[], $2::bytea[], $3::bytea[]) AS c(actor_id, sys_from, sys_to)
+WHERE t.actor_id = c.actor_id AND t.sys_from = c.sys_from
 """
 
 # A contact history page at the cursor key $2, newest first: upper day bound, then lower (both

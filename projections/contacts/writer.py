@@ -24,7 +24,7 @@ import msgspec
 
 from events.domain.amendments import Stored
 from events.domain.catalogue import CATALOGUE
-from events.records import FeedFilter, RecordedEvent
+from events.records import Cursor, FeedFilter, RecordedEvent
 from projections.collector import collector_paused
 from projections.common import first_versions
 from projections.contacts.fold import actor_from, interaction_from
@@ -105,12 +105,11 @@ def _json(value: Any) -> str:
 
 class _Batch:
     """A batch grouped by item: each interaction's and actor's new facts with their cursor
-    keys, and the version of the item's stream below which its facts came in earlier batches."""
+    keys."""
 
     def __init__(self) -> None:
         self.interactions: dict[str, Changes] = {}
         self.actors: dict[str, Changes] = {}
-        self.first_version: dict[str, int] = {}
 
     def add(self, event: RecordedEvent, stored: Stored) -> None:
         # Amendments live in the stream of the fact they amend, so the stream is the item.
@@ -119,16 +118,6 @@ class _Batch:
         if groups is None:
             return
         groups.setdefault(item, []).append((event.cursor.key(), stored))
-        self.first_version.setdefault(event.stream_id, event.stream_version)
-
-    def continued(self, category: str) -> set[str]:
-        """Items of ``category`` whose streams began in an earlier batch."""
-        prefix = f"{category}-"
-        return {
-            stream_id[len(prefix) :]
-            for stream_id, first in self.first_version.items()
-            if first > 1 and stream_id.startswith(prefix)
-        }
 
 
 class ContactsProjection:
@@ -216,13 +205,13 @@ class ContactsProjection:
         if rows.closed_interactions or rows.closed_actors:
             await conn.execute(CUSTOM_PLANS_SQL)
         if rows.closed_interactions:
-            ids, keys = zip(*rows.closed_interactions, strict=True)
-            await conn.execute(self._q(CLOSE_INTERACTIONS_SQL), ids, keys)
-            await conn.execute(self._q(CLOSE_LINKS_SQL), ids, keys)
+            closed = [list(c) for c in zip(*rows.closed_interactions, strict=True)]
+            await conn.execute(self._q(CLOSE_INTERACTIONS_SQL), *closed)
+            await conn.execute(self._q(CLOSE_LINKS_SQL), *closed)
         if rows.closed_actors:
-            ids, keys = zip(*rows.closed_actors, strict=True)
-            await conn.execute(self._q(CLOSE_ACTORS_SQL), ids, keys)
-            await conn.execute(self._q(CLOSE_ROLES_SQL), ids, keys)
+            closed = [list(c) for c in zip(*rows.closed_actors, strict=True)]
+            await conn.execute(self._q(CLOSE_ACTORS_SQL), *closed)
+            await conn.execute(self._q(CLOSE_ROLES_SQL), *closed)
         for table, columns, records in (
             ("interactions", INTERACTION_COLUMNS, rows.interactions),
             ("links", LINK_COLUMNS, rows.links),
@@ -253,18 +242,20 @@ def _rows_of(events: Sequence[RecordedEvent], earlier_rows: Sequence[asyncpg.Rec
                 continue
         batch.add(event, Stored(str(event.event_id), _decode(event)))
     earlier: dict[str, list[Stored]] = {}
+    opened: dict[str, bytes] = {}  # by stream: where its open version began
     for row in earlier_rows:
+        opened[row["stream_id"]] = Cursor(row["transaction_id"], row["position"]).key()
         event_id = str(row["event_id"])
         fact = CATALOGUE.decode_data(
             row["type"], row["schema_version"], row["data"], event_id=event_id
         )
         earlier.setdefault(row["stream_id"], []).append(Stored(event_id, cast("DomainEvent", fact)))
     if batch.interactions:
-        rows.add_interactions(
-            batch.interactions, _earlier(earlier, "interaction"), batch.continued("interaction")
-        )
+        rows.add_interactions(batch.interactions, _earlier(earlier, "interaction"))
+        rows.close("interaction", rows.closed_interactions, batch.interactions, opened)
     if batch.actors:
-        rows.add_actors(batch.actors, _earlier(earlier, "actor"), batch.continued("actor"))
+        rows.add_actors(batch.actors, _earlier(earlier, "actor"))
+        rows.close("actor", rows.closed_actors, batch.actors, opened)
     return rows
 
 
@@ -308,15 +299,28 @@ class _Rows:
         self.links: list[LinkRow] = []
         self.actors: list[ActorRow] = []
         self.roles: list[RoleRow] = []
-        self.closed_interactions: list[tuple[str, bytes]] = []
-        self.closed_actors: list[tuple[str, bytes]] = []
+        self.closed_interactions: list[tuple[str, bytes, bytes]] = []
+        self.closed_actors: list[tuple[str, bytes, bytes]] = []
+
+    @staticmethod
+    def close(
+        category: str,
+        closed: list[tuple[str, bytes, bytes]],
+        changes: dict[str, Changes],
+        opened: dict[str, bytes],
+    ) -> None:
+        """Record in ``closed`` the open version (item, its start) of each item of ``changes``
+        that began in an earlier batch, and where it ends: where the item's first new one
+        begins."""
+        for item, item_changes in changes.items():
+            began = opened.get(f"{category}-{item}")
+            if began is not None:
+                closed.append((item, began, item_changes[0][0]))
 
     def add_interactions(
-        self, changes: dict[str, Changes], earlier: dict[str, list[Stored]], continued: set[str]
+        self, changes: dict[str, Changes], earlier: dict[str, list[Stored]]
     ) -> None:
         for item, item_changes in changes.items():
-            if item in continued:
-                self.closed_interactions.append((item, item_changes[0][0]))
             for facts, key, until in _versions(item_changes, earlier.get(item, [])):
                 view = interaction_from(facts)
                 if view is None:
@@ -349,12 +353,8 @@ class _Rows:
                     )
                 )
 
-    def add_actors(
-        self, changes: dict[str, Changes], earlier: dict[str, list[Stored]], continued: set[str]
-    ) -> None:
+    def add_actors(self, changes: dict[str, Changes], earlier: dict[str, list[Stored]]) -> None:
         for item, item_changes in changes.items():
-            if item in continued:
-                self.closed_actors.append((item, item_changes[0][0]))
             for facts, key, until in _versions(item_changes, earlier.get(item, [])):
                 view = actor_from(facts)
                 if view is None:
