@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 
@@ -17,12 +17,15 @@ from events.domain.amendments import Stored
 from events.domain.catalogue import CATALOGUE, INTERACTION_EVENTS
 from projections.contacts import ContactsProjection, InteractionView, interaction_from, schema
 from projections.contacts import writer as contacts
+from projections.exports import count_interactions, interaction_views, load_directory
 from projections.runner import ProjectionRunner, checkpoint_of
 from projections.single_fact import SingleFactRows
 from tests.synthetic_log import SyntheticLog
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
+
+    import asyncpg
 
     from events import RecordedEvent
 
@@ -222,3 +225,30 @@ async def test_closing_versions_stays_an_index_lookup_once_the_tables_have_grown
         await projection.drop(conn)
     finally:
         await conn.close()
+
+
+async def test_exports_read_the_current_version_of_each_item(
+    log: tuple[SyntheticLog, list[RecordedEvent]],
+) -> None:
+    synthetic, events = log
+    projection, prefix = _fresh()
+    await synthetic.apply(projection, events, 100)
+    async with synthetic.pool.acquire() as proxy:
+        conn = cast("asyncpg.Connection", proxy)
+        views = [v.interaction_id async for v in interaction_views(conn, prefix=prefix)]
+        counted = await count_interactions(conn, prefix=prefix)
+        directory = await load_directory(conn, prefix=prefix)
+        live = await conn.fetchval(
+            f"SELECT count(DISTINCT interaction_id) FROM projections.{prefix}interactions_v1 "
+            "WHERE sys_to IS NULL AND NOT retracted"
+        )
+        versions = await conn.fetchval(
+            f"SELECT count(*) FROM projections.{prefix}interactions_v1 WHERE NOT retracted"
+        )
+        actors = await conn.fetchval(
+            f"SELECT count(*) FROM projections.{prefix}actors_v1 "
+            "WHERE sys_to IS NULL AND view IS NOT NULL"
+        )
+    assert versions > live  # amended interactions went through several versions
+    assert len(views) == len(set(views)) == counted == live
+    assert len(directory) == actors
