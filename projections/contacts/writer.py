@@ -97,6 +97,8 @@ _ITEMS: Final = ("interaction", "actor")
 
 Changes = list[tuple[bytes, Stored]]
 """An item's facts in a batch, each with the cursor key of its event."""
+Closed = tuple[str, bytes, bytes]
+"""A version to close: its item, where it began and where it ends (cursor keys)."""
 
 
 def _json(value: Any) -> str:
@@ -252,10 +254,10 @@ def _rows_of(events: Sequence[RecordedEvent], earlier_rows: Sequence[asyncpg.Rec
         earlier.setdefault(row["stream_id"], []).append(Stored(event_id, cast("DomainEvent", fact)))
     if batch.interactions:
         rows.add_interactions(batch.interactions, _earlier(earlier, "interaction"))
-        rows.close("interaction", rows.closed_interactions, batch.interactions, opened)
+        rows.closed_interactions = _closed("interaction", batch.interactions, opened)
     if batch.actors:
         rows.add_actors(batch.actors, _earlier(earlier, "actor"))
-        rows.close("actor", rows.closed_actors, batch.actors, opened)
+        rows.closed_actors = _closed("actor", batch.actors, opened)
     return rows
 
 
@@ -278,6 +280,17 @@ def _earlier(facts: dict[str, list[Stored]], category: str) -> dict[str, list[St
     return {s[len(prefix) :]: f for s, f in facts.items() if s.startswith(prefix)}
 
 
+def _closed(category: str, changes: dict[str, Changes], opened: dict[str, bytes]) -> list[Closed]:
+    """The open version of each item of ``changes`` whose stream began in an earlier batch:
+    where it began (``opened``, by stream) and where it ends (the item's first new event)."""
+    closed: list[Closed] = []
+    for item, item_changes in changes.items():
+        began = opened.get(f"{category}-{item}")
+        if began is not None:
+            closed.append((item, began, item_changes[0][0]))
+    return closed
+
+
 def _versions(
     changes: Changes, earlier: list[Stored]
 ) -> Iterable[tuple[list[Stored], bytes, bytes | None]]:
@@ -291,31 +304,16 @@ def _versions(
 
 
 class _Rows:
-    """A batch's rows, all of them new versions (copied in), and the items whose open
-    versions close where their first new one opens (item, cursor key)."""
+    """A batch's rows, all of them new versions (copied in), and the open versions of earlier
+    batches that the batch closes."""
 
     def __init__(self) -> None:
         self.interactions: list[InteractionRow] = []
         self.links: list[LinkRow] = []
         self.actors: list[ActorRow] = []
         self.roles: list[RoleRow] = []
-        self.closed_interactions: list[tuple[str, bytes, bytes]] = []
-        self.closed_actors: list[tuple[str, bytes, bytes]] = []
-
-    @staticmethod
-    def close(
-        category: str,
-        closed: list[tuple[str, bytes, bytes]],
-        changes: dict[str, Changes],
-        opened: dict[str, bytes],
-    ) -> None:
-        """Record in ``closed`` the open version (item, its start) of each item of ``changes``
-        that began in an earlier batch, and where it ends: where the item's first new one
-        begins."""
-        for item, item_changes in changes.items():
-            began = opened.get(f"{category}-{item}")
-            if began is not None:
-                closed.append((item, began, item_changes[0][0]))
+        self.closed_interactions: list[Closed] = []
+        self.closed_actors: list[Closed] = []
 
     def add_interactions(
         self, changes: dict[str, Changes], earlier: dict[str, list[Stored]]
