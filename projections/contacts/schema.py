@@ -28,6 +28,7 @@ __all__ = (
     "GRAPH_SQL",
     "HISTORY_SQL",
     "OLD_LAYOUT_SQL",
+    "ORDERED_SCANS_SQL",
     "RESTART_SQL",
     "SEARCH_ACTORS_SQL",
     "TABLES",
@@ -171,6 +172,12 @@ FROM unnest($1::text[], $2::bytea[], $3::bytea[]) AS c(actor_id, sys_from, sys_t
 WHERE t.actor_id = c.actor_id AND t.sys_from = c.sys_from
 """
 
+# For the history page, inside the reader's transaction: each LATERAL scan then walks the
+# history index in page order and stops after the page (the planner, underestimating how many
+# links pass the filters, otherwise reads all of an actor's links by bitmap and sorts them:
+# at 1M events, 2.3 -> 1.2 ms for an actor with 750 links, 22 -> 18 ms for an organisation
+# with 26 members).
+ORDERED_SCANS_SQL: Final = "SET LOCAL enable_bitmapscan = off"
 # A contact history page at the cursor key $2, newest first: upper day bound, then lower (both
 # descending, open bounds last as -infinity), then interaction id. $1 actor, $3 counterpart,
 # $4 kind, $5/$6 window, $7 certain (else possible), $8 the actor's own interactions only,

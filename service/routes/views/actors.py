@@ -25,6 +25,7 @@ from projections.contacts import (
     history_key,
     search_actors_keyed,
 )
+from projections.contacts.schema import ORDERED_SCANS_SQL
 from projections.runner import checkpoint_of, wait_for_cursor
 from service.auth import require
 from service.paging import (
@@ -311,6 +312,8 @@ async def contacts(
         counterpart_id = (
             await _actor_at(conn, runtime, counterpart, version, at) if counterpart else None
         )
+        # The history is this transaction's last statement: the setting ends with it.
+        await conn.execute(ORDERED_SCANS_SQL)
         try:
             entries = await contact_history(
                 conn,
