@@ -1180,7 +1180,7 @@ async def main() -> None:  # noqa: PLR0915
             + (
                 ""
                 if ContactsProjection is not None
-                else "; projections/contacts.py missing: roster only"
+                else "; projections/contacts missing: roster only"
             ),
             flush=True,
         )

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Final
 import msgspec
 
 from projections.contacts import ActorView, InteractionView
+from projections.system_time import is_live
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -36,15 +37,19 @@ __all__ = (
     "plover_record",
 )
 
-INTERACTIONS_SQL: Final = """
-SELECT view::text AS view FROM projections.{table}
-WHERE NOT retracted AND view IS NOT NULL
+# The contacts tables keep every version of each row (projections.system_time): exports read
+# the current ones.
+INTERACTIONS_SQL: Final = f"""
+SELECT view::text AS view FROM projections.{{table}}
+WHERE {is_live()} AND NOT retracted AND view IS NOT NULL
 ORDER BY lower NULLS LAST, interaction_id
 """
-COUNT_SQL: Final = """
-SELECT count(*) FROM projections.{table} WHERE NOT retracted AND view IS NOT NULL
+COUNT_SQL: Final = f"""
+SELECT count(*) FROM projections.{{table}} WHERE {is_live()} AND NOT retracted AND view IS NOT NULL
 """
-ACTORS_SQL: Final = "SELECT view::text AS view FROM projections.{table} WHERE view IS NOT NULL"
+ACTORS_SQL: Final = f"""
+SELECT view::text AS view FROM projections.{{table}} WHERE {is_live()} AND view IS NOT NULL
+"""
 
 # Who acts and who is acted upon, in PLOVER's actor/recipient and GDELT's Actor1/Actor2.
 _SOURCE_ROLES: Final = frozenset(

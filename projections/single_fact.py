@@ -145,5 +145,19 @@ class SingleFactRows:
             return None
         item = event.stream_id.partition("-")[2]
         negated = bool(getattr(facts, "negated", False))
-        row = interaction_row(item, kind, prefix + data[1:], facts.valid_time, negated=negated)
-        return row, link_rows(item, facts.participants)
+        # The stream's only event so far: its one version opens here and is still current.
+        key = event.cursor.key()
+        days = facts.valid_time
+        row = interaction_row(
+            item, kind, prefix + data[1:], days, negated=negated, sys_from=key, sys_to=None
+        )
+        links = link_rows(
+            item,
+            facts.participants,
+            kind=kind,
+            days=days,
+            negated=negated,
+            sys_from=key,
+            sys_to=None,
+        )
+        return row, links

@@ -1,21 +1,23 @@
 """The contacts projection over a synthetic log with many amendments: the same tables whatever
-the batch boundaries, whether batches are applied directly or prepared ahead by the runner,
-and the same after an older table layout is upgraded in place."""
+the batch boundaries (system-time ranges included), whether batches are applied directly or
+prepared ahead by the runner, and the same after tables of the layout before system time are
+rebuilt."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 
 from events.connect import connect
 from events.domain.amendments import Stored
 from events.domain.catalogue import CATALOGUE, INTERACTION_EVENTS
-from projections import contacts
-from projections.contacts import ContactsProjection, InteractionView, interaction_from
+from projections.contacts import ContactsProjection, InteractionView, interaction_from, schema
+from projections.contacts import writer as contacts
+from projections.exports import count_interactions, interaction_views, load_directory
 from projections.runner import ProjectionRunner, checkpoint_of
 from projections.single_fact import SingleFactRows
 from tests.synthetic_log import SyntheticLog
@@ -23,14 +25,16 @@ from tests.synthetic_log import SyntheticLog
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
+    import asyncpg
+
     from events import RecordedEvent
 
 EVENTS = 2_500
 TABLES = {
-    "interactions": "interaction_id",
-    "interaction_actors": "interaction_id, actor_id, role",
-    "actors": "actor_id",
-    "actor_roles": "actor_id, organisation_id, title, lower, upper",
+    "interactions": "interaction_id, sys_from",
+    "interaction_actors": "interaction_id, actor_id, role, sys_from",
+    "actors": "actor_id, sys_from",
+    "actor_roles": "actor_id, sys_from, organisation_id, title, lower, upper",
 }
 
 
@@ -70,40 +74,68 @@ async def test_the_same_tables_whatever_the_batches_and_however_applied(
         built.append(await _tables(synthetic, prefix))
     # The runner prepares each batch ahead, on another connection, and writes it afterwards.
     projection, prefix = _fresh()
+    await _run_until_caught_up(synthetic, projection, len(events))
+    built.append(await _tables(synthetic, prefix))
+    whole = built[0]
+    assert len(whole["interactions"]) > 500
+    assert any(r["retracted"] for r in whole["interactions"])
+    # Amended items went through several versions, each closed where the next one opens.
+    closed = [r for r in whole["interactions"] if r["sys_to"] is not None]
+    assert len(closed) > 20
+    assert all(r["sys_from"] < r["sys_to"] for r in closed)
+    assert any(r["sys_to"] is not None for r in whole["interaction_actors"])
+    assert any(r["sys_to"] is not None for r in whole["actor_roles"])
+    assert all(tables == whole for tables in built[1:])
+
+
+async def _run_until_caught_up(
+    synthetic: SyntheticLog, projection: ContactsProjection, events: int
+) -> None:
     runner = ProjectionRunner(
         synthetic.store, projection, lambda: connect(synthetic.options), batch_size=40
     )
     task = asyncio.create_task(runner.run())
     try:
         async with asyncio.timeout(60):
-            while (await checkpoint_of(synthetic.pool, projection.name, 1))[1] < len(events):  # noqa: ASYNC110
+            while (await checkpoint_of(synthetic.pool, projection.name, 1))[1] < events:  # noqa: ASYNC110
                 await asyncio.sleep(0.05)
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-    built.append(await _tables(synthetic, prefix))
-    whole = built[0]
-    assert len(whole["interactions"]) > 500
-    assert any(r["retracted"] for r in whole["interactions"])
-    assert all(tables == whole for tables in built[1:])
 
 
-async def test_a_table_whose_views_are_jsonb_is_upgraded_in_place(
+async def test_tables_without_system_time_are_rebuilt_from_the_start(
     log: tuple[SyntheticLog, list[RecordedEvent]],
 ) -> None:
+    # Tables of the layout before system time, and a checkpoint that says they are complete:
+    # their rows cannot say since when they hold, so the version is built again from the log.
     synthetic, events = log
     reference, reference_prefix = _fresh()
     await synthetic.apply(reference, events, EVENTS)
     projection, prefix = _fresh()
-    half = len(events) // 2
-    await synthetic.apply(projection, events[:half], 40)
+    last = events[-1].cursor
     async with synthetic.pool.acquire() as conn:
         await conn.execute(
-            f"ALTER TABLE projections.{prefix}interactions_v1 "
-            "ALTER COLUMN view TYPE jsonb USING view::jsonb"
+            f"CREATE TABLE projections.{prefix}interactions_v1 (interaction_id text PRIMARY KEY, "
+            "kind text, view jsonb, lower date, upper date, precision text, "
+            "retracted boolean NOT NULL, negated boolean NOT NULL, aggregate boolean NOT NULL);"
+            f"CREATE TABLE projections.{prefix}actors_v1 (actor_id text PRIMARY KEY, kind text, "
+            "canonical_name text, aliases text[] NOT NULL, view jsonb)"
         )
-    await synthetic.apply(projection, events[half:], 40)
+        await conn.execute(
+            "INSERT INTO projection_checkpoints (name, version, transaction_id, position, events)"
+            " VALUES ($1, 1, $2, $3, $4)",
+            projection.name,
+            last.transaction_id,
+            last.position,
+            0,  # counted from here on: only a restart from the start reaches len(events)
+        )
+        await conn.execute(
+            f"INSERT INTO projections.{prefix}interactions_v1 VALUES "
+            "('stale', 'visit', NULL, NULL, NULL, NULL, false, false, false)"
+        )
+    await _run_until_caught_up(synthetic, projection, len(events))
     assert await _tables(synthetic, prefix) == await _tables(synthetic, reference_prefix)
 
 
@@ -136,3 +168,87 @@ async def test_the_single_event_shortcut_builds_the_tables_the_full_path_builds(
     projection, prefix = _fresh()
     await synthetic.apply(projection, events, 500)
     assert shortcut == await _tables(synthetic, prefix)
+
+
+async def test_closing_versions_stays_an_index_lookup_once_the_tables_have_grown(
+    log: tuple[SyntheticLog, list[RecordedEvent]],
+) -> None:
+    # The runner prepares its statements while the tables are empty and runs them for ever on
+    # one connection: a generic plan cached then hashes the arrays and scans the whole table,
+    # so each batch would close its few continued items at the cost of the whole table.
+    synthetic, _ = log
+    projection, prefix = _fresh()
+    conn = await connect(synthetic.options)
+    statements = {
+        "interactions": schema.CLOSE_INTERACTIONS_SQL,
+        "links": schema.CLOSE_LINKS_SQL,
+        "actors": schema.CLOSE_ACTORS_SQL,
+        "roles": schema.CLOSE_ROLES_SQL,
+    }
+    try:
+        await projection.setup(conn)
+        for table, statement in statements.items():
+            text = schema.sql(statement, prefix, 1)
+            await conn.execute(f"PREPARE close_{table} (text[], bytea[], bytea[]) AS {text}")
+            for _ in range(8):  # past the custom plans a prepared statement starts with
+                await conn.execute(
+                    f"EXECUTE close_{table}"
+                    "(ARRAY['x'], ARRAY['\\x01'::bytea], ARRAY['\\x02'::bytea])"
+                )
+        await conn.execute(
+            f"""
+            INSERT INTO projections.{prefix}interactions_v1
+            SELECT 'i' || g, 'visit', NULL, NULL, NULL, NULL, true, false, false, '\\x01', NULL
+            FROM generate_series(1, 20000) AS g;
+            INSERT INTO projections.{prefix}interaction_actors_v1
+            SELECT 'i' || g, 'a' || g, 'participant', NULL, 'visit', '-infinity', '-infinity',
+                   false, '\\x01', NULL
+            FROM generate_series(1, 20000) AS g;
+            INSERT INTO projections.{prefix}actors_v1
+            SELECT 'a' || g, 'person', 'A', '{{}}', NULL, '\\x01', NULL
+            FROM generate_series(1, 20000) AS g;
+            INSERT INTO projections.{prefix}actor_roles_v1
+            SELECT 'a' || g, 'o', NULL, NULL, NULL, '\\x01', NULL
+            FROM generate_series(1, 20000) AS g
+            """
+        )
+        for table in statements:
+            async with conn.transaction():
+                await conn.execute(schema.CUSTOM_PLANS_SQL)  # as apply_prepared does
+                rows = await conn.fetch(
+                    f"EXPLAIN EXECUTE close_{table}"
+                    "(ARRAY['i1', 'a1'], ARRAY['\\x01'::bytea, '\\x01'], "
+                    "ARRAY['\\x02'::bytea, '\\x02'])"
+                )
+            plan = "\n".join(r[0] for r in rows)
+            assert "Seq Scan" not in plan, plan
+        await projection.drop(conn)
+    finally:
+        await conn.close()
+
+
+async def test_exports_read_the_current_version_of_each_item(
+    log: tuple[SyntheticLog, list[RecordedEvent]],
+) -> None:
+    synthetic, events = log
+    projection, prefix = _fresh()
+    await synthetic.apply(projection, events, 100)
+    async with synthetic.pool.acquire() as proxy:
+        conn = cast("asyncpg.Connection", proxy)
+        views = [v.interaction_id async for v in interaction_views(conn, prefix=prefix)]
+        counted = await count_interactions(conn, prefix=prefix)
+        directory = await load_directory(conn, prefix=prefix)
+        live = await conn.fetchval(
+            f"SELECT count(DISTINCT interaction_id) FROM projections.{prefix}interactions_v1 "
+            "WHERE sys_to IS NULL AND NOT retracted"
+        )
+        versions = await conn.fetchval(
+            f"SELECT count(*) FROM projections.{prefix}interactions_v1 WHERE NOT retracted"
+        )
+        actors = await conn.fetchval(
+            f"SELECT count(*) FROM projections.{prefix}actors_v1 "
+            "WHERE sys_to IS NULL AND view IS NOT NULL"
+        )
+    assert versions > live  # amended interactions went through several versions
+    assert len(views) == len(set(views)) == counted == live
+    assert len(directory) == actors

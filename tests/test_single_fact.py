@@ -16,8 +16,8 @@ from events.domain.valid_time import ValidTime
 from events.domain.vocabulary import Participant
 from events.errors import EventDecodeError
 from events.registry import EventRegistry
-from projections import contacts
 from projections.contacts import ContactsProjection, InteractionView, interaction_from
+from projections.contacts import writer as contacts
 from projections.single_fact import SingleFactRows
 from tests.database import scratch_database
 from tests.synthetic_log import SyntheticLog
@@ -41,7 +41,8 @@ def _full_path(event: RecordedEvent) -> contacts._Rows:
     """The rows the full path gives ``event`` as a one-event interaction."""
     rows = contacts._Rows()
     stored = Stored(str(event.event_id), CATALOGUE.decode(event))  # type: ignore[arg-type]
-    rows.interactions({event.stream_id.partition("-")[2]: [stored]}, [])
+    item = event.stream_id.partition("-")[2]
+    rows.add_interactions({item: [(event.cursor.key(), stored)]}, {})
     return rows
 
 
@@ -62,7 +63,7 @@ async def test_every_kind_reads_back_as_the_view_the_full_path_builds(
         assert found is not None, event.type
         row, links = found
         full = _full_path(event)
-        assert _read_back(row) == _read_back(full.new_interactions[0])
+        assert _read_back(row) == _read_back(full.interactions[0])
         assert links == full.links
         view = interaction_from([Stored(str(event.event_id), decoded)])  # type: ignore[arg-type]
         assert msgspec.json.decode(cast("str", row[2]), type=InteractionView) == view
@@ -83,7 +84,7 @@ async def test_a_field_the_type_does_not_know_takes_the_full_path(
     assert contacts._SINGLE_FACT.rows(newer) is None
     # The full path ignores the field, as stored events always may carry unknown ones.
     rows = contacts._rows_of([newer], [])
-    assert _read_back(rows.new_interactions[0]) == _read_back(_full_path(event).new_interactions[0])
+    assert _read_back(rows.interactions[0]) == _read_back(_full_path(event).interactions[0])
 
 
 async def test_an_older_schema_version_takes_the_full_path(

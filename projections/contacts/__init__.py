@@ -1,0 +1,79 @@
+"""Contact history, contact graph and actor directory: who met, called or visited whom, when.
+
+One projection keeps four tables (in the ``projections`` schema, names ending in the version),
+each system-versioned (``projections.system_time``): a row is one version of its item, current
+over the feed-cursor range ``[sys_from, sys_to)``, and each event of an item opens a version.
+
+``interactions_v1``
+    One row per interaction version: its view (corrections applied, corroborating sources
+    added), the day bounds of its valid time, and flags (retracted, negated, aggregate).
+``interaction_actors_v1``
+    Who took part in each interaction version, in which role, under which name, with what a
+    contact history orders and filters on (none for a retracted version).
+``actors_v1``
+    One row per actor version: its view (names, aliases, roles, merges).
+``actor_roles_v1``
+    The roles each actor version holds on record, with day bounds: how a faction's history
+    finds the persons who represented it at the time.
+
+So every view is bitemporal: valid time (EDTF, when an interaction happened) is in the rows,
+system time (when the feed said so) in their ranges, and a view "as of" a cursor reads the
+rows current at it through the same indexes as the live view. Storing only views keeps the
+writes small: facts are never copied out of the log. How a batch becomes rows is ``writer``'s
+docstring.
+
+Contact graph rule for open-ended valid times: an interaction with an open bound ("before
+February 2024") counts as *possible* in every year from its known bound back (or forward) to
+the earliest (latest) year of any live interaction of either actor of the pair; an interaction
+with no bound at all counts only within that range too, and nowhere if the pair has no dated
+interaction. So an open interval never invents years the record says nothing about.
+
+The package's files are its seams: ``schema`` (the tables and every statement), ``views`` (what
+the queries return), ``fold`` (the pure view functions), ``writer`` (the projection, which turns
+a batch into rows) and ``queries``.
+"""
+
+from __future__ import annotations
+
+from projections.contacts.fold import actor_from, interaction_from
+from projections.contacts.queries import (
+    HistoryKey,
+    SearchKey,
+    contact_graph,
+    contact_history,
+    get_actor,
+    history_key,
+    search_actors,
+    search_actors_keyed,
+)
+from projections.contacts.views import (
+    ActorView,
+    Counterpart,
+    GraphEdge,
+    HistoryEntry,
+    InteractionView,
+    RoleView,
+    WindowMode,
+)
+from projections.contacts.writer import ContactsProjection
+
+__all__ = (
+    "ActorView",
+    "ContactsProjection",
+    "Counterpart",
+    "GraphEdge",
+    "HistoryEntry",
+    "HistoryKey",
+    "InteractionView",
+    "RoleView",
+    "SearchKey",
+    "WindowMode",
+    "actor_from",
+    "contact_graph",
+    "contact_history",
+    "get_actor",
+    "history_key",
+    "interaction_from",
+    "search_actors",
+    "search_actors_keyed",
+)
