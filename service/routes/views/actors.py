@@ -8,13 +8,12 @@ indexes). A walk's later pages read at the cursor its token carries.
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
+from datetime import date
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from litestar import Request, Response, get
 from litestar.params import FromPath, QueryParameter
 
-from events.records import START, Cursor
 from projections.contacts import (
     ActorView,
     HistoryEntry,
@@ -26,7 +25,6 @@ from projections.contacts import (
     search_actors_keyed,
 )
 from projections.contacts.schema import ORDERED_SCANS_SQL
-from projections.runner import checkpoint_of, wait_for_cursor
 from service.auth import require
 from service.paging import (
     DEFAULT_LIMIT,
@@ -38,82 +36,23 @@ from service.paging import (
     view_connection,
 )
 from service.problems import problem
-from service.requests import cursor_param, runtime_of, time_param
+from service.requests import runtime_of
 from service.routes.views.common import (
     VIEW_ERRORS,
     AsOfCursorParam,
     AsOfParam,
     ReflectParam,
     actor_id_of,
-    consistency,
+    checkpoint_here,
+    pin,
 )
 from service.schemas import errors
 
 if TYPE_CHECKING:
     import asyncpg
 
-    from projections.runner import Projection
+    from events.records import Cursor
     from service.runtime import Runtime
-
-# The last event recorded at or before a time: where an as-of time reads the views.
-CURSOR_AT_SQL: Final = """
-SELECT transaction_id, position FROM events WHERE recorded_at <= $1
-ORDER BY recorded_at DESC, transaction_id DESC, position DESC LIMIT 1
-"""
-
-
-async def cursor_at(conn: asyncpg.Connection | asyncpg.Pool, when: datetime) -> Cursor:
-    """The feed cursor of the last event recorded at or before ``when`` (``START``: none)."""
-    row = await conn.fetchrow(CURSOR_AT_SQL, when)
-    return START if row is None else Cursor(row["transaction_id"], row["position"])
-
-
-class _Point:
-    """Where a request reads the views: the as-of cursor asked for (waited for, bounded, when
-    the projection has not reached it), the walk's cursor, or the live checkpoint."""
-
-    def __init__(self, at: Cursor | None, headers: dict[str, str]) -> None:
-        self.at = at
-        self.headers = headers
-
-    async def cursor(self, conn: asyncpg.Connection, projection: Projection) -> Cursor:
-        """The cursor to read at; the live one is the checkpoint in ``conn``'s snapshot."""
-        if self.at is None:
-            self.at, _ = await checkpoint_of(conn, projection.name, projection.version)
-            self.headers["Diplofeed-Position"] = self.at.encode()
-        return self.at
-
-
-async def _point(
-    runtime: Runtime,
-    projection: Projection,
-    headers: dict[str, str],
-    *,
-    token: PageToken | None,
-    as_of: datetime | None,
-    as_of_cursor: Cursor | None,
-) -> _Point:
-    if token is not None:
-        if token.cursor is None:
-            raise problem(400, "after: the token is not one of this view's")
-        return _Point(token.cursor, {**headers, "Diplofeed-Position": token.cursor.encode()})
-    if as_of is None and as_of_cursor is None:
-        return _Point(None, headers)
-    wanted = [c for c in (as_of_cursor,) if c is not None]
-    if as_of is not None:
-        wanted.append(await cursor_at(runtime.pool, as_of))
-    at = min(wanted)
-    reached = await wait_for_cursor(
-        runtime.pool, projection, at, within=runtime.settings.read_your_writes_max_s
-    )
-    out = {
-        "Diplofeed-Position": at.encode(),
-        "Diplofeed-Stale": "false" if reached else "true",
-        "Cache-Control": "no-cache",
-    }
-    if as_of is not None:
-        out["Diplofeed-As-Of"] = as_of.isoformat()
-    return _Point(at, out)
 
 
 async def _actor_at(
@@ -150,18 +89,12 @@ async def actors(
     """Actor search."""
     runtime = runtime_of(request)
     token = read_token(request, after)
-    projection, headers = await consistency(runtime, "contacts", reflect)
-    point = await _point(
-        runtime,
-        projection,
-        headers,
-        token=token,
-        as_of=time_param(as_of),
-        as_of_cursor=cursor_param(as_of_cursor, "as_of_cursor"),
+    point = await pin(
+        runtime, "contacts", reflect=reflect, as_of=as_of, as_of_cursor=as_of_cursor, token=token
     )
-    version = projection.version
+    version = point.projection.version
     async with view_connection(runtime) as conn:
-        at = await point.cursor(conn, projection)
+        at = await checkpoint_here(conn, point)
         try:
             found = await search_actors_keyed(
                 conn,
@@ -218,19 +151,12 @@ async def actor(
 ) -> Response[ActorView]:
     """One actor."""
     runtime = runtime_of(request)
-    projection, headers = await consistency(runtime, "contacts", reflect)
-    point = await _point(
-        runtime,
-        projection,
-        headers,
-        token=None,
-        as_of=time_param(as_of),
-        as_of_cursor=cursor_param(as_of_cursor, "as_of_cursor"),
-    )
+    point = await pin(runtime, "contacts", reflect=reflect, as_of=as_of, as_of_cursor=as_of_cursor)
+    version = point.projection.version
     async with view_connection(runtime) as conn:
-        at = await point.cursor(conn, projection)
-        actor_id = await _actor_at(conn, runtime, actor, projection.version, at)
-        view = await get_actor(conn, actor_id, at=at, version=projection.version)
+        at = await checkpoint_here(conn, point)
+        actor_id = await _actor_at(conn, runtime, actor, version, at)
+        view = await get_actor(conn, actor_id, at=at, version=version)
     if view is None:
         detail = (
             f"actor {actor!r} is registered but not yet projected; retry"
@@ -296,18 +222,12 @@ async def contacts(
             f"the window ends ({end}) before it starts ({start})",
             errors=[{"field": "query:to", "reason": "before query:from"}],
         )
-    projection, headers = await consistency(runtime, "contacts", reflect)
-    point = await _point(
-        runtime,
-        projection,
-        headers,
-        token=token,
-        as_of=time_param(as_of),
-        as_of_cursor=cursor_param(as_of_cursor, "as_of_cursor"),
+    point = await pin(
+        runtime, "contacts", reflect=reflect, as_of=as_of, as_of_cursor=as_of_cursor, token=token
     )
-    version = projection.version
+    version = point.projection.version
     async with view_connection(runtime) as conn:
-        at = await point.cursor(conn, projection)
+        at = await checkpoint_here(conn, point)
         actor_id = await _actor_at(conn, runtime, actor, version, at)
         counterpart_id = (
             await _actor_at(conn, runtime, counterpart, version, at) if counterpart else None
