@@ -64,6 +64,7 @@ from events.domain.valid_time import ValidTime
 from events.domain.vocabulary import Participant, Place, Source
 from events.records import FeedFilter, RecordedEvent
 from projections.collector import collector_paused
+from projections.graph import GraphEdge, GraphWriter
 from projections.interaction_rows import (
     INTERACTION_COLUMNS,
     LINK_COLUMNS,
@@ -93,7 +94,6 @@ __all__ = (
     "RoleView",
     "WindowMode",
     "actor_from",
-    "contact_graph",
     "contact_history",
     "get_actor",
     "interaction_from",
@@ -237,51 +237,6 @@ WHERE NOT i.retracted AND i.view IS NOT NULL
 ORDER BY i.upper DESC NULLS LAST, i.lower DESC NULLS LAST, i.interaction_id
 """
 
-# $1 actor (NULL: every pair), $2 kind (NULL: every kind). See the module docstring for how
-# open bounds are limited to the pair's own data range.
-GRAPH_SQL: Final = """
-WITH live AS (
-    SELECT interaction_id, kind, lower, upper
-    FROM projections.{interactions}
-    WHERE NOT retracted AND NOT negated AND view IS NOT NULL
-),
-links AS (
-    SELECT DISTINCT l.interaction_id, l.actor_id
-    FROM projections.{links} AS l JOIN live USING (interaction_id)
-),
-span AS (
-    SELECT links.actor_id,
-           min(extract(year FROM coalesce(live.lower, live.upper)))::int AS first_year,
-           max(extract(year FROM coalesce(live.upper, live.lower)))::int AS last_year
-    FROM links JOIN live USING (interaction_id)
-    GROUP BY links.actor_id
-),
-pairs AS (
-    SELECT a.interaction_id, a.actor_id AS a, b.actor_id AS b
-    FROM links AS a JOIN links AS b
-        ON a.interaction_id = b.interaction_id AND a.actor_id < b.actor_id
-    WHERE $1::text IS NULL OR $1 IN (a.actor_id, b.actor_id)
-),
-counted AS (
-    SELECT p.a, p.b, live.kind, year,
-           coalesce(extract(year FROM live.lower) = extract(year FROM live.upper), false)
-               AS certain
-    FROM pairs AS p
-    JOIN live USING (interaction_id)
-    JOIN span AS sa ON sa.actor_id = p.a
-    JOIN span AS sb ON sb.actor_id = p.b
-    CROSS JOIN LATERAL generate_series(
-        coalesce(extract(year FROM live.lower)::int, least(sa.first_year, sb.first_year)),
-        coalesce(extract(year FROM live.upper)::int, greatest(sa.last_year, sb.last_year))
-    ) AS year
-    WHERE $2::text IS NULL OR live.kind = $2
-)
-SELECT a, b, kind, year, count(*) FILTER (WHERE certain) AS certain, count(*) AS possible
-FROM counted
-GROUP BY a, b, kind, year
-ORDER BY a, b, kind, year
-"""
-
 # An id merged into another actor resolves to the survivor: its row sorts first (false < true).
 GET_ACTOR_SQL: Final = """
 SELECT view::text FROM projections.{actors}
@@ -405,19 +360,6 @@ class HistoryEntry(msgspec.Struct, frozen=True, kw_only=True):
     min_count: int | None
     negated: bool
     claim: str | None
-
-
-class GraphEdge(msgspec.Struct, frozen=True, kw_only=True):
-    """How often two actors interacted in one way in one year (``a < b``)."""
-
-    a: str
-    b: str
-    kind: str
-    year: int
-    certain: int
-    """Interactions that certainly fall in this year (both bounds in it)."""
-    possible: int
-    """Interactions whose bounds overlap this year (the certain ones included)."""
 
 
 # -- pure view functions -------------------------------------------------------------------------
@@ -594,6 +536,7 @@ class ContactsProjection:
         self.prefix = prefix
         self.version = version
         _sql("", prefix, version)  # refuse a bad prefix now rather than at the first batch
+        self._graph = GraphWriter(prefix, version)
 
     def _q(self, statement: str) -> str:
         return _sql(statement, self.prefix, self.version)
@@ -604,6 +547,7 @@ class ContactsProjection:
     async def setup(self, conn: asyncpg.Connection) -> None:
         """Create this version's tables if they do not exist, and upgrade an older layout."""
         await conn.execute(self._q(CREATE_SQL))
+        await self._graph.setup(conn)
         # Asked first: ALTER TABLE locks out readers even when it has nothing to do.
         if await conn.fetchval(VIEW_TYPE_SQL, self._table("interactions")) == "jsonb":
             await conn.execute(self._q(UPGRADE_SQL))
@@ -611,6 +555,7 @@ class ContactsProjection:
     async def drop(self, conn: asyncpg.Connection) -> None:
         """Drop this version's tables (after a newer version took over)."""
         await conn.execute(self._q(DROP_SQL))
+        await self._graph.drop(conn)
 
     async def apply(self, conn: asyncpg.Connection, events: Sequence[RecordedEvent]) -> None:
         """Apply a batch: group it by item, recompute each affected item once, write back."""
@@ -644,6 +589,8 @@ class ContactsProjection:
         """Write what ``prepare`` computed for ``events``."""
         del events  # everything needed is in the prepared rows
         rows = cast("_Rows", prepared)
+        # Before the rows are written: the graph reads the earlier form of amended ones.
+        await self._graph.apply(conn, rows.new_interactions, rows.amended_interactions, rows.links)
         # An interaction whose stream begins in this batch has no row yet: COPY it in, which
         # costs the server half of what an upsert of the same rows does.
         if rows.new_interactions:
@@ -888,41 +835,6 @@ async def contact_history(
             )
         )
     return entries
-
-
-async def contact_graph(
-    conn: asyncpg.Connection | asyncpg.Pool,
-    *,
-    actor_id: str | None = None,
-    kind: str | None = None,
-    version: int = 1,
-    prefix: str = "",
-) -> list[GraphEdge]:
-    """Interaction counts per unordered pair of actors, kind and year.
-
-    Retracted interactions and negated statements are left out. An interaction is *certain* in
-    a year when both its bounds fall in that year, and *possible* in every year its bounds
-    overlap; open bounds are limited as the module docstring says.
-
-    Args:
-        conn: A connection or pool.
-        actor_id: Only pairs with this actor in them.
-        kind: Only this kind of interaction.
-        version: The projection version to read.
-        prefix: The projection's table prefix.
-    """
-    rows = await conn.fetch(_sql(GRAPH_SQL, prefix, version), actor_id, kind)
-    return [
-        GraphEdge(
-            a=r["a"],
-            b=r["b"],
-            kind=r["kind"],
-            year=r["year"],
-            certain=r["certain"],
-            possible=r["possible"],
-        )
-        for r in rows
-    ]
 
 
 async def get_actor(

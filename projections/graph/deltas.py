@@ -1,0 +1,124 @@
+"""What a batch changes in the contact graph: counts after minus counts before, as sums.
+
+An interaction's live form (``Live``) is its kind, the years of its day bounds and its distinct
+participants; a retracted or negated one, or one without a view, has none. Each live form adds
+to the graph's aggregates (``projections.graph.schema``) and nothing else does, so the graph
+after a batch is the graph before it plus, for each interaction the batch touches, its
+contribution after minus its contribution before. Because every aggregate is a sum, applying
+the same interactions in batches of any size gives the same tables.
+"""
+
+from __future__ import annotations
+
+from itertools import combinations
+from typing import TYPE_CHECKING, Final, NamedTuple
+
+from projections.graph.schema import ALL_KINDS
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from projections.interaction_rows import InteractionRow, LinkRow
+
+__all__ = ("Deltas", "Live", "live_forms")
+
+
+class Live(NamedTuple):
+    """The part of a live interaction the graph counts."""
+
+    kind: str
+    lower_year: int | None
+    upper_year: int | None
+    actors: tuple[str, ...]
+    """Distinct participants, sorted."""
+
+
+_RETRACTED: Final = 6
+_NEGATED: Final = 7
+
+
+def live_forms(
+    interactions: Iterable[InteractionRow], links: Iterable[LinkRow]
+) -> dict[str, Live | None]:
+    """Each interaction's live form from the rows the contacts projection writes for it."""
+    actors: dict[str, set[str]] = {}
+    for link in links:
+        actors.setdefault(link[0], set()).add(link[1])
+    forms: dict[str, Live | None] = {}
+    for row in interactions:
+        item, kind, view, lower, upper = row[0], row[1], row[2], row[3], row[4]
+        if view is None or kind is None or row[_RETRACTED] or row[_NEGATED]:
+            forms[item] = None
+            continue
+        forms[item] = Live(
+            kind,
+            lower.year if lower is not None else None,
+            upper.year if upper is not None else None,
+            tuple(sorted(actors.get(item, ()))),
+        )
+    return forms
+
+
+class Deltas:
+    """The changes of one batch to each aggregate, keyed as the tables are."""
+
+    def __init__(self) -> None:
+        self.edges: dict[tuple[str, str, str, int], list[int]] = {}
+        """(a, b, kind, year) -> [certain, possible]."""
+        self.open: dict[tuple[str, str, str, int | None, int | None], int] = {}
+        """(a, b, kind, lower year, upper year) -> interactions."""
+        self.years: dict[tuple[str, int], list[int]] = {}
+        """(actor, year) -> [starts, ends]."""
+        self.weights: dict[tuple[str, str, str], list[int]] = {}
+        """(a, b, kind or ALL_KINDS) -> [certain, possible] of closed counts."""
+
+    def add(self, live: Live, sign: int) -> None:
+        """Count ``live`` once more (``sign`` 1) or once less (-1)."""
+        kind, low, high, actors = live
+        first = low if low is not None else high
+        last = high if high is not None else low
+        if first is not None and last is not None:
+            years = self.years
+            for actor in actors:
+                _bump(years, (actor, first), 0, sign)
+                _bump(years, (actor, last), 1, sign)
+        if low is None or high is None:
+            for a, b in combinations(actors, 2):
+                shape = (a, b, kind, low, high)
+                self.open[shape] = self.open.get(shape, 0) + sign
+            return
+        certain = sign if low == high else 0
+        span = max(0, high - low + 1)
+        edges, weights = self.edges, self.weights
+        for a, b in combinations(actors, 2):
+            for year in range(low, high + 1):
+                counts = edges.get((a, b, kind, year))
+                if counts is None:
+                    edges[(a, b, kind, year)] = [certain, sign]
+                else:
+                    counts[0] += certain
+                    counts[1] += sign
+            if span:
+                for key in ((a, b, kind), (a, b, ALL_KINDS)):
+                    totals = weights.get(key)
+                    if totals is None:
+                        weights[key] = [certain, sign * span]
+                    else:
+                        totals[0] += certain
+                        totals[1] += sign * span
+
+    def change(self, before: Live | None, after: Live | None) -> None:
+        """Replace ``before``'s contribution by ``after``'s (nothing when they are equal)."""
+        if before == after:
+            return
+        if before is not None:
+            self.add(before, -1)
+        if after is not None:
+            self.add(after, 1)
+
+
+def _bump(counts: dict[tuple[str, int], list[int]], key: tuple[str, int], at: int, by: int) -> None:
+    pair = counts.get(key)
+    if pair is None:
+        pair = counts[key] = [0, 0]
+    pair[at] += by
