@@ -64,7 +64,7 @@ from events.domain.valid_time import ValidTime
 from events.domain.vocabulary import Participant, Place, Source
 from events.records import FeedFilter, RecordedEvent
 from projections.collector import collector_paused
-from projections.graph import GraphEdge, GraphWriter
+from projections.graph import GraphBatch, GraphEdge, GraphWriter
 from projections.interaction_rows import (
     INTERACTION_COLUMNS,
     LINK_COLUMNS,
@@ -581,7 +581,11 @@ class ContactsProjection:
         # Every object decoded for the batch dies inside the block: the collector, paused
         # while they live, has only the rows left to look at when it runs again.
         with collector_paused():
-            return _rows_of(events, earlier)
+            rows = _rows_of(events, earlier)
+            rows.graph = self._graph.prepare(
+                rows.new_interactions, rows.amended_interactions, rows.links
+            )
+            return rows
 
     async def apply_prepared(
         self, conn: asyncpg.Connection, events: Sequence[RecordedEvent], prepared: object
@@ -590,7 +594,7 @@ class ContactsProjection:
         del events  # everything needed is in the prepared rows
         rows = cast("_Rows", prepared)
         # Before the rows are written: the graph reads the earlier form of amended ones.
-        await self._graph.apply(conn, rows.new_interactions, rows.amended_interactions, rows.links)
+        await self._graph.apply(conn, rows.graph)
         # An interaction whose stream begins in this batch has no row yet: COPY it in, which
         # costs the server half of what an upsert of the same rows does.
         if rows.new_interactions:
@@ -683,6 +687,7 @@ class _Rows:
         self.actor_columns: list[list[Any]] = [[] for _ in range(5)]
         self.role_columns: list[list[Any]] = [[] for _ in range(5)]
         self.continued_actors: list[str] = []
+        self.graph: GraphBatch | None = None
 
     def interactions(self, facts: dict[str, list[Stored]], continued: list[str]) -> None:
         self.continued_interactions = continued

@@ -3,6 +3,14 @@ kept as the projection writes each batch (``writer``, from ``deltas``), read a p
 (``queries``). Tables and statements are in ``schema``."""
 
 from projections.graph.queries import GraphEdge, GraphKey, GraphOrder, contact_graph, graph_page
-from projections.graph.writer import GraphWriter
+from projections.graph.writer import GraphBatch, GraphWriter
 
-__all__ = ("GraphEdge", "GraphKey", "GraphOrder", "GraphWriter", "contact_graph", "graph_page")
+__all__ = (
+    "GraphBatch",
+    "GraphEdge",
+    "GraphKey",
+    "GraphOrder",
+    "GraphWriter",
+    "contact_graph",
+    "graph_page",
+)

@@ -4,16 +4,15 @@ An interaction's live form (``Live``) is its kind, the years of its day bounds a
 participants; a retracted or negated one, or one without a view, has none. Each live form adds
 to the graph's aggregates (``projections.graph.schema``) and nothing else does, so the graph
 after a batch is the graph before it plus, for each interaction the batch touches, its
-contribution after minus its contribution before. Because every aggregate is a sum, applying
-the same interactions in batches of any size gives the same tables.
+contribution after minus its contribution before. Because every aggregate is a sum (the spans
+are the extremes of the years the live forms name), applying the same interactions in batches
+of any size gives the same tables.
 """
 
 from __future__ import annotations
 
 from itertools import combinations
 from typing import TYPE_CHECKING, Final, NamedTuple
-
-from projections.graph.schema import ALL_KINDS
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -31,6 +30,16 @@ class Live(NamedTuple):
     upper_year: int | None
     actors: tuple[str, ...]
     """Distinct participants, sorted."""
+
+    @property
+    def first(self) -> int | None:
+        """The year it starts its actors' spans at: its lower bound's, else its upper's."""
+        return self.lower_year if self.lower_year is not None else self.upper_year
+
+    @property
+    def last(self) -> int | None:
+        """The year it ends its actors' spans at: its upper bound's, else its lower's."""
+        return self.upper_year if self.upper_year is not None else self.lower_year
 
 
 _RETRACTED: Final = 6
@@ -67,28 +76,26 @@ class Deltas:
         """(a, b, kind, year) -> [certain, possible]."""
         self.open: dict[tuple[str, str, str, int | None, int | None], int] = {}
         """(a, b, kind, lower year, upper year) -> interactions."""
-        self.years: dict[tuple[str, int], list[int]] = {}
-        """(actor, year) -> [starts, ends]."""
-        self.weights: dict[tuple[str, str, str], list[int]] = {}
-        """(a, b, kind or ALL_KINDS) -> [certain, possible] of closed counts."""
+        self.weights: dict[tuple[str, str], list[int]] = {}
+        """(a, b) -> [certain, possible] summed over the closed counts of every kind."""
+        self.extended: dict[str, list[int]] = {}
+        """actor -> [first, last]: the extremes of the years added to its span."""
+        self.shrunk: dict[str, list[int]] = {}
+        """actor -> [first, last]: the extremes of the years taken from its span."""
 
     def add(self, live: Live, sign: int) -> None:
         """Count ``live`` once more (``sign`` 1) or once less (-1)."""
         kind, low, high, actors = live
-        first = low if low is not None else high
-        last = high if high is not None else low
+        first, last = live.first, live.last
         if first is not None and last is not None:
-            years = self.years
-            for actor in actors:
-                _bump(years, (actor, first), 0, sign)
-                _bump(years, (actor, last), 1, sign)
+            _widen(self.extended if sign > 0 else self.shrunk, actors, first, last)
         if low is None or high is None:
             for a, b in combinations(actors, 2):
                 shape = (a, b, kind, low, high)
                 self.open[shape] = self.open.get(shape, 0) + sign
             return
         certain = sign if low == high else 0
-        span = max(0, high - low + 1)
+        weight = sign * max(0, high - low + 1)
         edges, weights = self.edges, self.weights
         for a, b in combinations(actors, 2):
             for year in range(low, high + 1):
@@ -98,14 +105,13 @@ class Deltas:
                 else:
                     counts[0] += certain
                     counts[1] += sign
-            if span:
-                for key in ((a, b, kind), (a, b, ALL_KINDS)):
-                    totals = weights.get(key)
-                    if totals is None:
-                        weights[key] = [certain, sign * span]
-                    else:
-                        totals[0] += certain
-                        totals[1] += sign * span
+            if weight:
+                totals = weights.get((a, b))
+                if totals is None:
+                    weights[(a, b)] = [certain, weight]
+                else:
+                    totals[0] += certain
+                    totals[1] += weight
 
     def change(self, before: Live | None, after: Live | None) -> None:
         """Replace ``before``'s contribution by ``after``'s (nothing when they are equal)."""
@@ -117,8 +123,11 @@ class Deltas:
             self.add(after, 1)
 
 
-def _bump(counts: dict[tuple[str, int], list[int]], key: tuple[str, int], at: int, by: int) -> None:
-    pair = counts.get(key)
-    if pair is None:
-        pair = counts[key] = [0, 0]
-    pair[at] += by
+def _widen(spans: dict[str, list[int]], actors: Iterable[str], first: int, last: int) -> None:
+    for actor in actors:
+        span = spans.get(actor)
+        if span is None:
+            spans[actor] = [first, last]
+        else:
+            span[0] = min(span[0], first)
+            span[1] = max(span[1], last)

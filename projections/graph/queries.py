@@ -26,7 +26,6 @@ import msgspec
 
 from projections.common import table_names
 from projections.graph.schema import (
-    ALL_KINDS,
     COUNTERPARTS_BY_WEIGHT_SQL,
     EDGES_BY_ACTOR_SQL,
     EDGES_BY_PAIR_SQL,
@@ -143,33 +142,21 @@ async def _by_weight(
     sql: Callable[[str], str],
 ) -> list[tuple[GraphKey, GraphEdge]]:
     if actor_id is None:
+        if kind is not None:
+            raise ValueError("the weight order of all pairs counts every kind: give an actor")
         possible, certain, a, b, last_kind, last_year = _key(
             after, (int, int, str, str, str, int), (_HEAVIEST, _HEAVIEST, "", "", "", 0)
         )
         start: tuple[str | int, ...] = (possible, certain, a, b)
         # Every pair has an edge, but the one of the key may have none left: one pair more.
-        pairs = await conn.fetch(
-            sql(PAIRS_BY_WEIGHT_SQL),
-            kind or ALL_KINDS,
-            possible,
-            certain,
-            a,
-            b,
-            rows + 1,
-        )
+        pairs = await conn.fetch(sql(PAIRS_BY_WEIGHT_SQL), possible, certain, a, b, rows + 1)
     else:
         possible, certain, other, last_kind, last_year = _key(
             after, (int, int, str, str, int), (_HEAVIEST, _HEAVIEST, "", "", 0)
         )
         start = (possible, certain, other)
         pairs = await conn.fetch(
-            sql(COUNTERPARTS_BY_WEIGHT_SQL),
-            actor_id,
-            kind or ALL_KINDS,
-            possible,
-            certain,
-            other,
-            rows + 1,
+            sql(COUNTERPARTS_BY_WEIGHT_SQL), actor_id, kind, possible, certain, other, rows + 1
         )
     if not pairs:
         return []

@@ -5,6 +5,10 @@ The graph holds live counts only: it is not system-versioned (no ``sys_from``/``
 it answers for the projection's checkpoint and nothing earlier. Its rows are sums over live
 interactions, so a rebuild with any batch size equals the incrementally kept tables row for row
 (rows whose counts fall to zero are deleted, never kept as zeros).
+
+Most interactions of a batch begin in it: their whole contribution is computed with the rest
+of the batch's rows (``prepare``, which reads no table), and only the interactions from
+earlier batches cost a read, of their stored form, before the batch overwrites it.
 """
 
 from __future__ import annotations
@@ -18,9 +22,8 @@ from projections.graph.schema import (
     CREATE_SQL,
     DELETE_EMPTY_EDGES_SQL,
     DELETE_EMPTY_OPEN_SQL,
-    DELETE_EMPTY_SPANS_SQL,
     DELETE_EMPTY_WEIGHTS_SQL,
-    DELETE_EMPTY_YEARS_SQL,
+    DELETE_SPANS_SQL,
     DROP_SQL,
     READ_SPANS_SQL,
     RECOMPUTE_SPANS_SQL,
@@ -30,7 +33,6 @@ from projections.graph.schema import (
     UPSERT_OPEN_SQL,
     UPSERT_SPANS_SQL,
     UPSERT_WEIGHTS_SQL,
-    UPSERT_YEARS_SQL,
 )
 
 if TYPE_CHECKING:
@@ -40,12 +42,22 @@ if TYPE_CHECKING:
 
     from projections.interaction_rows import InteractionRow, LinkRow
 
-__all__ = ("GraphWriter",)
+__all__ = ("GraphBatch", "GraphWriter")
 
 CONTACTS_TABLES: Final = {"interactions": "interactions", "links": "interaction_actors"}
-"""The contacts projection's tables the writer reads the earlier form of interactions from."""
+"""The contacts projection's tables the writer reads the stored form of interactions from."""
 
-Span = tuple[int | None, int | None]
+Span = tuple[int, int]
+
+
+class GraphBatch:
+    """A batch's contribution as far as the batch alone gives it: the new interactions counted,
+    the amended ones' new forms waiting for their stored forms."""
+
+    def __init__(self, deltas: Deltas, after: dict[str, Live | None], amended: list[str]) -> None:
+        self.deltas = deltas
+        self.after = after
+        self.amended = amended
 
 
 class GraphWriter:
@@ -57,9 +69,8 @@ class GraphWriter:
     """
 
     def __init__(self, prefix: str, version: int) -> None:
-        names = table_names(prefix, version, {**TABLES, **CONTACTS_TABLES})
+        self._names = table_names(prefix, version, {**TABLES, **CONTACTS_TABLES})
         self._sql: dict[str, str] = {}
-        self._names = names
 
     def q(self, statement: str) -> str:
         """``statement`` with this projection's table names filled in."""
@@ -76,33 +87,59 @@ class GraphWriter:
         """Drop the graph's tables."""
         await conn.execute(self.q(DROP_SQL))
 
-    async def apply(
-        self,
-        conn: asyncpg.Connection,
-        new: Sequence[InteractionRow],
-        amended: Sequence[InteractionRow],
-        links: Sequence[LinkRow],
-    ) -> None:
-        """Count a batch's interactions: call before their rows are written.
+    @staticmethod
+    def prepare(
+        new: Sequence[InteractionRow], amended: Sequence[InteractionRow], links: Sequence[LinkRow]
+    ) -> GraphBatch:
+        """What the batch's rows alone say (no table is read).
 
         Args:
-            conn: The projection's connection, in the batch's transaction.
             new: Rows of interactions whose streams begin in the batch.
-            amended: Rows of interactions from earlier batches (their stored form is read as
-                the "before" of the change, so the tables must not hold this batch yet).
+            amended: Rows of interactions from earlier batches.
             links: Participant rows of both.
         """
         after = live_forms((*new, *amended), links)
         deltas = Deltas()
-        if amended:
-            before = await self._before(conn, [row[0] for row in amended])
-            for row in amended:
-                deltas.change(before.get(row[0]), after[row[0]])
         for row in new:
             live = after[row[0]]
             if live is not None:
                 deltas.add(live, 1)
-        await self._write(conn, deltas)
+        return GraphBatch(deltas, after, [row[0] for row in amended])
+
+    async def apply(self, conn: asyncpg.Connection, batch: GraphBatch | None) -> None:
+        """Write a prepared batch's changes: call before the contacts rows of the batch are
+        written (the stored form of its amended interactions is the "before" of the change).
+        """
+        if batch is None:
+            return
+        deltas = batch.deltas
+        if batch.amended:
+            before = await self._before(conn, batch.amended)
+            for item in batch.amended:
+                deltas.change(before.get(item), batch.after[item])
+        edges = {k: v for k, v in sorted(deltas.edges.items()) if v[1]}
+        if edges:
+            await conn.execute(self.q(UPSERT_EDGES_SQL), *_columns(edges, 4))
+            await self._delete_empty(conn, DELETE_EMPTY_EDGES_SQL, edges, 4)
+        opened = {k: [v] for k, v in deltas.open.items() if v}
+        if opened:
+            await conn.execute(self.q(UPSERT_OPEN_SQL), *_columns(opened, 5))
+            await self._delete_empty(conn, DELETE_EMPTY_OPEN_SQL, opened, 3)
+        moved = await self._spans(conn, deltas, batch)
+        weights = {k: v for k, v in sorted(deltas.weights.items()) if v[0] or v[1]}
+        if weights:
+            await conn.execute(self.q(UPSERT_WEIGHTS_SQL), *_columns(weights, 2))
+        empty = [k for k, v in weights.items() if v[1] < 0]
+        if opened or moved:
+            pairs = sorted({(k[0], k[1]) for k in opened})
+            rows = await conn.fetch(
+                self.q(REWEIGH_OPEN_SQL), [p[0] for p in pairs], [p[1] for p in pairs], moved
+            )
+            empty += [(r["a"], r["b"]) for r in rows if r["possible"] == 0]
+        if empty:
+            await conn.execute(
+                self.q(DELETE_EMPTY_WEIGHTS_SQL), [k[0] for k in empty], [k[1] for k in empty]
+            )
 
     async def _before(self, conn: asyncpg.Connection, items: list[str]) -> dict[str, Live]:
         rows = await conn.fetch(self.q(BEFORE_SQL), items)
@@ -113,84 +150,56 @@ class GraphWriter:
             for r in rows
         }
 
-    async def _write(self, conn: asyncpg.Connection, deltas: Deltas) -> None:
-        edges = {k: v for k, v in deltas.edges.items() if v[0] or v[1]}
-        if edges:
-            await conn.execute(self.q(UPSERT_EDGES_SQL), *_columns(edges, 4, 2))
-            await self._delete_empty(conn, DELETE_EMPTY_EDGES_SQL, edges, 4)
-        opened = {k: [v] for k, v in deltas.open.items() if v}
-        if opened:
-            await conn.execute(self.q(UPSERT_OPEN_SQL), *_columns(opened, 5, 1))
-            await self._delete_empty(conn, DELETE_EMPTY_OPEN_SQL, opened, 3)
-        moved = await self._years(conn, {k: v for k, v in deltas.years.items() if v[0] or v[1]})
-        weights = {k: v for k, v in deltas.weights.items() if v[0] or v[1]}
-        if weights:
-            await conn.execute(self.q(UPSERT_WEIGHTS_SQL), *_columns(weights, 3, 2))
-        empty = [k for k, v in weights.items() if v[1] < 0]
-        if opened or moved:
-            pairs = sorted({(k[0], k[1]) for k in opened})
-            rows = await conn.fetch(
-                self.q(REWEIGH_OPEN_SQL),
-                [p[0] for p in pairs],
-                [p[1] for p in pairs],
-                moved,
-            )
-            empty += [(r["a"], r["b"], r["kind"]) for r in rows if r["possible"] == 0]
-        if empty:
-            await conn.execute(
-                self.q(DELETE_EMPTY_WEIGHTS_SQL), *(list(c) for c in zip(*empty, strict=True))
-            )
-
-    async def _years(
-        self, conn: asyncpg.Connection, years: dict[tuple[str, int], list[int]]
+    async def _spans(
+        self, conn: asyncpg.Connection, deltas: Deltas, batch: GraphBatch
     ) -> list[str]:
-        """Write the year counts and the spans they change; return the actors whose span
-        changed (the open part of their pairs' weights follows it)."""
-        if not years:
+        """Write the spans the batch moves; return the actors whose span moved (the open part
+        of their pairs' weights follows it)."""
+        actors = sorted(deltas.extended.keys() | deltas.shrunk.keys())
+        if not actors:
             return []
-        rows = await conn.fetch(self.q(UPSERT_YEARS_SQL), *_columns(years, 2, 2))
-        actors = sorted({k[0] for k in years})
         old: dict[str, Span] = {
             r["actor_id"]: (r["first_year"], r["last_year"])
             for r in await conn.fetch(self.q(READ_SPANS_SQL), actors)
         }
-        new: dict[str, Span] = {}
-        recompute: set[str] = set()
-        vanished: list[tuple[str, int]] = []
-        for r in rows:
-            actor, year, starts, ends = r["actor_id"], r["year"], r["starts"], r["ends"]
-            delta = years[(actor, year)]
-            first, last = new.get(actor) or old.get(actor) or (None, None)
-            old_first, old_last = old.get(actor, (None, None))
-            if starts > 0 and starts - delta[0] <= 0:
-                first = year if first is None else min(first, year)
-            elif starts <= 0 < starts - delta[0] and year == old_first:
-                recompute.add(actor)
-            if ends > 0 and ends - delta[1] <= 0:
-                last = year if last is None else max(last, year)
-            elif ends <= 0 < ends - delta[1] and year == old_last:
-                recompute.add(actor)
-            new[actor] = (first, last)
-            if starts == 0 and ends == 0:
-                vanished.append((actor, year))
-        if vanished:
-            await conn.execute(
-                self.q(DELETE_EMPTY_YEARS_SQL), [v[0] for v in vanished], [v[1] for v in vanished]
-            )
-        if recompute:
-            for r in await conn.fetch(self.q(RECOMPUTE_SPANS_SQL), sorted(recompute)):
-                new[r["actor_id"]] = (r["first_year"], r["last_year"])
-        changed = sorted(a for a, span in new.items() if span != old.get(a, (None, None)))
-        if changed:
+        new: dict[str, Span | None] = {}
+        recount: list[str] = []
+        for actor in actors:
+            span = old.get(actor)
+            if _reaches_an_end(deltas.shrunk.get(actor), span):
+                # An extreme year may have lost its last interaction: count the actor again.
+                recount.append(actor)
+                continue
+            added = deltas.extended.get(actor)
+            if added is not None:
+                span = added_to(span, added[0], added[1])
+            new[actor] = span
+        if recount:
+            for r in await conn.fetch(self.q(RECOMPUTE_SPANS_SQL), recount, batch.amended):
+                first, last = r["first_year"], r["last_year"]
+                new[r["actor_id"]] = None if first is None else (first, last)
+            for actor in recount:
+                span = new.get(actor)
+                for live in batch.after.values():
+                    if live is None or actor not in live.actors:
+                        continue
+                    first, last = live.first, live.last
+                    if first is not None and last is not None:
+                        span = added_to(span, first, last)
+                new[actor] = span
+        moved = [a for a in actors if new.get(a) != old.get(a)]
+        kept = [(a, span) for a in moved if (span := new.get(a)) is not None]
+        if kept:
             await conn.execute(
                 self.q(UPSERT_SPANS_SQL),
-                changed,
-                [new[a][0] for a in changed],
-                [new[a][1] for a in changed],
+                [a for a, _ in kept],
+                [span[0] for _, span in kept],
+                [span[1] for _, span in kept],
             )
-            if recompute:
-                await conn.execute(self.q(DELETE_EMPTY_SPANS_SQL), sorted(recompute))
-        return changed
+        gone = [a for a in moved if new.get(a) is None]
+        if gone:
+            await conn.execute(self.q(DELETE_SPANS_SQL), gone)
+        return moved
 
     async def _delete_empty(
         self, conn: asyncpg.Connection, statement: str, counts: dict[Any, list[int]], width: int
@@ -201,9 +210,23 @@ class GraphWriter:
             await conn.execute(self.q(statement), *(list(c) for c in zip(*keys, strict=True)))
 
 
-def _columns(counts: dict[Any, list[int]], width: int, values: int) -> list[list[Any]]:
+def _reaches_an_end(taken: list[int] | None, span: Span | None) -> bool:
+    """Whether years ``taken`` from ``span`` include its first or its last."""
+    if taken is None or span is None:
+        return False
+    return taken[0] <= span[0] or taken[1] >= span[1]
+
+
+def added_to(span: Span | None, first: int, last: int) -> Span:
+    """``span`` widened to hold ``first`` and ``last``."""
+    if span is None:
+        return (first, last)
+    return (min(span[0], first), max(span[1], last))
+
+
+def _columns(counts: dict[Any, list[int]], width: int) -> list[list[Any]]:
     """Keys and counts as one list per column, for an ``unnest`` upsert."""
-    columns: list[list[Any]] = [[] for _ in range(width + values)]
+    columns: list[list[Any]] = [[] for _ in range(width + len(next(iter(counts.values()))))]
     for key, count in counts.items():
         for column, cell in zip(columns, (*key, *count), strict=True):
             column.append(cell)
