@@ -7,7 +7,8 @@ Two orders, each walked by keyset (a page is the rows after the previous page's 
 ``weight``
     Pairs (with an actor: counterparts) by total weight, the sum of ``possible`` over the
     pair's edges and then of ``certain``, heaviest first, ties by ids; each pair's edges by
-    ``(kind, year)``. With ``kind``, the weight counts that kind only.
+    ``(kind, year)``. The weight of all pairs is kept per pair over every kind; an actor's
+    counterparts are weighed from the actor's own edges, of ``kind`` only when given.
 
 An edge merges the closed counts of its pair, kind and year with the open contributions that
 cover that year (the contacts module docstring says which years an open bound covers). A page
@@ -110,7 +111,8 @@ async def graph_page(
         prefix: The contacts projection's table prefix.
 
     Raises:
-        ValueError: ``after`` is not a key of this order.
+        ValueError: ``after`` is not a key of this order, or ``kind`` was given to the
+            weight order of all pairs.
     """
     rows = limit + 1
     match order:

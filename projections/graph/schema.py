@@ -233,13 +233,15 @@ WITH closed AS (
     LIMIT $6
 ),
 opened AS (
-    SELECT o.a, o.b, o.kind, y.year, 0 AS certain, o.n AS possible
+    -- Summed before the limit: several open contributions may cover one year.
+    SELECT o.a, o.b, o.kind, y.year, 0 AS certain, sum(o.n) AS possible
     FROM projections.{{open}} AS o
     LEFT JOIN projections.{{spans}} AS sa ON sa.actor_id = o.a
     LEFT JOIN projections.{{spans}} AS sb ON sb.actor_id = o.b
     CROSS JOIN LATERAL generate_series({_FIRST}, {_LAST}) AS y(year)
     WHERE (o.a, o.b, o.kind) >= ($2, $3, $4) AND (o.a, o.b, o.kind, y.year) > ($2, $3, $4, $5)
       AND ($1::text IS NULL OR o.kind = $1)
+    GROUP BY o.a, o.b, o.kind, y.year
     ORDER BY o.a, o.b, o.kind, y.year
     LIMIT $6
 )

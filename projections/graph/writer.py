@@ -117,7 +117,7 @@ class GraphWriter:
             before = await self._before(conn, batch.amended)
             for item in batch.amended:
                 deltas.change(before.get(item), batch.after[item])
-        edges = {k: v for k, v in sorted(deltas.edges.items()) if v[1]}
+        edges = {k: v for k, v in sorted(deltas.edges.items()) if v[0] or v[1]}
         if edges:
             await conn.execute(self.q(UPSERT_EDGES_SQL), *_columns(edges, 4))
             await self._delete_empty(conn, DELETE_EMPTY_EDGES_SQL, edges, 4)

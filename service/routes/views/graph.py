@@ -26,7 +26,9 @@ OrderParam = Annotated[
         description="`pair` (default): edges by `a`, `b`, `kind`, `year`; with `actor`, by "
         "counterpart, `kind`, `year`. `weight`: pairs (with `actor`: counterparts) heaviest "
         "first, weight being the sum of `possible` over the pair's edges, then of `certain` "
-        "(of `kind` only, when given), ties by id; each pair's edges by `kind`, `year`.",
+        "(of `kind` only, when given with `actor`; without `actor`, `kind` is refused: the "
+        "weight of all pairs counts every kind), ties by id; each pair's edges by `kind`, "
+        "`year`.",
     ),
 ]
 
@@ -61,6 +63,12 @@ async def graph(
     """A page of the contact graph."""
     runtime = runtime_of(request)
     token = read_token(request, after)
+    if order == "weight" and kind is not None and actor is None:
+        raise problem(
+            400,
+            "order=weight with kind needs an actor: the weight of all pairs counts every kind",
+            errors=[{"field": "query:kind", "reason": "not with order=weight and no actor"}],
+        )
     projection, headers = await consistency(runtime, "contacts", reflect)
     actor_id = await actor_id_of(runtime, actor, projection.version) if actor else None
     async with view_connection(runtime) as conn:
