@@ -11,7 +11,8 @@ of any size gives the same tables.
 
 from __future__ import annotations
 
-from itertools import combinations
+from itertools import combinations, groupby
+from operator import itemgetter
 from typing import TYPE_CHECKING, Final, NamedTuple
 
 if TYPE_CHECKING:
@@ -50,9 +51,13 @@ def live_forms(
     interactions: Iterable[InteractionRow], links: Iterable[LinkRow]
 ) -> dict[str, Live | None]:
     """Each interaction's live form from the rows the contacts projection writes for it."""
-    actors: dict[str, set[str]] = {}
-    for link in links:
-        actors.setdefault(link[0], set()).add(link[1])
+    actors: dict[str, tuple[str, ...]] = {}
+    # An interaction's participant rows come one after another: a group each.
+    for item, group in groupby(links, key=itemgetter(0)):
+        named = {link[1] for link in group}
+        if item in actors:
+            named.update(actors[item])
+        actors[item] = tuple(sorted(named))
     forms: dict[str, Live | None] = {}
     for row in interactions:
         item, kind, view, lower, upper = row[0], row[1], row[2], row[3], row[4]
@@ -63,7 +68,7 @@ def live_forms(
             kind,
             lower.year if lower is not None else None,
             upper.year if upper is not None else None,
-            tuple(sorted(actors.get(item, ()))),
+            actors.get(item, ()),
         )
     return forms
 
@@ -86,18 +91,21 @@ class Deltas:
     def add(self, live: Live, sign: int) -> None:
         """Count ``live`` once more (``sign`` 1) or once less (-1)."""
         kind, low, high, actors = live
-        first, last = live.first, live.last
-        if first is not None and last is not None:
-            _widen(self.extended if sign > 0 else self.shrunk, actors, first, last)
+        first = low if low is not None else high
+        if first is not None:
+            self._widen(self.extended if sign > 0 else self.shrunk, live, first)
+        if len(actors) < 2:
+            return
+        pairs = [actors] if len(actors) == 2 else list(combinations(actors, 2))
         if low is None or high is None:
-            for a, b in combinations(actors, 2):
+            for a, b in pairs:
                 shape = (a, b, kind, low, high)
                 self.open[shape] = self.open.get(shape, 0) + sign
             return
         certain = sign if low == high else 0
         weight = sign * max(0, high - low + 1)
         edges, weights = self.edges, self.weights
-        for a, b in combinations(actors, 2):
+        for a, b in pairs:
             for year in range(low, high + 1):
                 counts = edges.get((a, b, kind, year))
                 if counts is None:
@@ -113,6 +121,17 @@ class Deltas:
                     totals[0] += certain
                     totals[1] += weight
 
+    @staticmethod
+    def _widen(spans: dict[str, list[int]], live: Live, first: int) -> None:
+        last = live.upper_year if live.upper_year is not None else first
+        for actor in live.actors:
+            span = spans.get(actor)
+            if span is None:
+                spans[actor] = [first, last]
+            else:
+                span[0] = min(span[0], first)
+                span[1] = max(span[1], last)
+
     def change(self, before: Live | None, after: Live | None) -> None:
         """Replace ``before``'s contribution by ``after``'s (nothing when they are equal)."""
         if before == after:
@@ -121,13 +140,3 @@ class Deltas:
             self.add(before, -1)
         if after is not None:
             self.add(after, 1)
-
-
-def _widen(spans: dict[str, list[int]], actors: Iterable[str], first: int, last: int) -> None:
-    for actor in actors:
-        span = spans.get(actor)
-        if span is None:
-            spans[actor] = [first, last]
-        else:
-            span[0] = min(span[0], first)
-            span[1] = max(span[1], last)

@@ -38,10 +38,8 @@ __all__ = (
     "RECOMPUTE_SPANS_SQL",
     "REWEIGH_OPEN_SQL",
     "TABLES",
-    "UPSERT_EDGES_SQL",
-    "UPSERT_OPEN_SQL",
     "UPSERT_SPANS_SQL",
-    "UPSERT_WEIGHTS_SQL",
+    "WRITE_SQL",
 )
 
 TABLES: Final = {
@@ -113,21 +111,41 @@ LEFT JOIN projections.{links} AS l USING (interaction_id)
 WHERE NOT i.retracted AND NOT i.negated AND i.view IS NOT NULL
 GROUP BY i.interaction_id, i.kind, i.lower, i.upper
 """
-UPSERT_EDGES_SQL: Final = """
-INSERT INTO projections.{edges} AS t (a, b, kind, year, certain, possible)
-SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::int[], $6::int[])
-ON CONFLICT (a, b, kind, year) DO UPDATE SET
-    certain = t.certain + excluded.certain, possible = t.possible + excluded.possible
+# One statement (one round trip) for what nearly every batch changes: closed counts ($1-$6),
+# open contributions ($7-$12), weights ($13-$16) and spans widened ($17-$19). It returns the
+# actors whose span it moved (an actor new to the graph included).
+WRITE_SQL: Final = """
+WITH edges AS (
+    INSERT INTO projections.{edges} AS t (a, b, kind, year, certain, possible)
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::int[], $6::int[])
+    ON CONFLICT (a, b, kind, year) DO UPDATE SET
+        certain = t.certain + excluded.certain, possible = t.possible + excluded.possible
+),
+opened AS (
+    INSERT INTO projections.{open} AS t (a, b, kind, lower_year, upper_year, n)
+    SELECT * FROM unnest($7::text[], $8::text[], $9::text[], $10::int[], $11::int[],
+                         $12::int[])
+    ON CONFLICT ON CONSTRAINT {open}_key DO UPDATE SET n = t.n + excluded.n
+),
+weights AS (
+    INSERT INTO projections.{weights} AS t (a, b, certain, possible, open_possible)
+    SELECT a, b, certain, possible, 0
+    FROM unnest($13::text[], $14::text[], $15::int[], $16::int[]) AS d(a, b, certain, possible)
+    ON CONFLICT (a, b) DO UPDATE SET
+        certain = t.certain + excluded.certain, possible = t.possible + excluded.possible
+)
+INSERT INTO projections.{spans} AS t (actor_id, first_year, last_year)
+SELECT * FROM unnest($17::text[], $18::int[], $19::int[])
+ON CONFLICT (actor_id) DO UPDATE SET
+    first_year = least(t.first_year, excluded.first_year),
+    last_year = greatest(t.last_year, excluded.last_year)
+WHERE excluded.first_year < t.first_year OR excluded.last_year > t.last_year
+RETURNING actor_id
 """
 DELETE_EMPTY_EDGES_SQL: Final = """
 DELETE FROM projections.{edges} AS t
 USING unnest($1::text[], $2::text[], $3::text[], $4::int[]) AS k(a, b, kind, year)
 WHERE (t.a, t.b, t.kind, t.year) = (k.a, k.b, k.kind, k.year) AND t.possible = 0
-"""
-UPSERT_OPEN_SQL: Final = """
-INSERT INTO projections.{open} AS t (a, b, kind, lower_year, upper_year, n)
-SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::int[], $6::int[])
-ON CONFLICT ON CONSTRAINT {open}_key DO UPDATE SET n = t.n + excluded.n
 """
 DELETE_EMPTY_OPEN_SQL: Final = """
 DELETE FROM projections.{open} AS t
@@ -152,18 +170,12 @@ WHERE NOT i.retracted AND NOT i.negated AND i.view IS NOT NULL
   AND NOT i.interaction_id = any($2::text[])
 GROUP BY l.actor_id
 """
+# Spans counted again (``RECOMPUTE_SPANS_SQL``) replace the stored ones.
 UPSERT_SPANS_SQL: Final = """
 INSERT INTO projections.{spans} AS t (actor_id, first_year, last_year)
 SELECT * FROM unnest($1::text[], $2::int[], $3::int[])
 ON CONFLICT (actor_id) DO UPDATE SET
     first_year = excluded.first_year, last_year = excluded.last_year
-"""
-UPSERT_WEIGHTS_SQL: Final = """
-INSERT INTO projections.{weights} AS t (a, b, certain, possible, open_possible)
-SELECT a, b, certain, possible, 0
-FROM unnest($1::text[], $2::text[], $3::int[], $4::int[]) AS d(a, b, certain, possible)
-ON CONFLICT (a, b) DO UPDATE SET
-    certain = t.certain + excluded.certain, possible = t.possible + excluded.possible
 """
 # The years an open contribution covers (see the contacts module docstring): from its known
 # bound, else the pair's first year, to its known bound, else the pair's last year.

@@ -29,10 +29,8 @@ from projections.graph.schema import (
     RECOMPUTE_SPANS_SQL,
     REWEIGH_OPEN_SQL,
     TABLES,
-    UPSERT_EDGES_SQL,
-    UPSERT_OPEN_SQL,
     UPSERT_SPANS_SQL,
-    UPSERT_WEIGHTS_SQL,
+    WRITE_SQL,
 )
 
 if TYPE_CHECKING:
@@ -118,22 +116,33 @@ class GraphWriter:
             for item in batch.amended:
                 deltas.change(before.get(item), batch.after[item])
         edges = {k: v for k, v in sorted(deltas.edges.items()) if v[0] or v[1]}
-        if edges:
-            await conn.execute(self.q(UPSERT_EDGES_SQL), *_columns(edges, 4))
-            await self._delete_empty(conn, DELETE_EMPTY_EDGES_SQL, edges, 4)
         opened = {k: [v] for k, v in deltas.open.items() if v}
-        if opened:
-            await conn.execute(self.q(UPSERT_OPEN_SQL), *_columns(opened, 5))
-            await self._delete_empty(conn, DELETE_EMPTY_OPEN_SQL, opened, 3)
-        moved = await self._spans(conn, deltas, batch)
         weights = {k: v for k, v in sorted(deltas.weights.items()) if v[0] or v[1]}
-        if weights:
-            await conn.execute(self.q(UPSERT_WEIGHTS_SQL), *_columns(weights, 2))
+        widened = dict(sorted(deltas.extended.items()))
+        # Spans a removal may have shrunk are counted again; read what they were first.
+        recount = await self._ends_reached(conn, deltas.shrunk)
+        moved = await conn.fetch(
+            self.q(WRITE_SQL),
+            *_columns(edges, 4, 2),
+            *_columns(opened, 5, 1),
+            *_columns(weights, 2, 2),
+            *_columns(widened, 1, 2),
+        )
+        if edges:
+            await self._delete_empty(conn, DELETE_EMPTY_EDGES_SQL, edges, 4)
+        if opened:
+            await self._delete_empty(conn, DELETE_EMPTY_OPEN_SQL, opened, 3)
+        actors = {r["actor_id"] for r in moved}
+        if recount:
+            actors.update(await self._recount(conn, recount, batch))
         empty = [k for k, v in weights.items() if v[1] < 0]
-        if opened or moved:
+        if opened or actors:
             pairs = sorted({(k[0], k[1]) for k in opened})
             rows = await conn.fetch(
-                self.q(REWEIGH_OPEN_SQL), [p[0] for p in pairs], [p[1] for p in pairs], moved
+                self.q(REWEIGH_OPEN_SQL),
+                [p[0] for p in pairs],
+                [p[1] for p in pairs],
+                sorted(actors),
             )
             empty += [(r["a"], r["b"]) for r in rows if r["possible"] == 0]
         if empty:
@@ -150,45 +159,38 @@ class GraphWriter:
             for r in rows
         }
 
-    async def _spans(
-        self, conn: asyncpg.Connection, deltas: Deltas, batch: GraphBatch
-    ) -> list[str]:
-        """Write the spans the batch moves; return the actors whose span moved (the open part
-        of their pairs' weights follows it)."""
-        actors = sorted(deltas.extended.keys() | deltas.shrunk.keys())
-        if not actors:
-            return []
-        old: dict[str, Span] = {
-            r["actor_id"]: (r["first_year"], r["last_year"])
-            for r in await conn.fetch(self.q(READ_SPANS_SQL), actors)
+    async def _ends_reached(
+        self, conn: asyncpg.Connection, shrunk: dict[str, list[int]]
+    ) -> dict[str, Span]:
+        """The stored spans of the actors whose first or last year the batch took an
+        interaction from: the extreme may be gone."""
+        if not shrunk:
+            return {}
+        rows = await conn.fetch(self.q(READ_SPANS_SQL), sorted(shrunk))
+        spans = {r["actor_id"]: (r["first_year"], r["last_year"]) for r in rows}
+        return {
+            actor: span
+            for actor, span in spans.items()
+            if shrunk[actor][0] <= span[0] or shrunk[actor][1] >= span[1]
         }
-        new: dict[str, Span | None] = {}
-        recount: list[str] = []
-        for actor in actors:
-            span = old.get(actor)
-            if _reaches_an_end(deltas.shrunk.get(actor), span):
-                # An extreme year may have lost its last interaction: count the actor again.
-                recount.append(actor)
+
+    async def _recount(
+        self, conn: asyncpg.Connection, old: dict[str, Span], batch: GraphBatch
+    ) -> list[str]:
+        """Count the spans of ``old``'s actors again: from the interactions the tables hold,
+        but the batch's, and the batch's new forms. Return the actors whose span moved."""
+        actors = sorted(old)
+        new: dict[str, Span | None] = dict.fromkeys(actors)
+        for r in await conn.fetch(self.q(RECOMPUTE_SPANS_SQL), actors, batch.amended):
+            if r["first_year"] is not None:
+                new[r["actor_id"]] = (r["first_year"], r["last_year"])
+        for live in batch.after.values():
+            if live is None or live.first is None or live.last is None:
                 continue
-            added = deltas.extended.get(actor)
-            if added is not None:
-                span = added_to(span, added[0], added[1])
-            new[actor] = span
-        if recount:
-            for r in await conn.fetch(self.q(RECOMPUTE_SPANS_SQL), recount, batch.amended):
-                first, last = r["first_year"], r["last_year"]
-                new[r["actor_id"]] = None if first is None else (first, last)
-            for actor in recount:
-                span = new.get(actor)
-                for live in batch.after.values():
-                    if live is None or actor not in live.actors:
-                        continue
-                    first, last = live.first, live.last
-                    if first is not None and last is not None:
-                        span = added_to(span, first, last)
-                new[actor] = span
-        moved = [a for a in actors if new.get(a) != old.get(a)]
-        kept = [(a, span) for a in moved if (span := new.get(a)) is not None]
+            for actor in live.actors:
+                if actor in new:
+                    new[actor] = added_to(new[actor], live.first, live.last)
+        kept = [(a, span) for a, span in new.items() if span is not None]
         if kept:
             await conn.execute(
                 self.q(UPSERT_SPANS_SQL),
@@ -196,10 +198,10 @@ class GraphWriter:
                 [span[0] for _, span in kept],
                 [span[1] for _, span in kept],
             )
-        gone = [a for a in moved if new.get(a) is None]
+        gone = [a for a, span in new.items() if span is None]
         if gone:
             await conn.execute(self.q(DELETE_SPANS_SQL), gone)
-        return moved
+        return [a for a in actors if new[a] != old[a]]
 
     async def _delete_empty(
         self, conn: asyncpg.Connection, statement: str, counts: dict[Any, list[int]], width: int
@@ -210,13 +212,6 @@ class GraphWriter:
             await conn.execute(self.q(statement), *(list(c) for c in zip(*keys, strict=True)))
 
 
-def _reaches_an_end(taken: list[int] | None, span: Span | None) -> bool:
-    """Whether years ``taken`` from ``span`` include its first or its last."""
-    if taken is None or span is None:
-        return False
-    return taken[0] <= span[0] or taken[1] >= span[1]
-
-
 def added_to(span: Span | None, first: int, last: int) -> Span:
     """``span`` widened to hold ``first`` and ``last``."""
     if span is None:
@@ -224,10 +219,11 @@ def added_to(span: Span | None, first: int, last: int) -> Span:
     return (min(span[0], first), max(span[1], last))
 
 
-def _columns(counts: dict[Any, list[int]], width: int) -> list[list[Any]]:
-    """Keys and counts as one list per column, for an ``unnest`` upsert."""
-    columns: list[list[Any]] = [[] for _ in range(width + len(next(iter(counts.values()))))]
+def _columns(counts: dict[Any, Any], width: int, values: int) -> list[list[Any]]:
+    """Keys (``width`` parts) and counts (``values``) as one list per column, for ``unnest``."""
+    columns: list[list[Any]] = [[] for _ in range(width + values)]
     for key, count in counts.items():
-        for column, cell in zip(columns, (*key, *count), strict=True):
+        cells = (*key, *count) if width > 1 else (key, *count)
+        for column, cell in zip(columns, cells, strict=True):
             column.append(cell)
     return columns
