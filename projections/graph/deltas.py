@@ -1,26 +1,28 @@
-"""What a batch changes in the contact graph: counts after minus counts before, as sums.
+"""What a batch changes in the contact graph: rows out for the old forms of the interactions it
+touches, rows in for their new forms, and the spans those forms widen or may shrink.
 
 An interaction's live form (``Live``) is its kind, the years of its day bounds and its distinct
-participants; a retracted or negated one, or one without a view, has none. Each live form adds
-to the graph's aggregates (``projections.graph.schema``) and nothing else does, so the graph
-after a batch is the graph before it plus, for each interaction the batch touches, its
-contribution after minus its contribution before. Because every aggregate is a sum (the spans
-are the extremes of the years the live forms name), applying the same interactions in batches
-of any size gives the same tables.
+participants; a retracted or negated one, or one without a view, has none. A live form stands
+in the graph as one row per pair of its participants and as the years it adds to each
+participant's span, and nothing else does: so the graph after a batch is the graph before it
+with, for each interaction the batch touches, its old rows replaced by its new ones, whatever
+the batches.
 """
 
 from __future__ import annotations
 
-from itertools import combinations, groupby
-from operator import itemgetter
+from itertools import combinations
 from typing import TYPE_CHECKING, Final, NamedTuple
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Sequence
 
     from projections.interaction_rows import InteractionRow, LinkRow
 
-__all__ = ("Deltas", "Live", "live_forms")
+__all__ = ("Deltas", "Live", "PairRow", "live_form", "participants")
+
+PairRow = tuple[str, str, str, int | None, int | None, str]
+"""A row of the pairs table (``schema.PAIR_COLUMNS``)."""
 
 
 class Live(NamedTuple):
@@ -47,96 +49,94 @@ _RETRACTED: Final = 6
 _NEGATED: Final = 7
 
 
-def live_forms(
-    interactions: Iterable[InteractionRow], links: Iterable[LinkRow]
-) -> dict[str, Live | None]:
-    """Each interaction's live form from the rows the contacts projection writes for it."""
-    actors: dict[str, tuple[str, ...]] = {}
-    # An interaction's participant rows come one after another: a group each.
-    for item, group in groupby(links, key=itemgetter(0)):
-        named = {link[1] for link in group}
-        if item in actors:
-            named.update(actors[item])
-        actors[item] = tuple(sorted(named))
-    forms: dict[str, Live | None] = {}
-    for row in interactions:
-        item, kind, view, lower, upper = row[0], row[1], row[2], row[3], row[4]
-        if view is None or kind is None or row[_RETRACTED] or row[_NEGATED]:
-            forms[item] = None
-            continue
-        forms[item] = Live(
-            kind,
-            lower.year if lower is not None else None,
-            upper.year if upper is not None else None,
-            actors.get(item, ()),
-        )
-    return forms
+def participants(links: Iterable[LinkRow]) -> dict[str, list[str]]:
+    """Each interaction's distinct participants, from its participant rows."""
+    named: dict[str, list[str]] = {}
+    for link in links:
+        item, actor = link[0], link[1]
+        got = named.get(item)
+        if got is None:
+            named[item] = [actor]
+        elif actor not in got:
+            got.append(actor)
+    return named
+
+
+def live_form(row: InteractionRow, named: dict[str, list[str]]) -> Live | None:
+    """An interaction's live form from its row and its participants (``participants``)."""
+    item, kind, view, lower, upper = row[0], row[1], row[2], row[3], row[4]
+    if view is None or kind is None or row[_RETRACTED] or row[_NEGATED]:
+        return None
+    return Live(
+        kind,
+        lower.year if lower is not None else None,
+        upper.year if upper is not None else None,
+        tuple(sorted(named.get(item, ()))),
+    )
 
 
 class Deltas:
-    """The changes of one batch to each aggregate, keyed as the tables are."""
+    """The changes of one batch."""
 
     def __init__(self) -> None:
-        self.edges: dict[tuple[str, str, str, int], list[int]] = {}
-        """(a, b, kind, year) -> [certain, possible]."""
-        self.open: dict[tuple[str, str, str, int | None, int | None], int] = {}
-        """(a, b, kind, lower year, upper year) -> interactions."""
-        self.weights: dict[tuple[str, str], list[int]] = {}
-        """(a, b) -> [certain, possible] summed over the closed counts of every kind."""
+        self.inserted: list[PairRow] = []
+        self.deleted: list[PairRow] = []
         self.extended: dict[str, list[int]] = {}
-        """actor -> [first, last]: the extremes of the years added to its span."""
+        """actor -> [first, last]: the extremes of the years the new forms give its span."""
         self.shrunk: dict[str, list[int]] = {}
-        """actor -> [first, last]: the extremes of the years taken from its span."""
+        """actor -> [first, last]: the extremes of the years the old forms gave its span."""
+        self.replaced: list[str] = []
+        """Interactions from earlier batches whose form changed."""
 
-    def add(self, live: Live, sign: int) -> None:
-        """Count ``live`` once more (``sign`` 1) or once less (-1)."""
-        kind, low, high, actors = live
-        first = low if low is not None else high
-        if first is not None:
-            self._widen(self.extended if sign > 0 else self.shrunk, live, first)
-        if len(actors) < 2:
+    def add_row(self, row: InteractionRow, named: dict[str, list[str]]) -> None:
+        """Put a new interaction in the graph, from its row (the common case, kept short)."""
+        kind = row[1]
+        if row[2] is None or kind is None or row[_RETRACTED] or row[_NEGATED]:
             return
-        pairs = [actors] if len(actors) == 2 else list(combinations(actors, 2))
-        if low is None or high is None:
-            for a, b in pairs:
-                shape = (a, b, kind, low, high)
-                self.open[shape] = self.open.get(shape, 0) + sign
-            return
-        certain = sign if low == high else 0
-        weight = sign * max(0, high - low + 1)
-        edges, weights = self.edges, self.weights
-        for a, b in pairs:
-            for year in range(low, high + 1):
-                counts = edges.get((a, b, kind, year))
-                if counts is None:
-                    edges[(a, b, kind, year)] = [certain, sign]
-                else:
-                    counts[0] += certain
-                    counts[1] += sign
-            if weight:
-                totals = weights.get((a, b))
-                if totals is None:
-                    weights[(a, b)] = [certain, weight]
-                else:
-                    totals[0] += certain
-                    totals[1] += weight
+        lower, upper = row[3], row[4]
+        self._add(
+            row[0],
+            kind,
+            lower.year if lower is not None else None,
+            upper.year if upper is not None else None,
+            named.get(row[0], ()),
+            sign=1,
+        )
 
-    @staticmethod
-    def _widen(spans: dict[str, list[int]], live: Live, first: int) -> None:
-        last = live.upper_year if live.upper_year is not None else first
-        for actor in live.actors:
-            span = spans.get(actor)
-            if span is None:
-                spans[actor] = [first, last]
-            else:
-                span[0] = min(span[0], first)
-                span[1] = max(span[1], last)
-
-    def change(self, before: Live | None, after: Live | None) -> None:
-        """Replace ``before``'s contribution by ``after``'s (nothing when they are equal)."""
+    def change(self, item: str, before: Live | None, after: Live | None) -> None:
+        """Replace an interaction's old form by its new one (nothing when they are equal)."""
         if before == after:
             return
+        self.replaced.append(item)
         if before is not None:
-            self.add(before, -1)
+            self._add(item, *before, sign=-1)
         if after is not None:
-            self.add(after, 1)
+            self._add(item, *after, sign=1)
+
+    def _add(
+        self,
+        item: str,
+        kind: str,
+        low: int | None,
+        high: int | None,
+        actors: Sequence[str],
+        *,
+        sign: int,
+    ) -> None:
+        first = low if low is not None else high
+        if first is not None:
+            last = high if high is not None else first
+            spans = self.extended if sign > 0 else self.shrunk
+            for actor in actors:
+                span = spans.get(actor)
+                if span is None:
+                    spans[actor] = [first, last]
+                else:
+                    span[0] = min(span[0], first)
+                    span[1] = max(span[1], last)
+        rows = self.inserted if sign > 0 else self.deleted
+        if len(actors) == 2:
+            a, b = actors
+            rows.append((a, b, kind, low, high, item) if a < b else (b, a, kind, low, high, item))
+        elif len(actors) > 2:
+            rows.extend((a, b, kind, low, high, item) for a, b in combinations(sorted(actors), 2))

@@ -1,21 +1,21 @@
-"""Pages of the contact graph, read from the aggregates ``projections.graph.writer`` keeps.
+"""Pages of the contact graph, read from the rows ``projections.graph.writer`` keeps.
 
 Two orders, each walked by keyset (a page is the rows after the previous page's last key):
 
 ``pair``
     Edges by ``(a, b, kind, year)``; with an actor, by ``(counterpart, kind, year)``.
 ``weight``
-    Pairs (with an actor: counterparts) by total weight, the sum of ``possible`` over the
-    pair's edges and then of ``certain``, heaviest first, ties by ids; each pair's edges by
-    ``(kind, year)``. The weight of all pairs is kept per pair over every kind; an actor's
-    counterparts are weighed from the actor's own edges, of ``kind`` only when given.
+    An actor's counterparts by total weight, the sum of ``possible`` over the pair's edges
+    (of ``kind`` only, when given) and then of ``certain``, heaviest first, ties by id; each
+    pair's edges by ``(kind, year)``. The weights are summed over the actor's rows when read:
+    that page costs the actor's rows, its own answer, not the graph's.
 
-An edge merges the closed counts of its pair, kind and year with the open contributions that
-cover that year (the contacts module docstring says which years an open bound covers). A page
-reads the rows it returns through an index, plus, with an actor, that actor's open
-contributions; the size of the log does not enter. The graph is live only: a walk reads the
-graph as it stands at each page, so in weight order a pair whose weight changes between two
-pages may move past the walk's position (be seen twice or not at all).
+An edge counts the pair's interactions of its kind that cover its year: certainly when both
+bounds fall in it, possibly when they overlap it (the contacts module docstring says which
+years an open bound covers). A page reads the rows of the pairs it shows through an index; the
+size of the log does not enter. The graph is live only: a walk reads the graph as it stands
+at each page, so in weight order a counterpart whose weight changes between two pages may
+move past the walk's position (be seen twice or not at all).
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ from projections.graph.schema import (
     EDGES_BY_ACTOR_SQL,
     EDGES_BY_PAIR_SQL,
     EDGES_OF_PAIRS_SQL,
-    PAIRS_BY_WEIGHT_SQL,
     TABLES,
 )
 
@@ -97,8 +96,8 @@ async def graph_page(
     """Up to ``limit`` + 1 edges after ``after`` in ``order``, each with its key.
 
     Keys: ``pair`` order ``(a, b, kind, year)``, with an actor ``(counterpart, kind, year)``;
-    ``weight`` order ``(possible, certain, a, b, kind, year)``, with an actor
-    ``(possible, certain, counterpart, kind, year)``, the first two the pair's totals.
+    ``weight`` order ``(possible, certain, counterpart, kind, year)``, the first two the
+    pair's totals.
 
     Args:
         conn: A connection or pool.
@@ -111,8 +110,8 @@ async def graph_page(
         prefix: The contacts projection's table prefix.
 
     Raises:
-        ValueError: ``after`` is not a key of this order, or ``kind`` was given to the
-            weight order of all pairs.
+        ValueError: ``after`` is not a key of this order, or the weight order was asked
+            for without an actor.
     """
     rows = limit + 1
     match order:
@@ -144,22 +143,15 @@ async def _by_weight(
     sql: Callable[[str], str],
 ) -> list[tuple[GraphKey, GraphEdge]]:
     if actor_id is None:
-        if kind is not None:
-            raise ValueError("the weight order of all pairs counts every kind: give an actor")
-        possible, certain, a, b, last_kind, last_year = _key(
-            after, (int, int, str, str, str, int), (_HEAVIEST, _HEAVIEST, "", "", "", 0)
-        )
-        start: tuple[str | int, ...] = (possible, certain, a, b)
-        # Every pair has an edge, but the one of the key may have none left: one pair more.
-        pairs = await conn.fetch(sql(PAIRS_BY_WEIGHT_SQL), possible, certain, a, b, rows + 1)
-    else:
-        possible, certain, other, last_kind, last_year = _key(
-            after, (int, int, str, str, int), (_HEAVIEST, _HEAVIEST, "", "", 0)
-        )
-        start = (possible, certain, other)
-        pairs = await conn.fetch(
-            sql(COUNTERPARTS_BY_WEIGHT_SQL), actor_id, kind, possible, certain, other, rows + 1
-        )
+        raise ValueError("the weight order is of an actor's counterparts: give an actor")
+    possible, certain, other, last_kind, last_year = _key(
+        after, (int, int, str, str, int), (_HEAVIEST, _HEAVIEST, "", "", 0)
+    )
+    start = (possible, certain, other)
+    # Every counterpart has an edge, but the key's may have none left: one more.
+    pairs = await conn.fetch(
+        sql(COUNTERPARTS_BY_WEIGHT_SQL), actor_id, kind, possible, certain, other, rows + 1
+    )
     if not pairs:
         return []
     edges: dict[tuple[str, str], list[GraphEdge]] = {}
@@ -172,18 +164,10 @@ async def _by_weight(
         edges.setdefault((r["a"], r["b"]), []).append(_edge(r))
     page: list[tuple[GraphKey, GraphEdge]] = []
     for p in pairs:
-        ids = (p["a"], p["b"]) if actor_id is None else (_other(p, actor_id),)
-        pair_key: GraphKey = (p["possible"], p["certain"], *ids)
+        pair_key: GraphKey = (p["possible"], p["certain"], _other(p, actor_id))
         for edge in edges.get((p["a"], p["b"]), ()):
-            if (
-                after is not None
-                and pair_key == start
-                and (edge.kind, edge.year)
-                <= (
-                    last_kind,
-                    last_year,
-                )
-            ):
+            seen = (edge.kind, edge.year) <= (last_kind, last_year)
+            if after is not None and pair_key == start and seen:
                 continue
             page.append(((*pair_key, edge.kind, edge.year), edge))
             if len(page) == rows:

@@ -24,10 +24,9 @@ OrderParam = Annotated[
     QueryParameter(
         name="order",
         description="`pair` (default): edges by `a`, `b`, `kind`, `year`; with `actor`, by "
-        "counterpart, `kind`, `year`. `weight`: pairs (with `actor`: counterparts) heaviest "
-        "first, weight being the sum of `possible` over the pair's edges, then of `certain` "
-        "(of `kind` only, when given with `actor`; without `actor`, `kind` is refused: the "
-        "weight of all pairs counts every kind), ties by id; each pair's edges by `kind`, "
+        "counterpart, `kind`, `year`. `weight` (with `actor` only): the actor's counterparts "
+        "heaviest first, weight being the sum of `possible` over the pair's edges (of `kind` "
+        "only, when given), then of `certain`, ties by id; each pair's edges by `kind`, "
         "`year`.",
     ),
 ]
@@ -44,8 +43,8 @@ OrderParam = Annotated[
     "of either actor of the pair; with no bound at all, in every year of that range, and in "
     "none if neither actor has a dated interaction. Pages of `limit` edges in the `order` "
     'chosen, `Link: rel="next"` while more remain. The graph is counted as the log stands '
-    "(no as-of): in `weight` order, a pair whose weight changes during a walk may move past "
-    "the walk's position.",
+    "(no as-of): in `weight` order, a counterpart whose weight changes during a walk may move "
+    "past the walk's position.",
     tags=["actors"],
     opt=require("read"),
     responses=errors(400, 404, 422, 503),
@@ -63,11 +62,11 @@ async def graph(
     """A page of the contact graph."""
     runtime = runtime_of(request)
     token = read_token(request, after)
-    if order == "weight" and kind is not None and actor is None:
+    if order == "weight" and actor is None:
         raise problem(
             400,
-            "order=weight with kind needs an actor: the weight of all pairs counts every kind",
-            errors=[{"field": "query:kind", "reason": "not with order=weight and no actor"}],
+            "order=weight orders an actor's counterparts: give `actor`",
+            errors=[{"field": "query:order", "reason": "weight needs actor"}],
         )
     projection, headers = await consistency(runtime, "contacts", reflect)
     actor_id = await actor_id_of(runtime, actor, projection.version) if actor else None
