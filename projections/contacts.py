@@ -27,6 +27,9 @@ of any cursor: feed them the facts recorded up to it. An interaction that is one
 nothing else (most are) skips them: its view is the stored JSON with its kind added
 (``projections.single_fact``, which says when that holds).
 
+The contact graph (``projections.graph``) is kept in the same transactions: its tables carry
+this projection's prefix and version and are created and dropped with it.
+
 Contact graph rule for open-ended valid times: an interaction with an open bound ("before
 February 2024") counts as *possible* in every year from its known bound back (or forward) to
 the earliest (latest) year of any live interaction of either actor of the pair; an interaction

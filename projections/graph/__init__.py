@@ -1,6 +1,7 @@
-"""The contact graph pre-aggregated by the contacts projection: counts per pair, kind and year
-kept as the projection writes each batch (``writer``, from ``deltas``), read a page at a time
-(``queries``). Tables and statements are in ``schema``."""
+"""The contact graph kept by the contacts projection: one row per live interaction and pair of
+its participants, and each actor's span of years, written with each batch (``writer``, from
+``deltas``); counts per pair, kind and year summed a page at a time when read (``queries``).
+Tables and statements are in ``schema``."""
 
 from projections.graph.queries import GraphEdge, GraphKey, GraphOrder, contact_graph, graph_page
 from projections.graph.writer import GraphBatch, GraphWriter
