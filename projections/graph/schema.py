@@ -89,9 +89,13 @@ WHERE (t.a, t.b, t.kind, t.interaction_id) = (k.a, k.b, k.kind, k.interaction_id
   AND t.lower_year IS NOT DISTINCT FROM k.lower_year
   AND t.upper_year IS NOT DISTINCT FROM k.upper_year
 """
+# Only spans that move are written: an upsert would lock (and log) every row it meets.
 WIDEN_SPANS_SQL: Final = """
 INSERT INTO projections.{spans} AS t (actor_id, first_year, last_year)
-SELECT * FROM unnest($1::text[], $2::int[], $3::int[])
+SELECT k.actor_id, k.first_year, k.last_year
+FROM unnest($1::text[], $2::int[], $3::int[]) AS k(actor_id, first_year, last_year)
+LEFT JOIN projections.{spans} AS s USING (actor_id)
+WHERE s.actor_id IS NULL OR k.first_year < s.first_year OR k.last_year > s.last_year
 ON CONFLICT (actor_id) DO UPDATE SET
     first_year = least(t.first_year, excluded.first_year),
     last_year = greatest(t.last_year, excluded.last_year)
