@@ -165,14 +165,16 @@ def _other(edge: GraphEdge, actor: str) -> str:
     return edge.b if edge.a == actor else edge.a
 
 
-def _by_weight(edges: list[GraphEdge], actor: str | None) -> list[GraphEdge]:
-    """``edges`` (in pair order) in weight order, as the module docstring defines it."""
+def _by_weight(edges: list[GraphEdge], actor: str) -> list[GraphEdge]:
+    """An actor's ``edges`` in weight order, as ``projections.graph.queries`` defines it."""
 
-    def pair(e: GraphEdge) -> tuple[str, ...]:
-        return (e.a, e.b) if actor is None else (_other(e, actor),)
+    def other(e: GraphEdge) -> str:
+        return _other(e, actor)
 
-    groups = [list(g) for _, g in groupby(sorted(edges, key=pair), key=pair)]
-    groups.sort(key=lambda g: (-sum(e.possible for e in g), -sum(e.certain for e in g), pair(g[0])))
+    groups = [list(g) for _, g in groupby(sorted(edges, key=other), key=other)]
+    groups.sort(
+        key=lambda g: (-sum(e.possible for e in g), -sum(e.certain for e in g), other(g[0]))
+    )
     return [e for g in groups for e in sorted(g, key=lambda e: (e.kind, e.year))]
 
 
