@@ -32,11 +32,12 @@ from projections.contacts import (
     GraphEdge,
     HistoryEntry,
     WindowMode,
-    contact_graph,
     contact_history,
     get_actor,
     search_actors,
 )
+from projections.graph import contact_graph
+from projections.graph.schema import TABLES as GRAPH_TABLES
 from projections.rebuild import live_version, rebuild
 from projections.runner import ProjectionRunner, projection_lag
 
@@ -520,6 +521,12 @@ async def test_a_rebuild_builds_the_next_version_beside_the_live_one(
     )
     assert sorted(t["tablename"] for t in tables) == sorted(
         f"{prefix}{table}_v2"
-        for table in ("interactions", "interaction_actors", "actors", "actor_roles")
+        for table in (
+            "interactions",
+            "interaction_actors",
+            "actors",
+            "actor_roles",
+            *GRAPH_TABLES.values(),
+        )
     )
     await _drop(make(2), app_options)

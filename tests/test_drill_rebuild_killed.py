@@ -34,7 +34,8 @@ from events import APP_ROLE, ConnectionOptions, Cursor, EventStore
 from events.connect import connect, create_pool
 from events.domain.handler import CommandHandler
 from events.domain.seed import load_seed
-from projections.contacts import ContactsProjection, contact_graph, contact_history, get_actor
+from projections.contacts import ContactsProjection, contact_history, get_actor
+from projections.graph import contact_graph
 from projections.rebuild import live_version
 from projections.roster import RosterProjection, get_roster
 from projections.runner import ProjectionRunner, checkpoint_of, projection_lag

@@ -22,6 +22,9 @@ rows current at it through the same indexes as the live view. Storing only views
 writes small: facts are never copied out of the log. How a batch becomes rows is ``writer``'s
 docstring.
 
+The contact graph (``projections.graph``) is kept in the same transactions, live only: its
+tables carry this projection's prefix and version and are created and dropped with it.
+
 Contact graph rule for open-ended valid times: an interaction with an open bound ("before
 February 2024") counts as *possible* in every year from its known bound back (or forward) to
 the earliest (latest) year of any live interaction of either actor of the pair; an interaction
@@ -39,7 +42,6 @@ from projections.contacts.fold import actor_from, interaction_from
 from projections.contacts.queries import (
     HistoryKey,
     SearchKey,
-    contact_graph,
     contact_history,
     get_actor,
     history_key,
@@ -49,13 +51,13 @@ from projections.contacts.queries import (
 from projections.contacts.views import (
     ActorView,
     Counterpart,
-    GraphEdge,
     HistoryEntry,
     InteractionView,
     RoleView,
     WindowMode,
 )
 from projections.contacts.writer import ContactsProjection
+from projections.graph import GraphEdge
 
 __all__ = (
     "ActorView",
@@ -69,7 +71,6 @@ __all__ = (
     "SearchKey",
     "WindowMode",
     "actor_from",
-    "contact_graph",
     "contact_history",
     "get_actor",
     "history_key",

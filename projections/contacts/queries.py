@@ -17,7 +17,6 @@ import msgspec
 
 from projections.contacts.schema import (
     GET_ACTOR_SQL,
-    GRAPH_SQL,
     HISTORY_SQL,
     SEARCH_ACTORS_SQL,
     sql,
@@ -25,7 +24,6 @@ from projections.contacts.schema import (
 from projections.contacts.views import (
     ActorView,
     Counterpart,
-    GraphEdge,
     HistoryEntry,
     InteractionView,
     WindowMode,
@@ -40,7 +38,6 @@ if TYPE_CHECKING:
 __all__ = (
     "HistoryKey",
     "SearchKey",
-    "contact_graph",
     "contact_history",
     "get_actor",
     "history_key",
@@ -179,41 +176,6 @@ def _entry(actor_id: str, text: str, via: list[str] | None) -> HistoryEntry:
         negated=view.negated,
         claim=view.claim,
     )
-
-
-async def contact_graph(
-    conn: asyncpg.Connection | asyncpg.Pool,
-    *,
-    actor_id: str | None = None,
-    kind: str | None = None,
-    version: int = 1,
-    prefix: str = "",
-) -> list[GraphEdge]:
-    """Interaction counts per unordered pair of actors, kind and year, over the live rows.
-
-    Retracted interactions and negated statements are left out. An interaction is *certain* in
-    a year when both its bounds fall in that year, and *possible* in every year its bounds
-    overlap; open bounds are limited as the package docstring says.
-
-    Args:
-        conn: A connection or pool.
-        actor_id: Only pairs with this actor in them.
-        kind: Only this kind of interaction.
-        version: The projection version to read.
-        prefix: The projection's table prefix.
-    """
-    rows = await conn.fetch(sql(GRAPH_SQL, prefix, version), actor_id, kind)
-    return [
-        GraphEdge(
-            a=r["a"],
-            b=r["b"],
-            kind=r["kind"],
-            year=r["year"],
-            certain=r["certain"],
-            possible=r["possible"],
-        )
-        for r in rows
-    ]
 
 
 async def get_actor(

@@ -13,7 +13,7 @@ import functools
 from typing import Final
 
 from projections.common import table_names
-from projections.system_time import current_at, is_live
+from projections.system_time import current_at
 
 __all__ = (
     "CLOSE_ACTORS_SQL",
@@ -25,7 +25,6 @@ __all__ = (
     "DROP_SQL",
     "EARLIER_FACTS_SQL",
     "GET_ACTOR_SQL",
-    "GRAPH_SQL",
     "HISTORY_SQL",
     "OLD_LAYOUT_SQL",
     "ORDERED_SCANS_SQL",
@@ -247,52 +246,6 @@ FROM page AS p
 JOIN projections.{{interactions}} AS i
     ON i.interaction_id = p.interaction_id AND i.sys_from = p.sys_from
 ORDER BY p.upper_key DESC, p.lower_key DESC, p.interaction_id
-"""
-
-# $1 actor (NULL: every pair), $2 kind (NULL: every kind), over the live rows. See the
-# package docstring for how open bounds are limited to the pair's own data range.
-GRAPH_SQL: Final = f"""
-WITH live AS (
-    SELECT interaction_id, kind, lower, upper
-    FROM projections.{{interactions}}
-    WHERE {is_live()} AND NOT retracted AND NOT negated AND view IS NOT NULL
-),
-links AS (
-    SELECT DISTINCT l.interaction_id, l.actor_id
-    FROM projections.{{links}} AS l JOIN live USING (interaction_id)
-    WHERE {is_live("l")}
-),
-span AS (
-    SELECT links.actor_id,
-           min(extract(year FROM coalesce(live.lower, live.upper)))::int AS first_year,
-           max(extract(year FROM coalesce(live.upper, live.lower)))::int AS last_year
-    FROM links JOIN live USING (interaction_id)
-    GROUP BY links.actor_id
-),
-pairs AS (
-    SELECT a.interaction_id, a.actor_id AS a, b.actor_id AS b
-    FROM links AS a JOIN links AS b
-        ON a.interaction_id = b.interaction_id AND a.actor_id < b.actor_id
-    WHERE $1::text IS NULL OR $1 IN (a.actor_id, b.actor_id)
-),
-counted AS (
-    SELECT p.a, p.b, live.kind, year,
-           coalesce(extract(year FROM live.lower) = extract(year FROM live.upper), false)
-               AS certain
-    FROM pairs AS p
-    JOIN live USING (interaction_id)
-    JOIN span AS sa ON sa.actor_id = p.a
-    JOIN span AS sb ON sb.actor_id = p.b
-    CROSS JOIN LATERAL generate_series(
-        coalesce(extract(year FROM live.lower)::int, least(sa.first_year, sb.first_year)),
-        coalesce(extract(year FROM live.upper)::int, greatest(sa.last_year, sb.last_year))
-    ) AS year
-    WHERE $2::text IS NULL OR live.kind = $2
-)
-SELECT a, b, kind, year, count(*) FILTER (WHERE certain) AS certain, count(*) AS possible
-FROM counted
-GROUP BY a, b, kind, year
-ORDER BY a, b, kind, year
 """
 
 # The actor $1 at the cursor key $2; an id merged into another actor resolves to the survivor

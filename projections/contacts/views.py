@@ -24,7 +24,6 @@ __all__ = (
     "KINDS",
     "ActorView",
     "Counterpart",
-    "GraphEdge",
     "HistoryEntry",
     "InteractionView",
     "RoleView",
@@ -128,16 +127,3 @@ class HistoryEntry(msgspec.Struct, frozen=True, kw_only=True):
     min_count: int | None
     negated: bool
     claim: str | None
-
-
-class GraphEdge(msgspec.Struct, frozen=True, kw_only=True):
-    """How often two actors interacted in one way in one year (``a < b``)."""
-
-    a: str
-    b: str
-    kind: str
-    year: int
-    certain: int
-    """Interactions that certainly fall in this year (both bounds in it)."""
-    possible: int
-    """Interactions whose bounds overlap this year (the certain ones included)."""

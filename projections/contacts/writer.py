@@ -43,6 +43,7 @@ from projections.contacts.schema import (
     sql,
 )
 from projections.contacts.views import KINDS, InteractionView
+from projections.graph import GraphBatch, GraphWriter
 from projections.interaction_rows import (
     INTERACTION_COLUMNS,
     LINK_COLUMNS,
@@ -95,6 +96,9 @@ _SINGLE_FACT: Final = SingleFactRows(CATALOGUE, KINDS, InteractionView)
 _ITEMS: Final = ("interaction", "actor")
 """The categories whose streams are this projection's items."""
 
+_SYS_TO: Final = INTERACTION_COLUMNS.index("sys_to")
+_LINK_SYS_TO: Final = LINK_COLUMNS.index("sys_to")
+
 Changes = list[tuple[bytes, Stored]]
 """An item's facts in a batch, each with the cursor key of its event."""
 Closed = tuple[str, bytes, bytes]
@@ -139,6 +143,7 @@ class ContactsProjection:
         self.prefix = prefix
         self.version = version
         sql("", prefix, version)  # refuse a bad prefix now rather than at the first batch
+        self._graph = GraphWriter(prefix, version)
 
     def _q(self, statement: str) -> str:
         return sql(statement, self.prefix, self.version)
@@ -162,14 +167,18 @@ class ContactsProjection:
             )
             async with conn.transaction():
                 await conn.execute(self._q(DROP_SQL))
+                await self._graph.drop(conn)
                 await conn.execute(RESTART_SQL, self.name, self.version)
                 await conn.execute(self._q(CREATE_SQL))
+                await self._graph.setup(conn)
             return
         await conn.execute(self._q(CREATE_SQL))
+        await self._graph.setup(conn)
 
     async def drop(self, conn: asyncpg.Connection) -> None:
         """Drop this version's tables (after a newer version took over)."""
         await conn.execute(self._q(DROP_SQL))
+        await self._graph.drop(conn)
 
     async def apply(self, conn: asyncpg.Connection, events: Sequence[RecordedEvent]) -> None:
         """Apply a batch: group it by item, compute each affected item's versions, write back."""
@@ -195,7 +204,9 @@ class ContactsProjection:
         # Every object decoded for the batch dies inside the block: the collector, paused
         # while they live, has only the rows left to look at when it runs again.
         with collector_paused():
-            return _rows_of(events, earlier)
+            rows = _rows_of(events, earlier)
+            rows.graph = self._graph.prepare(*rows.final_forms())
+            return rows
 
     async def apply_prepared(
         self, conn: asyncpg.Connection, events: Sequence[RecordedEvent], prepared: object
@@ -203,6 +214,8 @@ class ContactsProjection:
         """Write what ``prepare`` computed for ``events``."""
         del events  # everything needed is in the prepared rows
         rows = cast("_Rows", prepared)
+        # First: the graph reads the open versions of continued interactions as they were.
+        await self._graph.apply(conn, rows.graph)
         # Closed before the new versions go in, which would otherwise match "still open" too.
         if rows.closed_interactions or rows.closed_actors:
             await conn.execute(CUSTOM_PLANS_SQL)
@@ -314,6 +327,19 @@ class _Rows:
         self.roles: list[RoleRow] = []
         self.closed_interactions: list[Closed] = []
         self.closed_actors: list[Closed] = []
+        self.graph: GraphBatch | None = None
+
+    def final_forms(self) -> tuple[list[InteractionRow], list[InteractionRow], list[LinkRow]]:
+        """What the graph needs of the batch: the interactions' versions still open after it,
+        split into those new in the batch and those it continues, and their link rows."""
+        continued = {item for item, _, _ in self.closed_interactions}
+        new: list[InteractionRow] = []
+        amended: list[InteractionRow] = []
+        for row in self.interactions:
+            if row[_SYS_TO] is None:
+                (amended if row[0] in continued else new).append(row)
+        links = [link for link in self.links if link[_LINK_SYS_TO] is None]
+        return new, amended, links
 
     def add_interactions(
         self, changes: dict[str, Changes], earlier: dict[str, list[Stored]]

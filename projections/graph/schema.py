@@ -1,0 +1,231 @@
+"""The contact graph's tables and every statement on them (``{name}`` placeholders are filled
+with ``table_names(prefix, version, TABLES)``: the contacts projection's prefix and version).
+
+``{pairs}``
+    One row per live interaction and unordered pair of its distinct participants (``a < b``):
+    the interaction's kind and the years of its day bounds (``NULL`` where a bound is open).
+    Read through ``(a, b, kind)`` and ``(b, a, kind)``, a pair's rows are its counts: each
+    covers the years from its lower to its upper bound, certainly when they are one year.
+``{spans}``
+    Per actor with a dated live interaction, its span: the earliest year any of them starts in
+    (its lower bound's year, else its upper's) and the latest any ends in (upper, else lower).
+    An open bound of a pair's row stops at the pair's span (the contacts module docstring).
+
+The counts per pair, kind and year are summed when read, over the rows of the pairs a page
+shows (an index range), never over the graph.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+__all__ = (
+    "BEFORE_SQL",
+    "COUNTERPARTS_BY_WEIGHT_SQL",
+    "CREATE_SQL",
+    "DELETE_PAIRS_SQL",
+    "DELETE_SPANS_SQL",
+    "DROP_SQL",
+    "EDGES_BY_ACTOR_SQL",
+    "EDGES_BY_PAIR_SQL",
+    "EDGES_OF_PAIRS_SQL",
+    "PAIR_COLUMNS",
+    "READ_SPANS_SQL",
+    "RECOUNT_SPANS_SQL",
+    "REPLACE_SPANS_SQL",
+    "TABLES",
+    "WIDEN_SPANS_SQL",
+)
+
+TABLES: Final = {"pairs": "graph_pairs", "spans": "graph_actor_spans"}
+"""The graph's tables, named like the contacts projection's (``projections.common``)."""
+
+PAIR_COLUMNS: Final = ("a", "b", "kind", "lower_year", "upper_year", "interaction_id")
+
+# Ids compare byte by byte ("C"): the order Python sorts them in, so a < b means one thing.
+CREATE_SQL: Final = """
+CREATE TABLE IF NOT EXISTS projections.{pairs} (
+    a              text COLLATE "C" NOT NULL,
+    b              text COLLATE "C" NOT NULL,
+    kind           text COLLATE "C" NOT NULL,
+    lower_year     int,
+    upper_year     int,
+    interaction_id text NOT NULL
+);
+CREATE INDEX IF NOT EXISTS {pairs}_a_idx ON projections.{pairs} (a, b, kind);
+CREATE INDEX IF NOT EXISTS {pairs}_b_idx ON projections.{pairs} (b, a, kind);
+CREATE TABLE IF NOT EXISTS projections.{spans} (
+    actor_id   text COLLATE "C" PRIMARY KEY,
+    first_year int NOT NULL,
+    last_year  int NOT NULL
+)
+"""
+DROP_SQL: Final = """
+DROP TABLE IF EXISTS projections.{pairs};
+DROP TABLE IF EXISTS projections.{spans}
+"""
+
+# -- writes --------------------------------------------------------------------------------------
+
+# The live form of interactions from earlier batches, as the tables hold it before this batch
+# overwrites them: $1 the interaction ids.
+BEFORE_SQL: Final = """
+SELECT i.interaction_id, i.kind,
+       extract(year FROM i.lower)::int AS lower_year,
+       extract(year FROM i.upper)::int AS upper_year,
+       array_agg(DISTINCT l.actor_id) FILTER (WHERE l.actor_id IS NOT NULL) AS actors
+FROM unnest($1::text[]) AS c(interaction_id)
+JOIN projections.{interactions} AS i
+    ON i.interaction_id = c.interaction_id AND i.sys_to IS NULL
+LEFT JOIN projections.{links} AS l
+    ON l.interaction_id = i.interaction_id AND l.sys_to IS NULL
+WHERE NOT i.retracted AND NOT i.negated AND i.view IS NOT NULL
+GROUP BY i.interaction_id, i.kind, i.lower, i.upper
+"""
+# The rows of pairs whose interaction changed, by their columns ($1-$6 as PAIR_COLUMNS).
+DELETE_PAIRS_SQL: Final = """
+DELETE FROM projections.{pairs} AS t
+USING unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::int[], $6::text[])
+    AS k(a, b, kind, lower_year, upper_year, interaction_id)
+WHERE (t.a, t.b, t.kind, t.interaction_id) = (k.a, k.b, k.kind, k.interaction_id)
+  AND t.lower_year IS NOT DISTINCT FROM k.lower_year
+  AND t.upper_year IS NOT DISTINCT FROM k.upper_year
+"""
+# Only spans that move are written: an upsert would lock (and log) every row it meets.
+WIDEN_SPANS_SQL: Final = """
+INSERT INTO projections.{spans} AS t (actor_id, first_year, last_year)
+SELECT k.actor_id, k.first_year, k.last_year
+FROM unnest($1::text[], $2::int[], $3::int[]) AS k(actor_id, first_year, last_year)
+LEFT JOIN projections.{spans} AS s USING (actor_id)
+WHERE s.actor_id IS NULL OR k.first_year < s.first_year OR k.last_year > s.last_year
+ON CONFLICT (actor_id) DO UPDATE SET
+    first_year = least(t.first_year, excluded.first_year),
+    last_year = greatest(t.last_year, excluded.last_year)
+WHERE excluded.first_year < t.first_year OR excluded.last_year > t.last_year
+"""
+READ_SPANS_SQL: Final = """
+SELECT s.actor_id, s.first_year, s.last_year
+FROM unnest($1::text[]) AS k(actor_id)
+JOIN projections.{spans} AS s USING (actor_id)
+"""
+# The spans of actors $1 from the interactions the tables hold but those of $2 (the ones the
+# batch replaces, whose new forms the writer adds): for an actor whose span may have shrunk.
+RECOUNT_SPANS_SQL: Final = """
+SELECT l.actor_id,
+       min(extract(year FROM coalesce(i.lower, i.upper)))::int AS first_year,
+       max(extract(year FROM coalesce(i.upper, i.lower)))::int AS last_year
+FROM unnest($1::text[]) AS k(actor_id)
+JOIN projections.{links} AS l ON l.actor_id = k.actor_id AND l.sys_to IS NULL
+JOIN projections.{interactions} AS i
+    ON i.interaction_id = l.interaction_id AND i.sys_to IS NULL
+WHERE NOT i.retracted AND NOT i.negated AND i.view IS NOT NULL
+  AND NOT i.interaction_id = any($2::text[])
+GROUP BY l.actor_id
+"""
+REPLACE_SPANS_SQL: Final = """
+INSERT INTO projections.{spans} AS t (actor_id, first_year, last_year)
+SELECT * FROM unnest($1::text[], $2::int[], $3::int[])
+ON CONFLICT (actor_id) DO UPDATE SET
+    first_year = excluded.first_year, last_year = excluded.last_year
+"""
+DELETE_SPANS_SQL: Final = """
+DELETE FROM projections.{spans} AS t
+USING unnest($1::text[]) AS k(actor_id)
+WHERE t.actor_id = k.actor_id
+"""
+
+# -- reads ---------------------------------------------------------------------------------------
+
+# The years a row covers (see the contacts module docstring): from its known bound, else the
+# pair's first year, to its known bound, else the pair's last year. The spans are looked up
+# by key, only for a row with an open bound (the LIMIT keeps the planner from turning the
+# lookups into a join over every span).
+_SPANS: Final = """
+    LEFT JOIN LATERAL (
+        SELECT first_year, last_year FROM projections.{spans}
+        WHERE actor_id = p.a AND (p.lower_year IS NULL OR p.upper_year IS NULL)
+        LIMIT 1
+    ) AS sa ON true
+    LEFT JOIN LATERAL (
+        SELECT first_year, last_year FROM projections.{spans}
+        WHERE actor_id = p.b AND (p.lower_year IS NULL OR p.upper_year IS NULL)
+        LIMIT 1
+    ) AS sb ON true
+    CROSS JOIN LATERAL generate_series(
+        coalesce(p.lower_year, least(sa.first_year, sb.first_year)),
+        coalesce(p.upper_year, greatest(sa.last_year, sb.last_year))
+    ) AS y(year)"""
+_CERTAIN: Final = "count(*) FILTER (WHERE p.lower_year = p.upper_year)::int AS certain"
+_POSSIBLE: Final = "count(*)::int AS possible"
+
+# Each page query returns a page plus one row, after the key; the key of a first page sorts
+# before every row (actor ids are never empty). Rows come in index order and are summed per
+# year as they come, so a page reads the rows of the pairs it shows.
+
+# $1 kind (NULL: every kind), $2-$5 key (a, b, kind, year), $6 rows.
+EDGES_BY_PAIR_SQL: Final = f"""
+SELECT p.a, p.b, p.kind, y.year, {_CERTAIN}, {_POSSIBLE}
+FROM projections.{{pairs}} AS p
+{_SPANS}
+WHERE (p.a, p.b, p.kind) >= ($2, $3, $4) AND (p.a, p.b, p.kind, y.year) > ($2, $3, $4, $5)
+  AND ($1::text IS NULL OR p.kind = $1)
+GROUP BY p.a, p.b, p.kind, y.year
+ORDER BY p.a, p.b, p.kind, y.year
+LIMIT $6
+"""
+
+# $1 actor, $2 kind (NULL: every kind), $3-$5 key (counterpart, kind, year), $6 rows.
+EDGES_BY_ACTOR_SQL: Final = f"""
+WITH mine AS (
+    SELECT * FROM (
+        (SELECT b AS other, * FROM projections.{{pairs}}
+         WHERE a = $1 AND (b, kind) >= ($3, $4) AND ($2::text IS NULL OR kind = $2)
+         ORDER BY b, kind)
+        UNION ALL
+        (SELECT a AS other, * FROM projections.{{pairs}}
+         WHERE b = $1 AND (a, kind) >= ($3, $4) AND ($2::text IS NULL OR kind = $2)
+         ORDER BY a, kind)
+    ) AS u
+    ORDER BY other, kind
+)
+SELECT p.other, p.a, p.b, p.kind, y.year, {_CERTAIN}, {_POSSIBLE}
+FROM mine AS p
+{_SPANS}
+WHERE (p.other, p.kind, y.year) > ($3, $4, $5)
+GROUP BY p.other, p.a, p.b, p.kind, y.year
+ORDER BY p.other, p.kind, y.year
+LIMIT $6
+"""
+
+# $1 actor, $2 kind (NULL: every kind), $3/$4 weight key (possible, certain), $5 counterpart
+# key, $6 pairs. The actor's counterparts weighed from all the actor's rows.
+COUNTERPARTS_BY_WEIGHT_SQL: Final = f"""
+WITH mine AS (
+    SELECT b AS other, * FROM projections.{{pairs}}
+    WHERE a = $1 AND ($2::text IS NULL OR kind = $2)
+    UNION ALL
+    SELECT a AS other, * FROM projections.{{pairs}}
+    WHERE b = $1 AND ($2::text IS NULL OR kind = $2)
+),
+totals AS (
+    SELECT p.other, min(p.a) AS a, max(p.b) AS b, {_CERTAIN}, {_POSSIBLE}
+    FROM mine AS p
+    {_SPANS}
+    GROUP BY p.other
+)
+SELECT a, b, possible, certain
+FROM totals
+WHERE (-possible, -certain, other) >= (-$3::int, -$4::int, $5)
+ORDER BY -possible, -certain, other
+LIMIT $6
+"""
+# Every edge of the pairs $1/$2, $3 kind (NULL: every kind), in (a, b, kind, year) order.
+EDGES_OF_PAIRS_SQL: Final = f"""
+SELECT p.a, p.b, p.kind, y.year, {_CERTAIN}, {_POSSIBLE}
+FROM (SELECT DISTINCT a, b FROM unnest($1::text[], $2::text[]) AS k(a, b)) AS k
+JOIN projections.{{pairs}} AS p USING (a, b)
+{_SPANS}
+WHERE $3::text IS NULL OR p.kind = $3
+GROUP BY p.a, p.b, p.kind, y.year
+ORDER BY p.a, p.b, p.kind, y.year
+"""
