@@ -214,11 +214,14 @@ class ContactsProjection:
         """Write what ``prepare`` computed for ``events``."""
         del events  # everything needed is in the prepared rows
         rows = cast("_Rows", prepared)
+        # Every statement of the batch planned for its own arrays (see CUSTOM_PLANS_SQL): the
+        # graph's and the closing statements' generic plans, cached while the tables were
+        # small, scanned whole tables each batch once they had grown.
+        if rows.closed_interactions or rows.closed_actors or rows.graph is not None:
+            await conn.execute(CUSTOM_PLANS_SQL)
         # First: the graph reads the open versions of continued interactions as they were.
         await self._graph.apply(conn, rows.graph)
         # Closed before the new versions go in, which would otherwise match "still open" too.
-        if rows.closed_interactions or rows.closed_actors:
-            await conn.execute(CUSTOM_PLANS_SQL)
         if rows.closed_interactions:
             closed = [list(c) for c in zip(*rows.closed_interactions, strict=True)]
             await conn.execute(self._q(CLOSE_INTERACTIONS_SQL), *closed)
