@@ -344,18 +344,32 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--engine", choices=("wrk", "httpx"), default=Plan.default_engine())
     parser.add_argument("--rss-cap-mb", type=float, default=3_000.0)
     parser.add_argument("--output", type=Path, help="also write the tables to this file")
+    parser.add_argument(
+        "--database",
+        help="measure this database as it is (already migrated and filled by --keep): no fill, "
+        "one size, its own event count; it is kept",
+    )
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the scratch database and print its name"
+    )
+    parser.add_argument("--only", help="only the workloads whose name contains this text")
+    parser.add_argument(
+        "--fill-only", action="store_true", help="fill (and with --keep keep) without measuring"
+    )
     return parser.parse_args()
 
 
-async def main() -> None:
-    args = _arguments()
+def _sizes(args: argparse.Namespace) -> list[int]:
     sizes = [parse_size(s) for s in args.sizes.split(",")] if args.sizes else [100_000, 1_000_000]
     if args.quick and not args.sizes:
         sizes = [20_000]
     if args.large and 10_000_000 not in sizes:
         sizes.append(10_000_000)
-    sizes.sort()
-    plan = Plan(
+    return sorted(sizes)
+
+
+def _plan(args: argparse.Namespace) -> Plan:
+    return Plan(
         requests=args.requests or (10 if args.quick else 30),
         seconds=args.seconds or (2.0 if args.quick else 5.0),
         rounds=args.rounds or (1 if args.quick else 2),
@@ -365,12 +379,21 @@ async def main() -> None:
         engine=args.engine,
         rss_cap_mb=args.rss_cap_mb,
     )
+
+
+async def main() -> None:
+    args = _arguments()
+    sizes = _sizes(args)
+    plan = _plan(args)
     server_url = os.environ.get(
         "BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
     )
-    name = f"diplofeed_bench_{uuid.uuid4().hex[:8]}"
+    workloads = tuple(w for w in WORKLOADS if args.only is None or args.only in w.name)
+    reuse = args.database is not None
+    name = args.database or f"diplofeed_bench_{uuid.uuid4().hex[:8]}"
     admin = await asyncpg.connect(server_url)
-    await admin.execute(f'CREATE DATABASE "{name}"')
+    if not reuse:
+        await admin.execute(f'CREATE DATABASE "{name}"')
     dsn = server_url.rsplit("/", 1)[0] + "/" + name
     owner = await asyncpg.connect(dsn)
     work = Path(tempfile.mkdtemp(prefix="bench-views-"))
@@ -385,12 +408,18 @@ async def main() -> None:
             f"{plan.requests} sequential requests a page; deep page = page {plan.deep_page}",
             flush=True,
         )
+        if reuse:
+            sizes = [await owner.fetchval("SELECT count(*) FROM events")]
         for size in sizes:
             started = time.perf_counter()
-            await filler.grow(size)
-            await owner.execute("CHECKPOINT")
+            if not reuse:
+                await filler.grow(size)
+                await owner.execute("CHECKPOINT")
             total, mix = await filler.mix()
             filled = time.perf_counter() - started
+            if args.fill_only:
+                print(f"-- {total:,} events ({mix}); filled in {filled:.0f} s", flush=True)
+                continue
             caught = await catch_up(dsn)
             targets = await pick_targets(owner)
             print(
@@ -409,8 +438,11 @@ async def main() -> None:
                     plan=plan,
                     work=work,
                     concurrent=size == sizes[-1],
+                    workloads=workloads,
                 )
             )
+        if args.fill_only:
+            return
         text, met = report(results, plan)
         print(text, flush=True)
         if args.output is not None:
@@ -420,7 +452,10 @@ async def main() -> None:
     finally:
         shutil.rmtree(work, ignore_errors=True)
         await owner.close()
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if reuse or args.keep:
+            print(f"database kept: {name}", flush=True)
+        else:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
 
 
