@@ -13,7 +13,7 @@ from events.domain.errors import AmbiguousActorError, UnknownActorError
 from projections.contacts import (
     get_actor,
 )
-from projections.runner import checkpoint_of, wait_for_cursor
+from projections.runner import checkpoint_of
 from service.paging import view_connection
 from service.problems import problem
 from service.requests import cursor_param, time_param
@@ -97,14 +97,17 @@ async def consistency(
     runtime: Runtime, name: str, reflect: str | None
 ) -> tuple[Projection, dict[str, str]]:
     """The live projection, after waiting for ``reflect``, and the headers saying what the
-    answer reflects."""
+    answer reflects.
+
+    ``reflect`` is shown once the projection has applied everything of its own categories up
+    to it: a write to a category the view does not read (an actor registered, then the
+    meetings read) is reflected at once rather than after the whole bound.
+    """
     projection = await runtime.live.projection(name)
     wanted = cursor_param(reflect, "reflect")
     reached = True
     if wanted is not None:
-        reached = await wait_for_cursor(
-            runtime.pool, projection, wanted, within=runtime.settings.read_your_writes_max_s
-        )
+        reached = await _wait_until_shown(runtime, projection, wanted)
     position, _ = await checkpoint_of(runtime.pool, projection.name, projection.version)
     categories = projection.filter.category_list() if projection.filter else None
     seen = runtime.hub.latest_by_category
