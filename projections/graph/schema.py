@@ -20,13 +20,13 @@ from __future__ import annotations
 from typing import Final
 
 __all__ = (
+    "ACTOR_ROWS_SQL",
     "BEFORE_SQL",
     "COUNTERPARTS_BY_WEIGHT_SQL",
     "CREATE_SQL",
     "DELETE_PAIRS_SQL",
     "DELETE_SPANS_SQL",
     "DROP_SQL",
-    "EDGES_BY_ACTOR_SQL",
     "EDGES_BY_PAIR_SQL",
     "EDGES_OF_PAIRS_SQL",
     "PAIR_COLUMNS",
@@ -183,27 +183,35 @@ ORDER BY p.a, p.b, p.kind, y.year
 LIMIT $6
 """
 
-# $1 actor, $2 kind (NULL: every kind), $3-$5 key (counterpart, kind, year), $6 rows.
-EDGES_BY_ACTOR_SQL: Final = f"""
-WITH mine AS (
-    SELECT * FROM (
-        (SELECT b AS other, * FROM projections.{{pairs}}
-         WHERE a = $1 AND (b, kind) >= ($3, $4) AND ($2::text IS NULL OR kind = $2)
-         ORDER BY b, kind)
-        UNION ALL
-        (SELECT a AS other, * FROM projections.{{pairs}}
-         WHERE b = $1 AND (a, kind) >= ($3, $4) AND ($2::text IS NULL OR kind = $2)
-         ORDER BY a, kind)
-    ) AS u
-    ORDER BY other, kind
-)
-SELECT p.other, p.a, p.b, p.kind, y.year, {_CERTAIN}, {_POSSIBLE}
-FROM mine AS p
-{_SPANS}
-WHERE (p.other, p.kind, y.year) > ($3, $4, $5)
-GROUP BY p.other, p.a, p.b, p.kind, y.year
-ORDER BY p.other, p.kind, y.year
-LIMIT $6
+# $1 actor, $2 kind (NULL: every kind), $3/$4 from (counterpart, kind), $5 rows a side. The
+# actor's rows from that group on, in (counterpart, kind) order, with the spans an open bound
+# needs. Each side is its own ordered index range with a LIMIT, so a page reads the rows of
+# the pairs it shows (as one query summing years, the planner sorted all the actor's rows).
+ACTOR_ROWS_SQL: Final = """
+SELECT p.other, p.a, p.b, p.kind, p.lower_year, p.upper_year,
+       sa.first_year AS a_first, sa.last_year AS a_last,
+       sb.first_year AS b_first, sb.last_year AS b_last
+FROM (
+    (SELECT b AS other, a, b, kind, lower_year, upper_year FROM projections.{pairs}
+     WHERE a = $1 AND (b, kind) >= ($3, $4) AND ($2::text IS NULL OR kind = $2)
+     ORDER BY b, kind
+     LIMIT $5)
+    UNION ALL
+    (SELECT a AS other, a, b, kind, lower_year, upper_year FROM projections.{pairs}
+     WHERE b = $1 AND (a, kind) >= ($3, $4) AND ($2::text IS NULL OR kind = $2)
+     ORDER BY a, kind
+     LIMIT $5)
+) AS p
+LEFT JOIN LATERAL (
+    SELECT first_year, last_year FROM projections.{spans}
+    WHERE actor_id = p.a AND (p.lower_year IS NULL OR p.upper_year IS NULL)
+    LIMIT 1
+) AS sa ON true
+LEFT JOIN LATERAL (
+    SELECT first_year, last_year FROM projections.{spans}
+    WHERE actor_id = p.b AND (p.lower_year IS NULL OR p.upper_year IS NULL)
+    LIMIT 1
+) AS sb ON true
 """
 
 # $1 actor, $2 kind (NULL: every kind), $3/$4 weight key (possible, certain), $5 counterpart
