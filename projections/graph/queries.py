@@ -27,10 +27,11 @@ import msgspec
 
 from projections.common import table_names
 from projections.graph.schema import (
-    ACTOR_ROWS_SQL,
     COUNTERPARTS_BY_WEIGHT_SQL,
     EDGES_BY_PAIR_SQL,
     EDGES_OF_PAIRS_SQL,
+    ROWS_AS_A_SQL,
+    ROWS_AS_B_SQL,
     TABLES,
 )
 
@@ -129,7 +130,7 @@ async def graph_page(
                 actor_id=actor_id or "",
                 kind=kind,
                 start=start,
-                sql=_sql(ACTOR_ROWS_SQL, prefix, version),
+                sql=_sql_for(prefix, version),
             )
         case "weight":
             return await _by_weight(
@@ -144,29 +145,31 @@ async def _by_counterpart(
     actor_id: str,
     kind: str | None,
     start: tuple[Any, ...],
-    sql: str,
+    sql: Callable[[str], str],
 ) -> list[tuple[GraphKey, GraphEdge]]:
     """The actor's edges after ``start`` in (counterpart, kind, year) order, summed from its
-    rows a chunk at a time: only the groups (counterpart, kind) a chunk holds whole are summed,
-    and the next chunk begins at the first group it may have cut."""
+    rows a chunk at a time: a chunk that fills its limit may end inside its last group
+    (counterpart, kind), which the next chunk begins with; the others are whole."""
     group: tuple[str, str] = (start[0], start[1])
     chunk = rows + 1
     page: list[tuple[GraphKey, GraphEdge]] = []
     while True:
-        records = await conn.fetch(sql, actor_id, kind, group[0], group[1], chunk)
-        # A side that filled its LIMIT may have stopped inside its last group.
-        cut: tuple[str, str] | None = None
-        for mine in (True, False):
-            side = [(r["other"], r["kind"]) for r in records if (r["a"] == actor_id) is mine]
-            if len(side) == chunk:
-                last = max(side)
-                cut = last if cut is None else min(cut, last)
+        # Counterparts before the actor are the rows where it is b (a < b), then the others.
+        before = group[0] < actor_id
+        statement = sql(ROWS_AS_B_SQL if before else ROWS_AS_A_SQL)
+        records = await conn.fetch(statement, actor_id, kind, group[0], group[1], chunk)
+        cut = (records[-1]["other"], records[-1]["kind"]) if len(records) == chunk else None
         page += _summed(records, start, cut)
-        if len(page) >= rows or cut is None:
+        if len(page) >= rows:
             return page[:rows]
-        # A group longer than the chunk is read whole the next time round.
-        chunk = chunk * 2 if cut == group else chunk
-        group = cut
+        if cut is not None:
+            # A group longer than the chunk is read whole the next time round.
+            chunk = chunk * 2 if cut == group else chunk
+            group = cut
+        elif before:
+            group = (actor_id, "")
+        else:
+            return page
 
 
 def _summed(
