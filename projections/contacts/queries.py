@@ -18,6 +18,7 @@ import msgspec
 from projections.contacts.schema import (
     GET_ACTOR_SQL,
     HISTORY_SQL,
+    SEARCH_ACTORS_SCAN_SQL,
     SEARCH_ACTORS_SQL,
     sql,
 )
@@ -54,6 +55,10 @@ SearchKey = tuple[bool, str, str]
 _NOW: Final = b"\xff" * 16
 """A cursor key after every cursor: the rows current at it are the ones still open."""
 _FIRST_PAGE: Final = (datetime.date.max, datetime.date.max, "")
+
+
+_JSON_ESCAPED: Final = re.compile(r'["\\\x00-\x1f]')
+"""Characters JSON text escapes: a search for them cannot use the index (``schema``)."""
 
 
 def _at(at: Cursor | None) -> bytes:
@@ -243,8 +248,9 @@ async def search_actors_keyed(
     ):
         raise ValueError(f"not an actor search key: {after!r}")
     escaped = re.sub(r"([\\%_])", r"\\\1", text)
+    statement = SEARCH_ACTORS_SCAN_SQL if _JSON_ESCAPED.search(text) else SEARCH_ACTORS_SQL
     rows = await conn.fetch(
-        sql(SEARCH_ACTORS_SQL, prefix, version),
+        sql(statement, prefix, version),
         text,
         f"{escaped}%",
         limit,

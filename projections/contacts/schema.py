@@ -21,6 +21,7 @@ __all__ = (
     "CLOSE_LINKS_SQL",
     "CLOSE_ROLES_SQL",
     "CREATE_SQL",
+    "CREATE_TRIGRAMS_SQL",
     "CUSTOM_PLANS_SQL",
     "DROP_SQL",
     "EARLIER_FACTS_SQL",
@@ -29,8 +30,11 @@ __all__ = (
     "OLD_LAYOUT_SQL",
     "ORDERED_SCANS_SQL",
     "RESTART_SQL",
+    "SEARCH_ACTORS_SCAN_SQL",
     "SEARCH_ACTORS_SQL",
+    "SEARCH_INDEX_SQL",
     "TABLES",
+    "TRIGRAMS_INSTALLED_SQL",
     "sql",
 )
 
@@ -267,17 +271,28 @@ SELECT view::text FROM (
 ORDER BY rank
 LIMIT 1
 """
-# Actors at the cursor key $5 whose id, name or alias is $1 (exact), or one of whose name's or
-# aliases' words starts with it ($2: at the start, $4: after a space). Order: exact first, then
-# canonical name, then id; $6/$7/$8 the previous page's last (exact, name, id), NULL for the
-# first page; $3 rows.
-SEARCH_ACTORS_SQL: Final = f"""
+# Every name an actor is known by, for the trigram index the search filters through:
+# pg_trgm's GIN indexes text, not arrays, and an index expression must be IMMUTABLE, which
+# array_to_string is not; the view's aliases as JSON text are (->> and || are). A text holds
+# verbatim in that JSON unless it has a character JSON escapes (", \, control characters):
+# such a search takes the plain filter (``SEARCH_ACTORS_SCAN_SQL``).
+_NAMES: Final = "(coalesce(canonical_name, '') || ' ' || coalesce(view ->> 'aliases', ''))"
+TRIGRAMS_INSTALLED_SQL: Final = "SELECT EXISTS (SELECT FROM pg_extension WHERE extname = 'pg_trgm')"
+CREATE_TRIGRAMS_SQL: Final = "CREATE EXTENSION IF NOT EXISTS pg_trgm"
+SEARCH_INDEX_SQL: Final = f"""
+CREATE INDEX IF NOT EXISTS {{actors}}_search_idx ON projections.{{actors}}
+    USING gin ({_NAMES} gin_trgm_ops)
+"""
+
+
+def _search_sql(candidates: str) -> str:
+    return f"""
 SELECT view, exact, canonical_name, actor_id FROM (
     SELECT view::text AS view, canonical_name, actor_id,
            (actor_id = lower($1) OR lower(canonical_name) = lower($1)
             OR EXISTS (SELECT 1 FROM unnest(aliases) AS a WHERE lower(a) = lower($1))) AS exact
     FROM projections.{{actors}}
-    WHERE view IS NOT NULL AND {current_at(5)}
+    WHERE {candidates} view IS NOT NULL AND {current_at(5)}
       AND (actor_id = lower($1) OR canonical_name ILIKE $2 OR canonical_name ILIKE $4
            OR EXISTS (SELECT 1 FROM unnest(aliases) AS a WHERE a ILIKE $2 OR a ILIKE $4))
 ) AS m
@@ -287,3 +302,16 @@ WHERE $6::boolean IS NULL
 ORDER BY exact DESC, canonical_name, actor_id
 LIMIT $3
 """
+
+
+# Actors at the cursor key $5 whose id, name or alias is $1 (exact), or one of whose name's or
+# aliases' words starts with it ($2: at the start, $4: after a space). Order: exact first, then
+# canonical name, then id; $6/$7/$8 the previous page's last (exact, name, id), NULL for the
+# first page; $3 rows.
+#
+# Every such actor's names hold $1 somewhere: that condition (an id match by the primary key,
+# or a trigram match over the names) picks the candidates through indexes, and the exact
+# conditions keep the matches. Without pg_trgm it is one more filter.
+SEARCH_ACTORS_SQL: Final = _search_sql(f"(actor_id = lower($1) OR {_NAMES} ILIKE '%' || $2) AND")
+# The same, for a text the index's JSON would hold escaped: every current actor filtered.
+SEARCH_ACTORS_SCAN_SQL: Final = _search_sql("")

@@ -42,6 +42,7 @@ from projections.contacts.schema import (
     TABLES,
     sql,
 )
+from projections.contacts.search import setup_search
 from projections.contacts.views import KINDS, InteractionView
 from projections.graph import GraphBatch, GraphWriter
 from projections.interaction_rows import (
@@ -171,9 +172,11 @@ class ContactsProjection:
                 await conn.execute(RESTART_SQL, self.name, self.version)
                 await conn.execute(self._q(CREATE_SQL))
                 await self._graph.setup(conn)
+                await setup_search(conn, self.prefix, self.version)
             return
         await conn.execute(self._q(CREATE_SQL))
         await self._graph.setup(conn)
+        await setup_search(conn, self.prefix, self.version)
 
     async def drop(self, conn: asyncpg.Connection) -> None:
         """Drop this version's tables (after a newer version took over)."""

@@ -28,9 +28,10 @@ import msgspec
 from projections.common import table_names
 from projections.graph.schema import (
     COUNTERPARTS_BY_WEIGHT_SQL,
-    EDGES_BY_ACTOR_SQL,
     EDGES_BY_PAIR_SQL,
     EDGES_OF_PAIRS_SQL,
+    ROWS_AS_A_SQL,
+    ROWS_AS_B_SQL,
     TABLES,
 )
 
@@ -122,15 +123,95 @@ async def graph_page(
             )
             return [((r["a"], r["b"], r["kind"], r["year"]), _edge(r)) for r in records]
         case "pair":
-            other, k, year = _key(after, (str, str, int), ("", "", _LOWEST_YEAR))
-            records = await conn.fetch(
-                _sql(EDGES_BY_ACTOR_SQL, prefix, version), actor_id, kind, other, k, year, rows
+            start = _key(after, (str, str, int), ("", "", _LOWEST_YEAR))
+            return await _by_counterpart(
+                conn,
+                rows,
+                actor_id=actor_id or "",
+                kind=kind,
+                start=start,
+                sql=_sql_for(prefix, version),
             )
-            return [((_other(r, actor_id or ""), r["kind"], r["year"]), _edge(r)) for r in records]
         case "weight":
             return await _by_weight(
                 conn, rows, actor_id=actor_id, kind=kind, after=after, sql=_sql_for(prefix, version)
             )
+
+
+async def _by_counterpart(
+    conn: asyncpg.Connection | asyncpg.Pool,
+    rows: int,
+    *,
+    actor_id: str,
+    kind: str | None,
+    start: tuple[Any, ...],
+    sql: Callable[[str], str],
+) -> list[tuple[GraphKey, GraphEdge]]:
+    """The actor's edges after ``start`` in (counterpart, kind, year) order, summed from its
+    rows a chunk at a time: a chunk that fills its limit may end inside its last group
+    (counterpart, kind), which the next chunk begins with; the others are whole."""
+    group: tuple[str, str] = (start[0], start[1])
+    chunk = rows + 1
+    page: list[tuple[GraphKey, GraphEdge]] = []
+    while True:
+        # Counterparts before the actor are the rows where it is b (a < b), then the others.
+        before = group[0] < actor_id
+        statement = sql(ROWS_AS_B_SQL if before else ROWS_AS_A_SQL)
+        records = await conn.fetch(statement, actor_id, kind, group[0], group[1], chunk)
+        cut = (records[-1]["other"], records[-1]["kind"]) if len(records) == chunk else None
+        page += _summed(records, start, cut)
+        if len(page) >= rows:
+            return page[:rows]
+        if cut is not None:
+            # A group longer than the chunk is read whole the next time round.
+            chunk = chunk * 2 if cut == group else chunk
+            group = cut
+        elif before:
+            group = (actor_id, "")
+        else:
+            return page
+
+
+def _summed(
+    records: list[asyncpg.Record], start: tuple[Any, ...], cut: tuple[str, str] | None
+) -> list[tuple[GraphKey, GraphEdge]]:
+    """The edges after ``start`` of the groups before ``cut``, summed per year."""
+    counts: dict[tuple[str, str, int], list[Any]] = {}
+    for r in records:
+        if cut is not None and (r["other"], r["kind"]) >= cut:
+            continue
+        low, high = _years(r)
+        certain = int(r["lower_year"] is not None and r["lower_year"] == r["upper_year"])
+        for year in range(low, high + 1):
+            key = (r["other"], r["kind"], year)
+            if key <= start:
+                continue
+            got = counts.get(key)
+            if got is None:
+                counts[key] = [r["a"], r["b"], certain, 1]
+            else:
+                got[2] += certain
+                got[3] += 1
+    return [
+        ((other, kind, year), GraphEdge(a=a, b=b, kind=kind, year=year, certain=c, possible=p))
+        for (other, kind, year), (a, b, c, p) in sorted(counts.items())
+    ]
+
+
+def _years(r: asyncpg.Record) -> tuple[int, int]:
+    """The years a row covers: its known bounds', an open one the pair's span's (``range``
+    of them is empty when neither actor has a dated interaction)."""
+    low: int | None = r["lower_year"]
+    high: int | None = r["upper_year"]
+    if low is None:
+        firsts = [y for y in (r["a_first"], r["b_first"]) if y is not None]
+        low = min(firsts) if firsts else None
+    if high is None:
+        lasts = [y for y in (r["a_last"], r["b_last"]) if y is not None]
+        high = max(lasts) if lasts else None
+    if low is None or high is None:
+        return 0, -1
+    return low, high
 
 
 async def _by_weight(

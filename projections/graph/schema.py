@@ -26,13 +26,14 @@ __all__ = (
     "DELETE_PAIRS_SQL",
     "DELETE_SPANS_SQL",
     "DROP_SQL",
-    "EDGES_BY_ACTOR_SQL",
     "EDGES_BY_PAIR_SQL",
     "EDGES_OF_PAIRS_SQL",
     "PAIR_COLUMNS",
     "READ_SPANS_SQL",
     "RECOUNT_SPANS_SQL",
     "REPLACE_SPANS_SQL",
+    "ROWS_AS_A_SQL",
+    "ROWS_AS_B_SQL",
     "TABLES",
     "WIDEN_SPANS_SQL",
 )
@@ -183,28 +184,39 @@ ORDER BY p.a, p.b, p.kind, y.year
 LIMIT $6
 """
 
-# $1 actor, $2 kind (NULL: every kind), $3-$5 key (counterpart, kind, year), $6 rows.
-EDGES_BY_ACTOR_SQL: Final = f"""
-WITH mine AS (
-    SELECT * FROM (
-        (SELECT b AS other, * FROM projections.{{pairs}}
-         WHERE a = $1 AND (b, kind) >= ($3, $4) AND ($2::text IS NULL OR kind = $2)
-         ORDER BY b, kind)
-        UNION ALL
-        (SELECT a AS other, * FROM projections.{{pairs}}
-         WHERE b = $1 AND (a, kind) >= ($3, $4) AND ($2::text IS NULL OR kind = $2)
-         ORDER BY a, kind)
-    ) AS u
-    ORDER BY other, kind
-)
-SELECT p.other, p.a, p.b, p.kind, y.year, {_CERTAIN}, {_POSSIBLE}
-FROM mine AS p
-{_SPANS}
-WHERE (p.other, p.kind, y.year) > ($3, $4, $5)
-GROUP BY p.other, p.a, p.b, p.kind, y.year
-ORDER BY p.other, p.kind, y.year
-LIMIT $6
+
+def _actor_rows(actor: str, other: str) -> str:
+    return f"""
+SELECT p.{other} AS other, p.a, p.b, p.kind, p.lower_year, p.upper_year,
+       sa.first_year AS a_first, sa.last_year AS a_last,
+       sb.first_year AS b_first, sb.last_year AS b_last
+FROM (
+    SELECT a, b, kind, lower_year, upper_year FROM projections.{{pairs}}
+    WHERE {actor} = $1 AND ({other}, kind) >= ($3, $4) AND ($2::text IS NULL OR kind = $2)
+    ORDER BY {other}, kind
+    LIMIT $5
+) AS p
+LEFT JOIN LATERAL (
+    SELECT first_year, last_year FROM projections.{{spans}}
+    WHERE actor_id = p.a AND (p.lower_year IS NULL OR p.upper_year IS NULL)
+    LIMIT 1
+) AS sa ON true
+LEFT JOIN LATERAL (
+    SELECT first_year, last_year FROM projections.{{spans}}
+    WHERE actor_id = p.b AND (p.lower_year IS NULL OR p.upper_year IS NULL)
+    LIMIT 1
+) AS sb ON true
 """
+
+
+# $1 actor, $2 kind (NULL: every kind), $3/$4 from (counterpart, kind), $5 rows: up to $5 of the
+# actor's rows from that group on, in (counterpart, kind) order, with the spans an open bound
+# needs. As a < b, the rows where the actor is b come first in that order (counterparts
+# before it), then those where it is a: one ordered index range with a LIMIT each, so a page
+# reads the rows of the pairs it shows (summed per year in one query, the planner read all
+# of the actor's rows by bitmap and sorted them).
+ROWS_AS_B_SQL: Final = _actor_rows("b", "a")
+ROWS_AS_A_SQL: Final = _actor_rows("a", "b")
 
 # $1 actor, $2 kind (NULL: every kind), $3/$4 weight key (possible, certain), $5 counterpart
 # key, $6 pairs. The actor's counterparts weighed from all the actor's rows.
