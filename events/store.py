@@ -248,12 +248,19 @@ READ_FEED_NARROW_SQL: Final = _FEED_PAGE.format(
 )
 
 # Whether any event below the horizon lies past the actor index's checkpoint: one step along
-# the feed key, so a reader only takes the indexer's lock when there is work.
+# the feed key, so a reader only takes the indexer's lock when there is work. (LATERAL, here
+# and below, makes the checkpoint a parameter of the index scan: as a join clause, the row
+# comparison is not used as an index bound and the whole log is read.)
 ACTOR_REFS_PENDING_SQL: Final = """
 SELECT EXISTS (
-    SELECT FROM (SELECT * FROM event_actor_refs_checkpoint LIMIT 1) AS c, events AS e
-    WHERE (e.transaction_id, e.position) > (c.transaction_id, c.position)
-      AND e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+    SELECT FROM (SELECT * FROM event_actor_refs_checkpoint LIMIT 1) AS c
+    CROSS JOIN LATERAL (
+        SELECT FROM events AS e
+        WHERE (e.transaction_id, e.position) > (c.transaction_id, c.position)
+          AND e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+        ORDER BY e.transaction_id, e.position
+        LIMIT 1
+    ) AS past
 )
 """
 
@@ -266,10 +273,13 @@ INDEX_ACTOR_REFS_SQL: Final = """
 WITH batch AS (
     SELECT e.transaction_id, e.position, event_actor_ids(e.data) AS ids
     FROM (SELECT * FROM event_actor_refs_checkpoint LIMIT 1) AS c
-    JOIN events AS e ON (e.transaction_id, e.position) > (c.transaction_id, c.position)
-    WHERE e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-    ORDER BY e.transaction_id, e.position
-    LIMIT $1
+    CROSS JOIN LATERAL (
+        SELECT transaction_id, position, data FROM events
+        WHERE (transaction_id, position) > (c.transaction_id, c.position)
+          AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+        ORDER BY transaction_id, position
+        LIMIT $1
+    ) AS e
 ), stored AS (
     INSERT INTO event_actor_refs (transaction_id, position, actor_ids)
     SELECT transaction_id, position, ids FROM batch WHERE cardinality(ids) > 0
