@@ -7,17 +7,18 @@ import binascii
 import re
 import struct
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 from uuid import UUID, uuid4
 
 import msgspec
 
-from events.errors import InvalidCursorError
+from events.errors import InvalidCursorError, InvalidReadError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
 __all__ = (
+    "ACTOR_ID_PATTERN",
     "START",
     "AppendResult",
     "Cursor",
@@ -28,6 +29,7 @@ __all__ = (
     "RecordedEvent",
     "StreamSlice",
     "category_of",
+    "check_actor_id",
 )
 
 _CURSOR = struct.Struct(">QQ")
@@ -145,6 +147,21 @@ class StreamSlice(msgspec.Struct, frozen=True, kw_only=True):
     events: list[RecordedEvent]
     current_version: int
     next_version: int | None
+
+
+ACTOR_ID_PATTERN: Final = r"[a-z0-9][a-z0-9_.]{0,99}"
+"""What an actor id looks like (``events.domain.commands.Id``): the only values the feed's
+actor filter takes, and the only strings of an event's data its index holds."""
+_ACTOR_ID = re.compile(ACTOR_ID_PATTERN)
+
+
+def check_actor_id(actor: str) -> None:
+    """Refuse, with ``InvalidReadError``, an actor filter that cannot be an actor id."""
+    if not isinstance(actor, str) or not _ACTOR_ID.fullmatch(actor):
+        raise InvalidReadError(
+            f"actor {actor!r} is not an actor id: 1-100 characters of a-z, 0-9, _ and ., "
+            "starting with a letter or digit"
+        )
 
 
 class FeedFilter(msgspec.Struct, frozen=True, kw_only=True):

@@ -67,6 +67,7 @@ from events.records import (
     NewEvent,
     RecordedEvent,
     StreamSlice,
+    check_actor_id,
 )
 from events.rows import (
     EMPTY_HEAD,
@@ -177,38 +178,127 @@ LEFT JOIN LATERAL (
 
 READ_FEED_SQL: Final = _FEED_PAGE.format(columns=_COLUMNS, more="")
 
-# The string values anywhere in an event's data, as a JSON array: the expression that
-# migration 0005's GIN index (events_data_strings) holds. Written here exactly as there, or the
-# planner does not see that the index answers the query.
-_DATA_STRINGS: Final = """jsonb_path_query_array(data, 'strict $.** ? (@.type() == "string")')"""
+# The feed's actor filter. An event is about actor X when it is in X's own stream or when a
+# string value anywhere in its data equals X. Appends write nothing for the second half:
+# migration 0006 keeps event_actor_refs, the strings of each event's data that can be an actor
+# id, for every event up to a checkpoint, and readers of the filter bring it up to the horizon
+# first (INDEX_ACTOR_REFS_SQL). A page is then the first ``limit``, in feed order, of three
+# short lists, each cut to the page: the actor's own stream (its key), the indexed events
+# naming it (a GIN lookup for a rare or unknown actor; a walk of event_actor_refs in feed order
+# for a frequent one, which finds a page at once), and the events past the checkpoint tested
+# one by one (a handful: the catch-up ran just before). One statement, so one snapshot: the
+# checkpoint and the rows it covers are seen together, and no event falls between the lists.
+_AFTER = "(transaction_id, position) > ($1::xid8, $2::bigint)"
+_FILTERS = """($4::text IS NULL OR starts_with(type, $4))
+              AND ($5::text[] IS NULL OR split_part(stream_id, '-', 1) = any($5::text[]))"""
+# Exactly "some string value equals the actor" (a number or a key never does).
+_NAMES_ACTOR = """jsonb_path_exists(data, 'strict $.** ? (@ == $actor)',
+                                   jsonb_build_object('actor', ${n}::text))"""
 
-# "About the actor in ${n}": its own stream, or a string value anywhere in the data equal to the
-# id (array containment of a string is equality with an element). Both sides are indexed, so a
-# rare or unknown actor's page is a bitmap of its few events, sorted; for a frequent actor the
-# planner walks the feed key instead, which finds a page at once. Each statement keeps a custom
-# plan (a generic one would walk the whole feed for a rare actor, and costs far more than any
-# custom plan, so PostgreSQL never switches to it; tests/test_feed_actor.py checks).
-_ABOUT_ACTOR: Final = f"""(stream_id = 'actor-' || ${{n}}
-           OR {_DATA_STRINGS} @> jsonb_build_array(${{n}}::text))"""
+READ_FEED_ACTOR_SQL: Final = f"""
+WITH horizon AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin),
+tail AS (
+    SELECT CASE WHEN (c.transaction_id, c.position) > ($1::xid8, $2::bigint)
+                THEN c.transaction_id ELSE $1::xid8 END AS transaction_id,
+           CASE WHEN (c.transaction_id, c.position) > ($1::xid8, $2::bigint)
+                THEN c.position ELSE $2::bigint END AS position
+    FROM (SELECT transaction_id, position FROM event_actor_refs_checkpoint LIMIT 1) AS c
+)
+SELECT horizon.xmin AS horizon, page.*
+FROM horizon CROSS JOIN tail
+LEFT JOIN LATERAL (
+    SELECT {_COLUMNS} FROM events
+    WHERE (transaction_id, position) IN (
+        (SELECT transaction_id, position FROM events
+         WHERE stream_id = 'actor-' || $6 AND {_AFTER} AND transaction_id < horizon.xmin
+           AND {_FILTERS}
+         ORDER BY transaction_id, position
+         LIMIT $3)
+        UNION ALL
+        (SELECT r.transaction_id, r.position
+         FROM event_actor_refs AS r JOIN events USING (transaction_id, position)
+         WHERE r.actor_ids @> ARRAY[$6::text]
+           AND (r.transaction_id, r.position) > ($1::xid8, $2::bigint)
+           AND {_FILTERS}
+         ORDER BY r.transaction_id, r.position
+         LIMIT $3)
+        UNION ALL
+        (SELECT transaction_id, position FROM events
+         WHERE (transaction_id, position) > (tail.transaction_id, tail.position)
+           AND transaction_id < horizon.xmin
+           AND {_FILTERS}
+           AND {_NAMES_ACTOR.format(n=6)}
+         ORDER BY transaction_id, position
+         LIMIT $3)
+    )
+    ORDER BY transaction_id, position
+    LIMIT $3
+) AS page ON true
+"""
 
-# Only when a stream or an actor is asked for: their clauses, even with NULL parameters, make
-# the planner expect so few rows that it chose parallel scans and JIT for plain pages, which
-# cut the feed read (and every projection rebuild) to a fifth. With a stream, its key finds the
-# rows and the actor (if any) filters them.
+# Only when a stream is asked for: its key finds the rows, and the actor (if any) is tested on
+# each of them. (The stream and actor clauses, even with NULL parameters, made the planner
+# expect so few rows that it chose parallel scans and JIT for plain pages, which cut the feed
+# read, and every projection rebuild, to a fifth.)
 READ_FEED_NARROW_SQL: Final = _FEED_PAGE.format(
     columns=_COLUMNS,
     more=f"""
       AND stream_id = $6
-      AND ($7::text IS NULL OR {_ABOUT_ACTOR.format(n=7)})""",
+      AND ($7::text IS NULL OR stream_id = 'actor-' || $7 OR {_NAMES_ACTOR.format(n=7)})""",
 )
 
-# An actor without a stream: no optional clause around the actor's, so that the planner can
-# always combine its two indexes.
-READ_FEED_ACTOR_SQL: Final = _FEED_PAGE.format(
-    columns=_COLUMNS,
-    more=f"""
-      AND {_ABOUT_ACTOR.format(n=6)}""",
+# Whether any event below the horizon lies past the actor index's checkpoint: one step along
+# the feed key, so a reader only takes the indexer's lock when there is work. (LATERAL, here
+# and below, makes the checkpoint a parameter of the index scan: as a join clause, the row
+# comparison is not used as an index bound and the whole log is read.)
+ACTOR_REFS_PENDING_SQL: Final = """
+SELECT EXISTS (
+    SELECT FROM (SELECT * FROM event_actor_refs_checkpoint LIMIT 1) AS c
+    CROSS JOIN LATERAL (
+        SELECT FROM events AS e
+        WHERE (e.transaction_id, e.position) > (c.transaction_id, c.position)
+          AND e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+        ORDER BY e.transaction_id, e.position
+        LIMIT 1
+    ) AS past
 )
+"""
+
+# One indexer at a time (a transaction-level advisory lock, taken before this statement, whose
+# snapshot therefore sees the previous indexer's checkpoint): the next $1 events past the
+# checkpoint below the horizon, their rows and the checkpoint moved past them, in one
+# statement. Returns how many events it looked at.
+ACTOR_REFS_LOCK_SQL: Final = "SELECT pg_advisory_xact_lock($1::bigint)"
+INDEX_ACTOR_REFS_SQL: Final = """
+WITH batch AS (
+    SELECT e.transaction_id, e.position, event_actor_ids(e.data) AS ids
+    FROM (SELECT * FROM event_actor_refs_checkpoint LIMIT 1) AS c
+    CROSS JOIN LATERAL (
+        SELECT transaction_id, position, data FROM events
+        WHERE (transaction_id, position) > (c.transaction_id, c.position)
+          AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+        ORDER BY transaction_id, position
+        LIMIT $1
+    ) AS e
+), stored AS (
+    INSERT INTO event_actor_refs (transaction_id, position, actor_ids)
+    SELECT transaction_id, position, ids FROM batch WHERE cardinality(ids) > 0
+), moved AS (
+    UPDATE event_actor_refs_checkpoint AS c
+    SET transaction_id = last.transaction_id, position = last.position
+    FROM (
+        SELECT transaction_id, position FROM batch
+        ORDER BY transaction_id DESC, position DESC
+        LIMIT 1
+    ) AS last
+    WHERE c.single
+)
+SELECT count(*) FROM batch
+"""
+# pg_advisory_xact_lock's key: "diplofeed actor refs", any constant no other lock uses.
+_ACTOR_REFS_LOCK_KEY: Final = 0x6469706C_61637472
+_ACTOR_REFS_CHUNK: Final = 5_000
+_ACTOR_REFS_MAX_CHUNKS: Final = 40
 
 # The last visible event recorded at or before $1 (events_recorded_at, one backward step).
 CURSOR_AT_SQL: Final = """
@@ -526,6 +616,8 @@ class EventStore:
     ) -> FeedPage:
         """Read the global feed after ``after`` (see the module docstring for the guarantee)."""
         _check_limit(limit)
+        if filter is not None and filter.actor is not None:
+            check_actor_id(filter.actor)
         args: tuple[object, ...] = (
             after.transaction_id,
             after.position,
@@ -538,6 +630,7 @@ class EventStore:
                 READ_FEED_NARROW_SQL, *args, filter.stream_id, filter.actor
             )
         elif filter is not None and filter.actor:
+            await self.index_actor_refs()
             rows = await self._pool.fetch(READ_FEED_ACTOR_SQL, *args, filter.actor)
         else:
             rows = await self._pool.fetch(READ_FEED_SQL, *args)
@@ -552,6 +645,24 @@ class EventStore:
         horizon = Cursor(rows[0]["horizon"], 0)
         last = events[-1].cursor if events else after
         return FeedPage(events=events, next_cursor=max(last, horizon), full=False)
+
+    async def index_actor_refs(self) -> int:
+        """Bring the actor filter's index up to the feed's horizon; the number of events
+        indexed. ``read_all`` calls it before every actor-filtered read, so the events it then
+        tests one by one are only those appended since; a caller may also run it after bursts
+        of appends, to take the work off the next reader."""
+        async with self._pool.acquire() as conn:
+            if not await conn.fetchval(ACTOR_REFS_PENDING_SQL):
+                return 0
+            indexed = 0
+            for _ in range(_ACTOR_REFS_MAX_CHUNKS):
+                async with conn.transaction():
+                    await conn.execute(ACTOR_REFS_LOCK_SQL, _ACTOR_REFS_LOCK_KEY)
+                    done: int = await conn.fetchval(INDEX_ACTOR_REFS_SQL, _ACTOR_REFS_CHUNK)
+                indexed += done
+                if done < _ACTOR_REFS_CHUNK:
+                    break
+            return indexed
 
     async def read_events(self, event_ids: Sequence[UUID | str]) -> list[RecordedEvent]:
         """The stored events with these ids (those that exist), in position order."""

@@ -129,6 +129,18 @@ async def test_filters_by_type_category_stream_and_actor(api: ApiServer) -> None
     assert [e["subject"] for e in by_category] == [f"actor-{faction}"]
 
 
+async def test_an_actor_that_cannot_be_an_actor_id_is_a_400_problem(api: ApiServer) -> None:
+    # No actor id holds capitals, spaces or quotes: such a filter could only ever match by a
+    # walk of the log, so it is refused rather than answered slowly.
+    async with api.client("read") as client:
+        for actor in ("Hamas", "abu marzook", 'x"y', "a" * 101):
+            for path in ("/feed", "/feed/stream"):
+                response = await client.get(path, params={"actor": actor})
+                assert response.status_code == 400, (path, actor, response.text)
+                assert response.headers["content-type"].startswith("application/problem+json")
+        assert (await client.get("/feed", params={"actor": "hamas", "limit": 1})).status_code == 200
+
+
 async def test_a_long_poll_answers_as_soon_as_an_event_arrives(api: ApiServer) -> None:
     async with api.client("read") as client:
         stream = f"meeting-{new_id('m')}"

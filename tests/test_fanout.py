@@ -113,7 +113,7 @@ async def _filters_agree(store: EventStore) -> None:
     category = _category()
     actor = f"a{uuid4().hex[:8]}"
     await _append(store, category, 6, about=actor)
-    await _append(store, category, 3, about="someone else")
+    await _append(store, category, 3, about="someone_else")
     await store.append(f"actor-{actor}", [NewEvent(type="Fanout.Actor", data={"n": 1})])
     everything = await _feed(store, FeedFilter(categories=(category, "actor")))
     filters = [
@@ -122,7 +122,7 @@ async def _filters_agree(store: EventStore) -> None:
         FeedFilter(actor=actor),
         FeedFilter(stream_id=f"{category}-1"),
         FeedFilter(type_prefix="Fanout.A"),
-        FeedFilter(categories=(category,), type_prefix="Fanout.P", actor="someone else"),
+        FeedFilter(categories=(category,), type_prefix="Fanout.P", actor="someone_else"),
     ]
     for flt in filters:
         in_sql = {e.event_id for e in await _feed(store, flt)}

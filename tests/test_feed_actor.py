@@ -1,11 +1,13 @@
 """The feed's actor filter: an index lookup with exactly the old meaning (the actor's own stream,
-or any string value anywhere in the data equal to the id), the in-memory filter agreeing with
-it, and a rare or unknown actor's page planned as a lookup, never a walk of the log."""
+or any string value anywhere in the data equal to the id), the same whether the events were
+indexed yet or not, the in-memory filter agreeing with it, values that cannot be an actor id
+refused, and a rare or unknown actor's page planned as a lookup, never a walk of the log."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
 from typing import TYPE_CHECKING, Any
 from uuid import uuid4
 
@@ -18,12 +20,16 @@ from events import (
     APP_ROLE,
     START,
     ConnectionOptions,
+    Cursor,
     EventStore,
     FeedFilter,
+    InvalidReadError,
     NewEvent,
     create_pool,
     horizon_lag,
 )
+from events.domain.commands import Id
+from events.records import ACTOR_ID_PATTERN
 from events.store import READ_FEED_ACTOR_SQL, READ_FEED_NARROW_SQL, READ_FEED_SQL
 from tests.database import scratch_database
 
@@ -191,6 +197,10 @@ async def test_the_indexed_filter_selects_what_the_in_memory_one_does(
     for e in ours:
         candidates |= _strings(json.loads(e.data))
     for actor in sorted(candidates):
+        if not re.fullmatch(ACTOR_ID_PATTERN, actor):
+            with pytest.raises(InvalidReadError):
+                await store.read_all(START, filter=FeedFilter(actor=actor))
+            continue
         reference = await _old_semantics(store, ours, actor)
         assert _in_memory(ours, actor) == reference, actor
         assert await _walk(store, FeedFilter(actor=actor), limit=2) == reference, actor
@@ -208,11 +218,111 @@ def _strings(value: Any) -> set[str]:
 
 def test_only_filtered_pages_carry_the_actor_clause() -> None:
     # Those clauses made the planner choose parallel scans and JIT for every plain page.
-    assert "jsonb_path_query_array" not in READ_FEED_SQL
-    assert "jsonb_path_query_array" in READ_FEED_ACTOR_SQL
-    assert "jsonb_path_query_array" in READ_FEED_NARROW_SQL
+    assert "jsonb_path_exists" not in READ_FEED_SQL
+    assert "event_actor_refs" not in READ_FEED_SQL
+    assert "event_actor_refs" in READ_FEED_ACTOR_SQL
+    assert "jsonb_path_exists" in READ_FEED_NARROW_SQL
     # No optional clause around the actor's: it would keep the planner off the indexes.
     assert "IS NULL OR stream_id = 'actor-'" not in READ_FEED_ACTOR_SQL
+
+
+def test_the_actor_pattern_is_the_domain_id() -> None:
+    # The filter refuses what the domain cannot name, and indexes only what it can.
+    assert f"^{ACTOR_ID_PATTERN}$" in repr(Id)
+
+
+@pytest.mark.parametrize(
+    "actor", ["Hamas", "abu marzook", "a-b", "_x", "é", "a" * 101, 'a"b', "a\n", "x\n"]
+)
+async def test_a_value_that_cannot_be_an_actor_id_is_refused(
+    own_store: EventStore, actor: str
+) -> None:
+    with pytest.raises(InvalidReadError, match="not an actor id"):
+        await own_store.read_all(START, filter=FeedFilter(actor=actor))
+
+
+async def test_a_page_is_the_same_before_and_after_the_events_are_indexed(
+    own_store: EventStore,
+) -> None:
+    store = own_store
+    await store.index_actor_refs()
+    run = uuid4().hex[:8]
+    actor = f"k{run}"
+    appends: list[tuple[str, Any]] = [
+        (f"t{run}-{i}", {"participants": [{"actor_id": actor if i % 3 == 0 else f"o{i}"}]})
+        for i in range(30)
+    ]
+    appends.append((f"actor-{actor}", {"name": "Kay"}))
+    ours = await _append_all(store, appends)
+    expected = await _old_semantics(store, ours, actor)
+    assert len(expected) == 11
+
+    async def walk_unindexed(limit: int) -> list[str]:
+        # The page statement alone, as a reader sees the log before any catch-up: the events
+        # past the checkpoint are tested one by one.
+        found: list[str] = []
+        cursor = START
+        while True:
+            rows = await store.pool.fetch(
+                READ_FEED_ACTOR_SQL,
+                cursor.transaction_id,
+                cursor.position,
+                limit,
+                None,
+                None,
+                actor,
+            )
+            page = [r for r in rows if r["position"] is not None]
+            found += [str(r["event_id"]) for r in page]
+            if len(page) < limit:
+                return found
+            cursor = Cursor(page[-1]["transaction_id"], page[-1]["position"])
+
+    unindexed = await store.pool.fetchval(
+        "SELECT count(*) FROM event_actor_refs WHERE $1 = any(actor_ids)", actor
+    )
+    assert unindexed == 0
+    assert await walk_unindexed(4) == expected
+    assert await store.index_actor_refs() >= len(appends)
+    indexed = await store.pool.fetchval(
+        "SELECT count(*) FROM event_actor_refs WHERE $1 = any(actor_ids)", actor
+    )
+    assert indexed == 10  # the actor's own stream's event does not name it
+    assert await walk_unindexed(4) == expected
+    assert await store.index_actor_refs() == 0
+    assert await _walk(store, FeedFilter(actor=actor), limit=3) == expected
+
+
+async def test_a_follower_misses_nothing_while_appends_land(own_store: EventStore) -> None:
+    # Appends and filtered reads interleaved: each read indexes what came before it, events
+    # keep landing past the checkpoint, and the follower sees each of its events once.
+    store = own_store
+    run = uuid4().hex[:8]
+    actor = f"f{run}"
+    appended: list[str] = []
+    seen: list[str] = []
+    cursor = START
+
+    async def writer() -> None:
+        for i in range(60):
+            event = NewEvent(type="test.about", data={"who": [actor, f"x{i}"], "i": i})
+            await store.append(f"t{run}-{i % 7}", [event])
+            appended.append(str(event.event_id))
+            await asyncio.sleep(0)
+
+    task = asyncio.create_task(writer())
+    try:
+        async with asyncio.timeout(60):
+            while not task.done() or len(seen) < len(appended):
+                page = await store.read_all(cursor, limit=5, filter=FeedFilter(actor=actor))
+                seen += [str(e.event_id) for e in page.events]
+                cursor = page.next_cursor
+                if not page.full:
+                    await asyncio.sleep(0.01)
+    finally:
+        await task
+    assert sorted(seen) == sorted(appended)
+    assert len(set(seen)) == len(seen)
 
 
 # -- plans over a log of some size ----------------------------------------------------------------
@@ -230,6 +340,22 @@ async def _plan(conn: asyncpg.Connection, sql: str, *args: object) -> list[dict[
     return _nodes(json.loads(text)[0]["Plan"])
 
 
+async def _rows_read(conn: asyncpg.Connection, sql: str, limit: int, actor: str) -> int:
+    text = await conn.fetchval(
+        f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}", 0, 0, limit, None, None, actor
+    )
+    return sum(
+        (
+            n.get("Actual Rows", 0)
+            + n.get("Rows Removed by Filter", 0)
+            + n.get("Rows Removed by Index Recheck", 0)
+        )
+        * n.get("Actual Loops", 1)
+        for n in _nodes(json.loads(text)[0]["Plan"])
+        if n.get("Relation Name") in {"events", "event_actor_refs"}
+    )
+
+
 async def test_a_rare_or_unknown_actor_costs_a_lookup_not_a_scan(large_log_dsn: str) -> None:
     conn = await asyncpg.connect(large_log_dsn)
     try:
@@ -245,16 +371,25 @@ async def test_a_rare_or_unknown_actor_costs_a_lookup_not_a_scan(large_log_dsn: 
         for actor in (rare, "nobody_at_all"):
             for limit in (1, 100):
                 nodes = await _plan(conn, READ_FEED_ACTOR_SQL, 0, 0, limit, None, None, actor)
-                kinds = {n["Node Type"] for n in nodes}
+                # The checkpoint is one row: reading it whole is no walk of the log.
+                kinds = {
+                    n["Node Type"]
+                    for n in nodes
+                    if n.get("Relation Name") != "event_actor_refs_checkpoint"
+                }
                 used = {n.get("Index Name") for n in nodes}
                 assert "Seq Scan" not in kinds, (actor, kinds)
                 # Both halves of the meaning by their index, not a walk along the feed key.
-                assert {"events_data_strings", "events_stream_version_key"} <= used, used
-                assert "events_pkey" not in used, used
+                assert {"event_actor_refs_ids", "events_stream_version_key"} <= used, used
+                # Run, it reads rows in proportion to the page, not to the log: the actor's
+                # own few, the indexed ones naming it, each joined back by its key, and the
+                # events past the checkpoint (none here).
+                assert await _rows_read(conn, READ_FEED_ACTOR_SQL, limit, actor) < 100
         # A frequent actor's page is found at once along the feed key: no scan either.
         frequent = max(frequency, key=lambda a: (frequency[a], a))
         nodes = await _plan(conn, READ_FEED_ACTOR_SQL, 0, 0, 100, None, None, frequent)
-        assert "Seq Scan" not in {n["Node Type"] for n in nodes}
+        scanned = {n.get("Relation Name") for n in nodes if n["Node Type"] == "Seq Scan"}
+        assert scanned <= {"event_actor_refs_checkpoint"}, scanned
 
         # asyncpg keeps its statements prepared; PostgreSQL could switch one to a generic plan,
         # which would walk the feed for every actor. It costs far more than the custom ones, so

@@ -10,7 +10,7 @@ from importlib import resources
 import asyncpg
 import pytest
 
-from events import APP_ROLE, ConnectionOptions, connect
+from events import APP_ROLE, ConnectionOptions, connect, horizon_lag
 from events.errors import MigrationError
 from events.migrate import (
     MIGRATION_LOCK_KEY,
@@ -187,7 +187,7 @@ async def test_0005_indexes_the_events_already_stored(
             "'actor_id', 'a' || g))), '{}', now() - make_interval(hours => g), "
             "sha256(int8send(g)) FROM generate_series(1, 50) AS g"
         )
-        monkeypatch.setattr(module, "available_migrations", lambda: shipped)
+        monkeypatch.setattr(module, "available_migrations", lambda: shipped[:5])
         assert [m.name for m in await migrate(conn)] == ["lookup_indexes"]
         indexes = {
             r["indexname"]: r["indexdef"]
@@ -208,5 +208,55 @@ async def test_0005_indexes_the_events_already_stored(
             "ORDER BY recorded_at DESC, transaction_id DESC, position DESC LIMIT 1"
         )
         assert latest == "interaction-11"
+    finally:
+        await conn.close()
+
+
+async def test_0006_indexes_the_actors_of_the_events_already_stored(
+    empty_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The upgrade path: a log written under 0001-0005, then 0006 replaces the expression index
+    # with event_actor_refs, filled for every event already stored, its checkpoint at the end.
+    shipped = available_migrations()
+    module = importlib.import_module("events.migrate")
+    monkeypatch.setattr(module, "available_migrations", lambda: shipped[:5])
+    conn = await asyncpg.connect(empty_dsn)
+    try:
+        await migrate(conn)
+        await conn.execute(
+            "INSERT INTO events (stream_id, stream_version, event_id, type, schema_version, "
+            "data, metadata, hash) "
+            "SELECT 'interaction-' || g, 1, gen_random_uuid(), 'test.old', 1, "
+            "jsonb_build_object('participants', jsonb_build_array(jsonb_build_object("
+            "'actor_id', 'a' || g, 'name', 'Actor ' || g)), 'n', g), '{}', "
+            "sha256(int8send(g)) FROM generate_series(1, 50) AS g"
+        )
+        # Only events below the horizon are indexed: wait out other sessions' transactions.
+        async with asyncio.timeout(30):
+            while (await horizon_lag(conn)).events_held_back:  # noqa: ASYNC110
+                await asyncio.sleep(0.02)
+        monkeypatch.setattr(module, "available_migrations", lambda: shipped)
+        assert [m.name for m in await migrate(conn)] == ["actor_refs"]
+        indexes = {r["indexname"] for r in await conn.fetch("SELECT indexname FROM pg_indexes")}
+        assert "events_data_strings" not in indexes
+        assert "event_actor_refs_ids" in indexes
+        # Only the strings that can be an actor id ("Actor 7" cannot, 7 is a number).
+        refs = await conn.fetch(
+            "SELECT e.stream_id, r.actor_ids FROM event_actor_refs AS r "
+            "JOIN events AS e USING (transaction_id, position) ORDER BY e.position"
+        )
+        assert [(r["stream_id"], r["actor_ids"]) for r in refs] == [
+            (f"interaction-{g}", [f"a{g}"]) for g in range(1, 51)
+        ]
+        last = await conn.fetchrow(
+            "SELECT transaction_id, position FROM events "
+            "ORDER BY transaction_id DESC, position DESC LIMIT 1"
+        )
+        checkpoint = await conn.fetchrow(
+            "SELECT transaction_id, position FROM event_actor_refs_checkpoint"
+        )
+        assert checkpoint is not None
+        assert last is not None
+        assert tuple(checkpoint) == tuple(last)
     finally:
         await conn.close()

@@ -18,7 +18,7 @@ from litestar import Request, Response, get
 from litestar.params import FromPath, HeaderParameter, QueryParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
-from events.records import START, Cursor, FeedFilter
+from events.records import ACTOR_ID_PATTERN, START, Cursor, FeedFilter
 from service.auth import require
 from service.cloudevents import (
     BATCH_MEDIA_TYPE,
@@ -74,8 +74,10 @@ _Actor = Annotated[
     str | None,
     QueryParameter(
         name="actor",
-        description="Only events about this actor id: its own stream's and every event naming it.",
-        max_length=300,
+        description="Only events about this actor id: its own stream's and every event naming it "
+        "(a string value anywhere in its data equal to the id). A value that cannot be an actor "
+        "id is refused (400).",
+        pattern=f"^{ACTOR_ID_PATTERN}$",
     ),
 ]
 _Stream = Annotated[
