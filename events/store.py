@@ -251,8 +251,10 @@ READ_FEED_NARROW_SQL: Final = _FEED_PAGE.format(
 # the feed key, so a reader only takes the indexer's lock when there is work. (LATERAL, here
 # and below, makes the checkpoint a parameter of the index scan: as a join clause, the row
 # comparison is not used as an index bound and the whole log is read.)
+# A hot standby cannot write: there the checkpoint is the primary's (replicated), and the
+# events past it are tested one by one.
 ACTOR_REFS_PENDING_SQL: Final = """
-SELECT EXISTS (
+SELECT NOT pg_is_in_recovery() AND EXISTS (
     SELECT FROM (SELECT * FROM event_actor_refs_checkpoint LIMIT 1) AS c
     CROSS JOIN LATERAL (
         SELECT FROM events AS e
@@ -645,6 +647,12 @@ class EventStore:
         horizon = Cursor(rows[0]["horizon"], 0)
         last = events[-1].cursor if events else after
         return FeedPage(events=events, next_cursor=max(last, horizon), full=False)
+
+    @property
+    def actor_refs_batch(self) -> int:
+        """The most events one ``index_actor_refs`` call indexes (fewer: it reached the
+        horizon)."""
+        return _ACTOR_REFS_CHUNK * _ACTOR_REFS_MAX_CHUNKS
 
     async def index_actor_refs(self) -> int:
         """Bring the actor filter's index up to the feed's horizon; the number of events

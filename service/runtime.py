@@ -11,6 +11,7 @@ import logging
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, Final
 
+from events.actor_refs import keep_actor_refs_indexed
 from events.connect import connect, create_pool
 from events.domain.handler import CommandHandler
 from events.notify import FeedListener, Notifier
@@ -53,7 +54,9 @@ async def run_projections(settings: Settings, names: Iterable[str] | None = None
     """Run the projections until cancelled (``diplofeed project``)."""
     async with open_store(settings) as store:
         runners = projection_runners(store, settings, names)
-        await asyncio.gather(*(runner.run() for runner in runners.values()))
+        await asyncio.gather(
+            keep_actor_refs_indexed(store), *(runner.run() for runner in runners.values())
+        )
 
 
 class Runtime:
@@ -79,6 +82,10 @@ class Runtime:
         if not self.settings.run_projections:
             return
         loop = asyncio.get_running_loop()
+        # The process that runs the projections also keeps the feed's actor index current.
+        self._tasks.append(
+            loop.create_task(keep_actor_refs_indexed(self.store), name="actor index")
+        )
         for name, runner in projection_runners(self.store, self.settings).items():
             self.runners.append(runner)
             self._tasks.append(loop.create_task(runner.run(), name=f"projection:{name}"))

@@ -6,6 +6,7 @@ refused, and a rare or unknown actor's page planned as a lookup, never a walk of
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 from typing import TYPE_CHECKING, Any
@@ -28,6 +29,7 @@ from events import (
     create_pool,
     horizon_lag,
 )
+from events.actor_refs import keep_actor_refs_indexed
 from events.domain.commands import Id
 from events.records import ACTOR_ID_PATTERN
 from events.store import READ_FEED_ACTOR_SQL, READ_FEED_NARROW_SQL, READ_FEED_SQL
@@ -291,6 +293,32 @@ async def test_a_page_is_the_same_before_and_after_the_events_are_indexed(
     assert await walk_unindexed(4) == expected
     assert await store.index_actor_refs() == 0
     assert await _walk(store, FeedFilter(actor=actor), limit=3) == expected
+
+
+async def test_the_background_indexer_keeps_up_without_readers(own_store: EventStore) -> None:
+    store = own_store
+    await store.index_actor_refs()
+    run = uuid4().hex[:8]
+    actor = f"b{run}"
+    ours = await _append_all(
+        store, [(f"t{run}-{i}", {"participants": [{"actor_id": actor}]}) for i in range(5)]
+    )
+    task = asyncio.get_running_loop().create_task(keep_actor_refs_indexed(store, idle=0.05))
+    try:
+        async with asyncio.timeout(30):
+            while True:
+                indexed = await store.pool.fetchval(
+                    "SELECT count(*) FROM event_actor_refs WHERE $1 = any(actor_ids)", actor
+                )
+                if indexed == len(ours):
+                    break
+                await asyncio.sleep(0.05)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    # Nothing was left for a reader to index.
+    assert await store.index_actor_refs() == 0
 
 
 async def test_a_follower_misses_nothing_while_appends_land(own_store: EventStore) -> None:
