@@ -235,7 +235,7 @@ async def test_0006_indexes_the_actors_of_the_events_already_stored(
         async with asyncio.timeout(30):
             while (await horizon_lag(conn)).events_held_back:  # noqa: ASYNC110
                 await asyncio.sleep(0.02)
-        monkeypatch.setattr(module, "available_migrations", lambda: shipped)
+        monkeypatch.setattr(module, "available_migrations", lambda: shipped[:6])
         assert [m.name for m in await migrate(conn)] == ["actor_refs"]
         indexes = {r["indexname"] for r in await conn.fetch("SELECT indexname FROM pg_indexes")}
         assert "events_data_strings" not in indexes
@@ -258,5 +258,20 @@ async def test_0006_indexes_the_actors_of_the_events_already_stored(
         assert checkpoint is not None
         assert last is not None
         assert tuple(checkpoint) == tuple(last)
+    finally:
+        await conn.close()
+
+
+async def test_0007_installs_pg_trgm_where_the_server_ships_it(empty_dsn: str) -> None:
+    conn = await asyncpg.connect(empty_dsn)
+    try:
+        await migrate(conn)
+        available = await conn.fetchval(
+            "SELECT count(*) FROM pg_available_extensions WHERE name = 'pg_trgm'"
+        )
+        installed = await conn.fetchval(
+            "SELECT count(*) FROM pg_extension WHERE extname = 'pg_trgm'"
+        )
+        assert installed == available
     finally:
         await conn.close()
