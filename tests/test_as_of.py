@@ -33,7 +33,13 @@ from events.domain.commands import (
 from events.domain.handler import CommandHandler
 from events.domain.vocabulary import Alias
 from projections.contacts import ContactsProjection, contact_history
-from projections.contacts.schema import HISTORY_SQL, ORDERED_SCANS_SQL, sql
+from projections.contacts.schema import (
+    HISTORY_SQL,
+    MERGED_SCANS_SQL,
+    ORDERED_SCANS_SQL,
+    merged_history_sql,
+    sql,
+)
 from projections.rebuild import live_version
 from projections.roster import RosterProjection, get_roster
 from projections.runner import ProjectionRunner, checkpoint_of
@@ -430,7 +436,7 @@ async def test_the_history_page_reads_the_links_index(pool: asyncpg.Pool) -> Non
             "'\\x01'::bytea, NULL FROM generate_series(1, 30) AS n"
         )
         await conn.execute(f"ANALYZE projections.{links}; ANALYZE projections.{roles}")
-        statement = sql(HISTORY_SQL, projection.prefix, 1)
+        members = [f"a{n}" for n in range(1, 31)]
         args = [
             "org",
             b"\x03",
@@ -439,21 +445,30 @@ async def test_the_history_page_reads_the_links_index(pool: asyncpg.Pool) -> Non
             None,
             None,
             False,
-            False,
             datetime.date.max,
             datetime.date.max,
             "",
             101,
+            members,
+            [None] * len(members),
+            [None] * len(members),
         ]
-        for generic in (False, True):
-            async with conn.transaction():
-                if generic:
-                    await conn.execute("SET LOCAL plan_cache_mode = force_generic_plan")
-                await conn.execute(ORDERED_SCANS_SQL)  # as the route reads a page
-                plan = "\n".join(r[0] for r in await conn.fetch(f"EXPLAIN {statement}", *args))
-            # Each actor's links walked in page order, stopping after the page.
-            assert f"Index Scan using {links}_history_idx" in plan, plan
-            assert f"Seq Scan on {links}" not in plan, plan
+        merged = sql(merged_history_sql(32), projection.prefix, 1)
+        lateral = sql(HISTORY_SQL, projection.prefix, 1)
+        for statement, settings in ((merged, MERGED_SCANS_SQL), (lateral, ORDERED_SCANS_SQL)):
+            for generic in (False, True):
+                async with conn.transaction():
+                    if generic:
+                        await conn.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+                    await conn.execute(settings)  # as contact_history_page reads a page
+                    plan = "\n".join(r[0] for r in await conn.fetch(f"EXPLAIN {statement}", *args))
+                # Each actor's links walked in page order, stopping after the page.
+                assert f"Index Scan using {links}_history_idx" in plan, plan
+                assert f"Seq Scan on {links}" not in plan, plan
+                if statement is merged:
+                    # One merge of the branches that stops when the page is full: no sort.
+                    assert "Merge Append" in plan, plan
+                    assert "Sort Key" not in plan.split("Merge Append")[0], plan
         await projection.drop(conn)
 
 
