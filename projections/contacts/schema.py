@@ -187,7 +187,7 @@ WHERE t.actor_id = c.actor_id AND t.sys_from = c.sys_from
 # walks it in page order and stops when the page is full. The planner, underestimating how
 # many links pass the filters, otherwise reads all of an actor's links by bitmap and sorts
 # them, or (for a merged page) reads every branch whole and sorts.
-ORDERED_SCANS_SQL: Final = "SET LOCAL enable_bitmapscan = off"
+ORDERED_SCANS_SQL: Final = "SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = on"
 MERGED_SCANS_SQL: Final = "SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = off"
 
 # The role windows current at $2 through which an organisation's ($1) history includes its
