@@ -308,9 +308,13 @@ async def test_history_entries_built_from_stored_json_equal_the_decoded_ones(
     compared = 0
     for view in views:
         actors = [p["actor_id"] for p in msgspec.json.decode(view)["participants"]]
-        for actor, via in [(a, None) for a in actors] + [("an-organisation", actors[:1])]:
-            raw = raw_entry(actor, view, via)
-            plain = history_entry(actor, view, via)
+
+        def first(participants: list[str]) -> list[str]:
+            return participants[:1]
+
+        for actor, through in [(a, None) for a in actors] + [("an-organisation", first)]:
+            raw = raw_entry(actor, view, through)
+            plain = history_entry(actor, view, through)
             assert decoder.decode(raw) == plain
             assert msgspec.json.decode(raw) == msgspec.json.decode(msgspec.json.encode(plain))
             compared += 1

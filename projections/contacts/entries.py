@@ -12,13 +12,14 @@ canonical, with sorted keys). The values were checked when their events were app
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Final
 
 import msgspec
 
 from projections.contacts.views import Counterpart, HistoryEntry, InteractionView
 
-__all__ = ("history_entry", "raw_entry")
+__all__ = ("Through", "history_entry", "raw_entry")
 
 _CODES: Final = ("cameo", "plover_type", "plover_mode")
 """The fields of an entry taken from the view's coding."""
@@ -81,11 +82,16 @@ _DECODER: Final[msgspec.json.Decoder[Any]] = msgspec.json.Decoder(_Stored)
 _ENCODER: Final = msgspec.json.Encoder()
 
 
-def raw_entry(actor_id: str, view: str | bytes, via: list[str] | None) -> msgspec.Raw:
-    """The JSON of ``actor_id``'s history entry for the stored ``view`` (JSON text), included
-    through the members ``via`` (``None``: the actor took part itself)."""
+Through = Callable[[list[str]], list[str]]
+"""Given an interaction's participants, the members through whom it counts in a history."""
+
+
+def raw_entry(actor_id: str, view: str | bytes, through: Through | None) -> msgspec.Raw:
+    """The JSON of ``actor_id``'s history entry for the stored ``view`` (JSON text): an entry
+    the actor took part in itself when ``through`` is ``None``, else one that counts through
+    the members ``through`` picks from its participants."""
     stored = _DECODER.decode(view)
-    members = via or ()
+    members = [] if through is None else through([p.actor_id for p in stored.participants])
     selves = {actor_id, *members}
     codes = stored.coding
     entry = _Entry(
@@ -102,11 +108,11 @@ def raw_entry(actor_id: str, view: str | bytes, via: list[str] | None) -> msgspe
     return msgspec.Raw(_ENCODER.encode(entry))
 
 
-def history_entry(actor_id: str, view: str | bytes, via: list[str] | None) -> HistoryEntry:
-    """``actor_id``'s history entry for the stored ``view``, decoding the whole view (the plain
-    path ``raw_entry`` is checked against)."""
+def history_entry(actor_id: str, view: str | bytes, through: Through | None) -> HistoryEntry:
+    """``raw_entry`` decoded, by decoding the whole view (the plain path it is checked
+    against)."""
     interaction = msgspec.json.decode(view, type=InteractionView)
-    members: list[str] = list(via or ())
+    members = [] if through is None else through([p.actor_id for p in interaction.participants])
     selves = {actor_id, *members}
     coding = interaction.coding
     return HistoryEntry(

@@ -16,13 +16,14 @@ from typing import TYPE_CHECKING, Final
 import asyncpg
 import msgspec
 
-from projections.contacts.entries import raw_entry
+from projections.contacts.entries import Through, raw_entry
 from projections.contacts.schema import (
     GET_ACTOR_SQL,
     HISTORY_SQL,
     MEMBER_WINDOWS_SQL,
     MERGED_SCANS_SQL,
     MERGED_WINDOWS,
+    NO_ACTOR,
     ORDERED_SCANS_SQL,
     SEARCH_ACTORS_SQL,
     merged_history_sql,
@@ -181,6 +182,16 @@ async def contact_history_page(
         # Settings for this transaction's remaining statements: call it last in a transaction.
         await conn.execute(MERGED_SCANS_SQL if merged else ORDERED_SCANS_SQL)
     statement = merged_history_sql(branches) if merged and branches is not None else HISTORY_SQL
+    unused = (branches or 0) - len(windows) if merged else 0
+    arrays = (
+        [
+            [w["actor_id"] for w in windows] + [NO_ACTOR] * unused,
+            [w["lower"] for w in windows] + [None] * unused,
+            [w["upper"] for w in windows] + [None] * unused,
+        ]
+        if windows or not merged
+        else []  # a merge without windows takes no window arrays
+    )
     rows = await conn.fetch(
         sql(statement, prefix, version),
         actor_id,
@@ -194,17 +205,39 @@ async def contact_history_page(
         lower,
         last_id,
         limit,
-        [w["actor_id"] for w in windows],
-        [w["lower"] for w in windows],
-        [w["upper"] for w in windows],
+        *arrays,
     )
     return [
         (
-            raw_entry(actor_id, row["view"], row["via"]),
+            raw_entry(
+                actor_id,
+                row["view"],
+                None if row["direct"] else _through(windows, row["lower_key"], row["upper_key"]),
+            ),
             (row["upper_key"].isoformat(), row["lower_key"].isoformat(), row["interaction_id"]),
         )
         for row in rows
     ]
+
+
+def _through(windows: list[asyncpg.Record], lower: datetime.date, upper: datetime.date) -> Through:
+    """The members through whom an interaction with these day keys counts: those of its
+    participants with a window that overlaps its days (the rule of ``schema._IN_WINDOW``),
+    by id."""
+
+    def members(participants: list[str]) -> list[str]:
+        present = set(participants)
+        return sorted(
+            {
+                w["actor_id"]
+                for w in windows
+                if w["actor_id"] in present
+                and (w["upper"] is None or w["upper"] >= lower)
+                and (w["lower"] is None or upper == OPEN_BOUND or w["lower"] <= upper)
+            }
+        )
+
+    return members
 
 
 async def get_actor(

@@ -29,6 +29,7 @@ __all__ = (
     "MEMBER_WINDOWS_SQL",
     "MERGED_SCANS_SQL",
     "MERGED_WINDOWS",
+    "NO_ACTOR",
     "OLD_LAYOUT_SQL",
     "ORDERED_SCANS_SQL",
     "RESTART_SQL",
@@ -188,7 +189,10 @@ WHERE t.actor_id = c.actor_id AND t.sys_from = c.sys_from
 # many links pass the filters, otherwise reads all of an actor's links by bitmap and sorts
 # them, or (for a merged page) reads every branch whole and sorts.
 ORDERED_SCANS_SQL: Final = "SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = on"
-MERGED_SCANS_SQL: Final = "SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = off"
+MERGED_SCANS_SQL: Final = (
+    "SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = off;"
+    "SET LOCAL max_parallel_workers_per_gather = 0"
+)
 
 # The role windows current at $2 through which an organisation's ($1) history includes its
 # members' interactions, by the roles' organisation index (a member with several windows has
@@ -223,20 +227,13 @@ _LINK_FILTERS: Final = f"""l.upper_key <= $8::date
 # (an open end overlaps everything on its side).
 _IN_WINDOW: Final = """({upper} IS NULL OR {upper} >= l.lower_key)
           AND ({lower} IS NULL OR l.upper_key = '-infinity' OR {lower} <= l.upper_key)"""
-# The page's entries with their views; "via" (the members through whom an entry counts, when
-# the actor did not take part itself) is computed for the page's entries alone, from the
-# windows in $12 (members), $13 (lower bounds) and $14 (upper bounds).
-_PAGE_VIEWS: Final = f"""
-SELECT p.upper_key, p.lower_key, p.interaction_id, i.view, CASE WHEN p.direct THEN NULL ELSE ARRAY(
-           SELECT DISTINCT l.actor_id
-           FROM projections.{{links}} AS l
-           JOIN unnest($12::text[], $13::date[], $14::date[]) AS s(actor_id, lower, upper)
-               ON s.actor_id = l.actor_id
-           WHERE l.interaction_id = p.interaction_id AND l.sys_from = p.sys_from
-             AND {_IN_WINDOW.format(lower="s.lower", upper="s.upper")}
-           ORDER BY l.actor_id) END AS via
+# The page's entries with their views and whether the actor took part itself (else the
+# entry counts through members: which ones, the caller finds from the view's participants and
+# the windows it passed).
+_PAGE_VIEWS: Final = """
+SELECT p.upper_key, p.lower_key, p.interaction_id, p.direct, i.view
 FROM page AS p
-JOIN projections.{{interactions}} AS i
+JOIN projections.{interactions} AS i
     ON i.interaction_id = p.interaction_id AND i.sys_from = p.sys_from
 ORDER BY p.upper_key DESC, p.lower_key DESC, p.interaction_id
 """
@@ -251,14 +248,18 @@ def _history_branch(actor: str, window: str | None) -> str:
 
 
 MERGED_WINDOWS: Final = (0, 1, 2, 4, 8, 16, 32, 64)
-"""How many role windows a merged history statement has branches for (unused ones are NULL);
-an organisation with more windows than the last is read by ``HISTORY_SQL``."""
+"""How many role windows a merged history statement has branches for (the caller fills unused
+ones with ``NO_ACTOR``); an organisation with more windows than the last is read by
+``HISTORY_SQL``."""
+NO_ACTOR: Final = ""
+"""The member of an unused branch: no actor has an empty id, so its index scan finds nothing.
+(A NULL would be folded into an empty branch that the merge would have to sort.)"""
 
 
 @functools.cache
 def merged_history_sql(windows: int) -> str:
     """A contact history page through the actor's own links and ``windows`` role windows
-    ($12/$13/$14 arrays; a NULL member matches nothing), as one ordered merge.
+    ($12/$13/$14 arrays of that length), as one ordered merge.
 
     Each branch scans the history index of one actor in page order; the merge (a Merge Append)
     takes from whichever branch is next and stops once the page is full, so a page costs one
