@@ -293,9 +293,9 @@ WITH page AS (
 
 
 # The same page for an organisation with more role windows than a merged statement has
-# branches for (the same parameters). "selves"
-# are the actor and its members' windows ($12-$14), each read by a LATERAL scan of the links'
-# history index in page order that stops after $11 interactions: windows x page at most.
+# branches for (the same parameters). "selves" are the actor and its members' windows
+# ($12-$14), each read by a LATERAL scan of the links' history index in page order that stops
+# after $11 interactions: windows x page at most.
 HISTORY_SQL: Final = f"""
 WITH selves AS MATERIALIZED (
     SELECT $1::text AS actor_id, NULL::date AS lower, NULL::date AS upper, true AS direct
