@@ -32,8 +32,14 @@ from events.domain.commands import (
 )
 from events.domain.handler import CommandHandler
 from events.domain.vocabulary import Alias
-from projections.contacts import ContactsProjection, contact_history
-from projections.contacts.schema import HISTORY_SQL, ORDERED_SCANS_SQL, sql
+from projections.contacts import ContactsProjection, contact_history, contact_history_page
+from projections.contacts.schema import (
+    HISTORY_SQL,
+    MERGED_SCANS_SQL,
+    ORDERED_SCANS_SQL,
+    merged_history_sql,
+    sql,
+)
 from projections.rebuild import live_version
 from projections.roster import RosterProjection, get_roster
 from projections.runner import ProjectionRunner, checkpoint_of
@@ -430,7 +436,7 @@ async def test_the_history_page_reads_the_links_index(pool: asyncpg.Pool) -> Non
             "'\\x01'::bytea, NULL FROM generate_series(1, 30) AS n"
         )
         await conn.execute(f"ANALYZE projections.{links}; ANALYZE projections.{roles}")
-        statement = sql(HISTORY_SQL, projection.prefix, 1)
+        members = [f"a{n}" for n in range(1, 31)]
         args = [
             "org",
             b"\x03",
@@ -439,21 +445,30 @@ async def test_the_history_page_reads_the_links_index(pool: asyncpg.Pool) -> Non
             None,
             None,
             False,
-            False,
             datetime.date.max,
             datetime.date.max,
             "",
             101,
+            members,
+            [None] * len(members),
+            [None] * len(members),
         ]
-        for generic in (False, True):
-            async with conn.transaction():
-                if generic:
-                    await conn.execute("SET LOCAL plan_cache_mode = force_generic_plan")
-                await conn.execute(ORDERED_SCANS_SQL)  # as the route reads a page
-                plan = "\n".join(r[0] for r in await conn.fetch(f"EXPLAIN {statement}", *args))
-            # Each actor's links walked in page order, stopping after the page.
-            assert f"Index Scan using {links}_history_idx" in plan, plan
-            assert f"Seq Scan on {links}" not in plan, plan
+        merged = sql(merged_history_sql(32), projection.prefix, 1)
+        lateral = sql(HISTORY_SQL, projection.prefix, 1)
+        for statement, settings in ((merged, MERGED_SCANS_SQL), (lateral, ORDERED_SCANS_SQL)):
+            for generic in (False, True):
+                async with conn.transaction():
+                    if generic:
+                        await conn.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+                    await conn.execute(settings)  # as contact_history_page reads a page
+                    plan = "\n".join(r[0] for r in await conn.fetch(f"EXPLAIN {statement}", *args))
+                # Each actor's links walked in page order, stopping after the page.
+                assert f"Index Scan using {links}_history_idx" in plan, plan
+                assert f"Seq Scan on {links}" not in plan, plan
+                if statement is merged:
+                    # One merge of the branches that stops when the page is full: no sort.
+                    assert "Merge Append" in plan, plan
+                    assert "Sort Key" not in plan.split("Merge Append")[0], plan
         await projection.drop(conn)
 
 
@@ -517,6 +532,46 @@ async def test_roster_views_as_of_a_cursor_equal_the_live_views_captured_then(
     for r_cursor, view in captures[:: max(1, len(captures) // 12)]:
         assert await fold_log(store, f"m_{tag}", r_cursor) == view
         assert await get_roster(pool, f"m_{tag}", at=r_cursor, table_prefix=f"r_{tag}") == view
+
+
+async def test_an_organisation_merged_or_scanned_per_window_reads_the_same(
+    api: ApiServer,
+) -> None:
+    # Past MERGED_WINDOWS role windows a page is read by one scan per window instead of one
+    # merge: the same entries, page by page, for the whole history and a filtered one.
+    tag = uuid.uuid4().hex[:8]
+    handler = _handler(api)
+    faction, people = await _register(handler, tag)
+    await _load(handler, tag, rounds=30, seed="w")
+    runtime = api.app.state.runtime
+    async with api.client("read") as client:
+        await _caught_up(api, client, await _last_cursor(api))
+    version = await live_version(runtime.pool, "contacts") or 1
+    read: dict[str, list[Any]] = {}
+    choices: list[dict[str, Any]] = [{}, {"kind": "meeting"}, {"counterpart": people[0]}]
+    for filters in choices:
+        walks = []
+        for merged_windows in (64, 0):
+            walk: list[Any] = []
+            after = None
+            while True:
+                page = await contact_history_page(
+                    runtime.pool,
+                    faction,
+                    after=after,
+                    limit=3,
+                    version=version,
+                    merged_windows=merged_windows,
+                    **filters,
+                )
+                walk.extend(msgspec.json.decode(entry) for entry, _ in page)
+                if len(page) < 3:
+                    break
+                after = page[-1][1]
+            walks.append(walk)
+        assert walks[0] == walks[1], filters
+        read[str(filters)] = walks[0]
+    assert any(e["via"] for e in read["{}"]) and any(e["via"] is None for e in read["{}"])
 
 
 async def test_contact_history_reads_any_cursor_like_the_live_rows(api: ApiServer) -> None:

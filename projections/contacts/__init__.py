@@ -33,7 +33,7 @@ interaction. So an open interval never invents years the record says nothing abo
 
 The package's files are its seams: ``schema`` (the tables and every statement), ``views`` (what
 the queries return), ``fold`` (the pure view functions), ``writer`` (the projection, which turns
-a batch into rows) and ``queries``.
+a batch into rows), ``queries`` and ``entries`` (history entries built from the stored views).
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ from projections.contacts.queries import (
     HistoryKey,
     SearchKey,
     contact_history,
+    contact_history_page,
     get_actor,
     history_key,
     search_actors,
@@ -72,6 +73,7 @@ __all__ = (
     "WindowMode",
     "actor_from",
     "contact_history",
+    "contact_history_page",
     "get_actor",
     "history_key",
     "interaction_from",

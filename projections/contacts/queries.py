@@ -13,33 +13,34 @@ import datetime
 import re
 from typing import TYPE_CHECKING, Final
 
+import asyncpg
 import msgspec
 
+from projections.contacts.entries import Through, raw_entry
 from projections.contacts.schema import (
     GET_ACTOR_SQL,
     HISTORY_SQL,
+    MEMBER_WINDOWS_SQL,
+    MERGED_SCANS_SQL,
+    MERGED_WINDOWS,
+    NO_ACTOR,
+    ORDERED_SCANS_SQL,
     SEARCH_ACTORS_SCAN_SQL,
     SEARCH_ACTORS_SQL,
+    merged_history_sql,
     sql,
 )
-from projections.contacts.views import (
-    ActorView,
-    Counterpart,
-    HistoryEntry,
-    InteractionView,
-    WindowMode,
-)
+from projections.contacts.views import ActorView, HistoryEntry, WindowMode
 from projections.interaction_rows import OPEN_BOUND
 
 if TYPE_CHECKING:
-    import asyncpg
-
     from events.records import Cursor
 
 __all__ = (
     "HistoryKey",
     "SearchKey",
     "contact_history",
+    "contact_history_page",
     "get_actor",
     "history_key",
     "search_actors",
@@ -55,6 +56,7 @@ SearchKey = tuple[bool, str, str]
 _NOW: Final = b"\xff" * 16
 """A cursor key after every cursor: the rows current at it are the ones still open."""
 _FIRST_PAGE: Final = (datetime.date.max, datetime.date.max, "")
+_ENTRY_DECODER: Final = msgspec.json.Decoder(HistoryEntry)
 
 
 _JSON_ESCAPED: Final = re.compile(r'["\\\x00-\x1f]')
@@ -122,6 +124,50 @@ async def contact_history(
     Raises:
         ValueError: The window ends before it starts, or ``after`` is no history key.
     """
+    page = await contact_history_page(
+        conn,
+        actor_id,
+        at=at,
+        after=after,
+        limit=limit,
+        counterpart=counterpart,
+        kind=kind,
+        window=window,
+        window_mode=window_mode,
+        as_person_only=as_person_only,
+        version=version,
+        prefix=prefix,
+    )
+    return [_ENTRY_DECODER.decode(entry) for entry, _ in page]
+
+
+async def contact_history_page(
+    conn: asyncpg.Connection | asyncpg.Pool,
+    actor_id: str,
+    *,
+    at: Cursor | None = None,
+    after: HistoryKey | None = None,
+    limit: int = 100,
+    counterpart: str | None = None,
+    kind: str | None = None,
+    window: tuple[datetime.date | None, datetime.date | None] | None = None,
+    window_mode: WindowMode = "possible",
+    as_person_only: bool = False,
+    version: int = 1,
+    prefix: str = "",
+    merged_windows: int = MERGED_WINDOWS[-1],
+) -> list[tuple[msgspec.Raw, HistoryKey]]:
+    """``contact_history`` as the API serves it: each entry's JSON (``entries.raw_entry``)
+    with its ``history_key``. Given a connection inside a transaction, it changes settings of
+    the transaction's later statements (which scans the planner may choose): read it last.
+
+    An organisation's role windows are read first; the page is then one merge of the
+    actor's links and each window's (``schema.merged_history_sql``), or, past
+    ``merged_windows`` windows, one scan per window (``schema.HISTORY_SQL``).
+
+    Raises:
+        ValueError: The window ends before it starts, or ``after`` is no history key.
+    """
     start, end = window if window is not None else (None, None)
     if start is not None and end is not None and end < start:
         raise ValueError(f"the window ends ({end}) before it starts ({start})")
@@ -129,58 +175,74 @@ async def contact_history(
         upper, lower, last_id = _history_after(after)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"not a contact history key: {after!r}") from exc
+    point = _at(at)
+    windows = (
+        []
+        if as_person_only
+        else await conn.fetch(sql(MEMBER_WINDOWS_SQL, prefix, version), actor_id, point)
+    )
+    branches = next((n for n in MERGED_WINDOWS if n >= len(windows)), None)
+    merged = branches is not None and len(windows) <= merged_windows
+    if not isinstance(conn, asyncpg.Pool) and conn.is_in_transaction():
+        # Settings for this transaction's remaining statements: call it last in a transaction.
+        await conn.execute(MERGED_SCANS_SQL if merged else ORDERED_SCANS_SQL)
+    statement = merged_history_sql(branches) if merged and branches is not None else HISTORY_SQL
+    unused = (branches or 0) - len(windows) if merged else 0
+    arrays = (
+        [
+            [w["actor_id"] for w in windows] + [NO_ACTOR] * unused,
+            [w["lower"] for w in windows] + [None] * unused,
+            [w["upper"] for w in windows] + [None] * unused,
+        ]
+        if windows or not merged
+        else []  # a merge without windows takes no window arrays
+    )
     rows = await conn.fetch(
-        sql(HISTORY_SQL, prefix, version),
+        sql(statement, prefix, version),
         actor_id,
-        _at(at),
+        point,
         counterpart,
         kind,
         start,
         end,
         window_mode == "certain",
-        as_person_only,
         upper,
         lower,
         last_id,
         limit,
+        *arrays,
     )
-    return [_entry(actor_id, row["view"], row["via"]) for row in rows]
+    return [
+        (
+            raw_entry(
+                actor_id,
+                row["view"],
+                None if row["direct"] else _through(windows, row["lower_key"], row["upper_key"]),
+            ),
+            (row["upper_key"].isoformat(), row["lower_key"].isoformat(), row["interaction_id"]),
+        )
+        for row in rows
+    ]
 
 
-def _entry(actor_id: str, text: str, via: list[str] | None) -> HistoryEntry:
-    view = msgspec.json.decode(text, type=InteractionView)
-    members: list[str] = list(via or ())
-    selves = {actor_id, *members}
-    coding = view.coding
-    return HistoryEntry(
-        interaction_id=view.interaction_id,
-        kind=view.kind,
-        counterparts=tuple(
-            Counterpart(
-                actor_id=p.actor_id,
-                role=p.role,
-                name_as_reported=p.name_as_reported,
-                title_as_reported=p.title_as_reported,
-            )
-            for p in view.participants
-            if p.actor_id not in selves
-        ),
-        roles=tuple(p.role for p in view.participants if p.actor_id in selves),
-        via=members[0] if members else None,
-        cameo=coding.cameo,
-        plover_type=coding.plover_type,
-        plover_mode=coding.plover_mode,
-        valid_time=view.valid_time,
-        place=view.place,
-        modality=view.modality,
-        attributed_to=view.attributed_to,
-        sources=view.sources,
-        topics=view.topics,
-        cardinality_text=view.cardinality_text,
-        min_count=view.min_count,
-        negated=view.negated,
-        claim=view.claim,
-    )
+def _through(windows: list[asyncpg.Record], lower: datetime.date, upper: datetime.date) -> Through:
+    """The members through whom an interaction with these day keys counts: those of its
+    participants with a window that overlaps its days (the rule of ``schema._IN_WINDOW``),
+    by id."""
+
+    def members(participants: list[str]) -> list[str]:
+        present = set(participants)
+        return sorted(
+            {
+                w["actor_id"]
+                for w in windows
+                if w["actor_id"] in present
+                and (w["upper"] is None or w["upper"] >= lower)
+                and (w["lower"] is None or upper == OPEN_BOUND or w["lower"] <= upper)
+            }
+        )
+
+    return members
 
 
 async def get_actor(

@@ -27,6 +27,10 @@ __all__ = (
     "EARLIER_FACTS_SQL",
     "GET_ACTOR_SQL",
     "HISTORY_SQL",
+    "MEMBER_WINDOWS_SQL",
+    "MERGED_SCANS_SQL",
+    "MERGED_WINDOWS",
+    "NO_ACTOR",
     "OLD_LAYOUT_SQL",
     "ORDERED_SCANS_SQL",
     "RESTART_SQL",
@@ -35,6 +39,7 @@ __all__ = (
     "SEARCH_INDEX_SQL",
     "TABLES",
     "TRIGRAMS_INSTALLED_SQL",
+    "merged_history_sql",
     "sql",
 )
 
@@ -59,9 +64,11 @@ def sql(statement: str, prefix: str, version: int) -> str:
 
 CREATE_SQL: Final = """
 -- An interaction's view is JSON text: it is only ever returned whole, and storing it as text
--- costs the server a third less than parsing it into jsonb on every write.
+-- costs the server a third less than parsing it into jsonb on every write. Ids compare byte by
+-- byte ("C", the order Python sorts them in): the indexes that every write maintains then
+-- compare them without the locale's rules.
 CREATE TABLE IF NOT EXISTS projections.{interactions} (
-    interaction_id text NOT NULL,
+    interaction_id text COLLATE "C" NOT NULL,
     kind           text,
     view           text,
     lower          date,
@@ -77,10 +84,11 @@ CREATE TABLE IF NOT EXISTS projections.{interactions} (
 -- Who took part in each interaction version (none for a retracted one), with what a contact
 -- history orders and filters on, so that a page is read from the history index alone. Open
 -- day bounds are -infinity in lower_key and upper_key: newest first puts them last, and the
--- keyset comparison never meets a NULL.
+-- keyset comparison never meets a NULL. The writer never writes an actor and role twice for one
+-- version, so the version index need not say so: it finds a version's links.
 CREATE TABLE IF NOT EXISTS projections.{links} (
-    interaction_id   text NOT NULL,
-    actor_id         text NOT NULL,
+    interaction_id   text COLLATE "C" NOT NULL,
+    actor_id         text COLLATE "C" NOT NULL,
     role             text NOT NULL,
     name_as_reported text,
     kind             text NOT NULL,
@@ -88,9 +96,9 @@ CREATE TABLE IF NOT EXISTS projections.{links} (
     upper_key        date NOT NULL,
     negated          boolean NOT NULL,
     sys_from         bytea NOT NULL,
-    sys_to           bytea,
-    PRIMARY KEY (interaction_id, actor_id, role, sys_from)
+    sys_to           bytea
 );
+CREATE INDEX IF NOT EXISTS {links}_version_idx ON projections.{links} (interaction_id, sys_from);
 CREATE INDEX IF NOT EXISTS {links}_history_idx
     ON projections.{links} (actor_id, upper_key DESC, lower_key DESC, interaction_id);
 CREATE TABLE IF NOT EXISTS projections.{actors} (
@@ -118,7 +126,8 @@ CREATE TABLE IF NOT EXISTS projections.{roles} (
 CREATE INDEX IF NOT EXISTS {roles}_actor_idx ON projections.{roles} (actor_id);
 CREATE INDEX IF NOT EXISTS {roles}_organisation_idx ON projections.{roles} (organisation_id)
 """
-# Tables of this version in a layout without system time (any table here lacking sys_from).
+# Tables of this version in an earlier layout: without system time (any table here lacking
+# sys_from), or links whose ids compare by the locale's rules ($2: the links table).
 OLD_LAYOUT_SQL: Final = """
 SELECT count(*) FROM information_schema.tables AS t
 WHERE t.table_schema = 'projections' AND t.table_name = any($1::text[])
@@ -126,6 +135,10 @@ WHERE t.table_schema = 'projections' AND t.table_name = any($1::text[])
       SELECT FROM information_schema.columns AS c
       WHERE c.table_schema = 'projections' AND c.table_name = t.table_name
         AND c.column_name = 'sys_from')
+UNION ALL
+SELECT count(*) FROM information_schema.columns AS c
+WHERE c.table_schema = 'projections' AND c.table_name = $2 AND c.column_name = 'actor_id'
+  AND c.collation_name IS DISTINCT FROM 'C'
 """
 RESTART_SQL: Final = """
 UPDATE projection_checkpoints SET transaction_id = '0', position = 0, events = 0, updated_at = now()
@@ -175,32 +188,124 @@ FROM unnest($1::text[], $2::bytea[], $3::bytea[]) AS c(actor_id, sys_from, sys_t
 WHERE t.actor_id = c.actor_id AND t.sys_from = c.sys_from
 """
 
-# For the history page, inside the reader's transaction: each LATERAL scan then walks the
-# history index in page order and stops after the page (the planner, underestimating how many
-# links pass the filters, otherwise reads all of an actor's links by bitmap and sorts them:
-# at 1M events, 2.3 -> 1.2 ms for an actor with 750 links, 22 -> 18 ms for an organisation
-# with 26 members).
-ORDERED_SCANS_SQL: Final = "SET LOCAL enable_bitmapscan = off"
-# A contact history page at the cursor key $2, newest first: upper day bound, then lower (both
-# descending, open bounds last as -infinity), then interaction id. $1 actor, $3 counterpart,
-# $4 kind, $5/$6 window, $7 certain (else possible), $8 the actor's own interactions only,
-# $9/$10/$11 the previous page's last key (infinity, infinity, '' for the first page), $12 rows.
-#
-# "selves" are the actor and, for an organisation, its members' role windows current at $2
-# (by the roles' organisation index). Each is read by a LATERAL scan of the links' history
-# index in page order, which stops after $12 interactions: a page costs what it holds, not
-# what the organisation's history holds. A member's interaction counts when one of its role
-# windows overlaps the interaction's days (an open end overlaps everything on its side); an
-# interaction the actor took part in itself is direct, and only the others get "via" (the
-# members through whom they count, computed for the page's interactions alone).
+# For a history page, inside the reader's transaction: each scan of the history index then
+# walks it in page order and stops when the page is full. The planner, underestimating how
+# many links pass the filters, otherwise reads all of an actor's links by bitmap and sorts
+# them, or (for a merged page) reads every branch whole and sorts.
+ORDERED_SCANS_SQL: Final = "SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = on"
+MERGED_SCANS_SQL: Final = (
+    "SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = off;"
+    "SET LOCAL max_parallel_workers_per_gather = 0"
+)
+
+# The role windows current at $2 through which an organisation's ($1) history includes its
+# members' interactions, by the roles' organisation index (a member with several windows has
+# several rows). Their order fixes the statement's branches, so it is the same on every page.
+MEMBER_WINDOWS_SQL: Final = f"""
+SELECT actor_id, lower, upper FROM projections.{{roles}}
+WHERE organisation_id = $1 AND actor_id <> $1 AND {current_at(2)}
+ORDER BY actor_id, lower NULLS FIRST, upper NULLS LAST
+"""
+
+# What every history statement shares. $1 actor, $2 cursor key, $3 counterpart, $4 kind, $5/$6
+# window, $7 certain (else possible), $8/$9/$10 the previous page's last key (infinity,
+# infinity, '' for the first page), $11 rows. Newest first: upper day bound, then lower (both
+# descending, open bounds last as -infinity), then interaction id.
+_KEYSET: Final = """l.upper_key <= $8::date
+          AND (l.upper_key < $8 OR l.lower_key < $9::date
+               OR (l.lower_key = $9 AND l.interaction_id > $10::text))"""
+# The other filters, on the links aliased {l}.
+_ROW_FILTERS: Final = f"""{current_at(2, "{l}")}
+          AND ($4::text IS NULL OR {{l}}.kind = $4)
+          AND CASE WHEN $7::boolean THEN
+                  ($5::date IS NULL OR {{l}}.lower_key >= $5)
+                  AND ($6::date IS NULL
+                       OR ({{l}}.upper_key <> '-infinity' AND {{l}}.upper_key <= $6))
+              ELSE
+                  ($5::date IS NULL OR {{l}}.upper_key = '-infinity' OR {{l}}.upper_key >= $5)
+                  AND ($6::date IS NULL OR {{l}}.lower_key <= $6)
+              END
+          AND ($3::text IS NULL OR EXISTS (
+              SELECT FROM projections.{{{{links}}}} AS c
+              WHERE c.interaction_id = {{l}}.interaction_id AND c.actor_id = $3
+                AND c.sys_from = {{l}}.sys_from))"""
+# A member's interaction counts when one of its role windows overlaps the interaction's days
+# (an open end overlaps everything on its side).
+_IN_WINDOW: Final = """({upper} IS NULL OR {upper} >= l.lower_key)
+          AND ({lower} IS NULL OR l.upper_key = '-infinity' OR {lower} <= l.upper_key)"""
+# The page's entries with their views and whether the actor took part itself (else the
+# entry counts through members: which ones, the caller finds from the view's participants and
+# the windows it passed).
+_PAGE_VIEWS: Final = """
+SELECT p.upper_key, p.lower_key, p.interaction_id, p.direct, i.view
+FROM page AS p
+JOIN projections.{interactions} AS i
+    ON i.interaction_id = p.interaction_id AND i.sys_from = p.sys_from
+ORDER BY p.upper_key DESC, p.lower_key DESC, p.interaction_id
+"""
+
+
+def _history_branch(actor: str, window: str | None) -> str:
+    # OFFSET 0 keeps the other filters out of the branch: planned once above the merge rather
+    # than once per branch (planning had come to cost several times what reading did).
+    direct = "true" if window is None else "false"
+    return f"""(SELECT l.interaction_id, l.sys_from, l.sys_to, l.kind, l.upper_key, l.lower_key,
+               {direct} AS direct
+        FROM projections.{{links}} AS l
+        WHERE l.actor_id = {actor} AND {_KEYSET}{"" if window is None else " AND " + window}
+        ORDER BY l.upper_key DESC, l.lower_key DESC, l.interaction_id
+        OFFSET 0)"""
+
+
+MERGED_WINDOWS: Final = (0, 1, 2, 4, 8, 16, 32, 64)
+"""How many role windows a merged history statement has branches for (the caller fills unused
+ones with ``NO_ACTOR``); an organisation with more windows than the last is read by
+``HISTORY_SQL``."""
+NO_ACTOR: Final = ""
+"""The member of an unused branch: no actor has an empty id, so its index scan finds nothing.
+(A NULL would be folded into an empty branch that the merge would have to sort.)"""
+
+
+@functools.cache
+def merged_history_sql(windows: int) -> str:
+    """A contact history page through the actor's own links and ``windows`` role windows
+    ($12/$13/$14 arrays of that length), as one ordered merge.
+
+    Each branch scans the history index of one actor in page order; the merge (a Merge Append)
+    takes from whichever branch is next and stops once the page is full, so a page costs one
+    index descent per window plus what it holds, however long each member's history is. An
+    interaction found through several branches is one entry, direct if the actor took part.
+    """
+    branches = [_history_branch("$1", None)]
+    for n in range(1, windows + 1):
+        bounds = _IN_WINDOW.format(lower=f"($13::date[])[{n}]", upper=f"($14::date[])[{n}]")
+        branches.append(_history_branch(f"($12::text[])[{n}]", bounds))
+    union = "\n    UNION ALL\n    ".join(branches)
+    return f"""
+WITH page AS (
+    -- All of an interaction's links current at one cursor share its version's sys_from.
+    SELECT upper_key, lower_key, interaction_id,
+           (array_agg(sys_from))[1] AS sys_from, bool_or(direct) AS direct
+    FROM (
+    {union}
+    ) AS f
+    WHERE {_ROW_FILTERS.format(l="f")}
+    GROUP BY upper_key, lower_key, interaction_id
+    ORDER BY upper_key DESC, lower_key DESC, interaction_id
+    LIMIT $11
+){_PAGE_VIEWS}"""
+
+
+# The same page for an organisation with more role windows than a merged statement has
+# branches for (the same parameters). "selves" are the actor and its members' windows
+# ($12-$14), each read by a LATERAL scan of the links' history index in page order that stops
+# after $11 interactions: windows x page at most.
 HISTORY_SQL: Final = f"""
 WITH selves AS MATERIALIZED (
     SELECT $1::text AS actor_id, NULL::date AS lower, NULL::date AS upper, true AS direct
     UNION ALL
-    SELECT r.actor_id, r.lower, r.upper, false
-    FROM projections.{{roles}} AS r
-    WHERE NOT $8::boolean AND r.organisation_id = $1 AND r.actor_id <> $1
-      AND {current_at(2, "r")}
+    SELECT s.actor_id, s.lower, s.upper, false
+    FROM unnest($12::text[], $13::date[], $14::date[]) AS s(actor_id, lower, upper)
 ),
 found AS (
     SELECT f.interaction_id, f.sys_from, f.upper_key, f.lower_key, s.direct
@@ -209,26 +314,10 @@ found AS (
         SELECT DISTINCT ON (l.upper_key, l.lower_key, l.interaction_id)
                l.interaction_id, l.sys_from, l.upper_key, l.lower_key
         FROM projections.{{links}} AS l
-        WHERE l.actor_id = s.actor_id AND l.upper_key <= $9::date
-          AND (l.upper_key < $9 OR l.lower_key < $10::date
-               OR (l.lower_key = $10 AND l.interaction_id > $11::text))
-          AND {current_at(2, "l")}
-          AND ($4::text IS NULL OR l.kind = $4)
-          AND CASE WHEN $7::boolean THEN
-                  ($5::date IS NULL OR l.lower_key >= $5)
-                  AND ($6::date IS NULL OR (l.upper_key <> '-infinity' AND l.upper_key <= $6))
-              ELSE
-                  ($5::date IS NULL OR l.upper_key = '-infinity' OR l.upper_key >= $5)
-                  AND ($6::date IS NULL OR l.lower_key <= $6)
-              END
-          AND (s.upper IS NULL OR s.upper >= l.lower_key)
-          AND (s.lower IS NULL OR l.upper_key = '-infinity' OR s.lower <= l.upper_key)
-          AND ($3::text IS NULL OR EXISTS (
-              SELECT FROM projections.{{links}} AS c
-              WHERE c.interaction_id = l.interaction_id AND c.actor_id = $3
-                AND c.sys_from = l.sys_from))
+        WHERE l.actor_id = s.actor_id AND {_KEYSET} AND {_ROW_FILTERS.format(l="l")}
+          AND {_IN_WINDOW.format(lower="s.lower", upper="s.upper")}
         ORDER BY l.upper_key DESC, l.lower_key DESC, l.interaction_id
-        LIMIT $12
+        LIMIT $11
     ) AS f
 ),
 page AS (
@@ -236,21 +325,8 @@ page AS (
     FROM found
     GROUP BY interaction_id, sys_from, upper_key, lower_key
     ORDER BY upper_key DESC, lower_key DESC, interaction_id
-    LIMIT $12
-)
-SELECT i.view, CASE WHEN p.direct THEN NULL ELSE ARRAY(
-           SELECT DISTINCT l.actor_id
-           FROM projections.{{links}} AS l
-           JOIN selves AS s ON s.actor_id = l.actor_id AND NOT s.direct
-           WHERE l.interaction_id = p.interaction_id AND l.sys_from = p.sys_from
-             AND (s.upper IS NULL OR s.upper >= l.lower_key)
-             AND (s.lower IS NULL OR l.upper_key = '-infinity' OR s.lower <= l.upper_key)
-           ORDER BY l.actor_id) END AS via
-FROM page AS p
-JOIN projections.{{interactions}} AS i
-    ON i.interaction_id = p.interaction_id AND i.sys_from = p.sys_from
-ORDER BY p.upper_key DESC, p.lower_key DESC, p.interaction_id
-"""
+    LIMIT $11
+){_PAGE_VIEWS}"""
 
 # The actor $1 at the cursor key $2; an id merged into another actor resolves to the survivor
 # (found by the index on the merged ids), which comes first.

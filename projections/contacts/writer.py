@@ -155,14 +155,15 @@ class ContactsProjection:
     async def setup(self, conn: asyncpg.Connection) -> None:
         """Create this version's tables if they do not exist.
 
-        Tables of this version in the layout before system time are dropped and this version's
-        checkpoint goes back to the start of the feed: their rows say what is current but not
-        since when, which no upgrade can recover, so the runner builds them again from the log.
+        Tables of this version in an earlier layout are dropped and this version's checkpoint
+        goes back to the start of the feed, so the runner builds them again from the log:
+        tables before system time say what is current but not since when, which no upgrade
+        can recover; links whose ids compare by the locale's rules have other indexes.
         """
         names = [self._table(key) for key in TABLES]
-        if await conn.fetchval(OLD_LAYOUT_SQL, names):
+        if any(r[0] for r in await conn.fetch(OLD_LAYOUT_SQL, names, self._table("links"))):
             log.warning(
-                "projection %s v%s: tables without system time; rebuilding them from the start",
+                "projection %s v%s: tables in an earlier layout; rebuilding them from the start",
                 self.name,
                 self.version,
             )

@@ -9,7 +9,7 @@ indexes). A walk's later pages read at the cursor its token carries.
 from __future__ import annotations
 
 from datetime import date
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, cast
 
 from litestar import Request, Response, get
 from litestar.params import FromPath, QueryParameter
@@ -19,12 +19,10 @@ from projections.contacts import (
     HistoryEntry,
     HistoryKey,
     SearchKey,
-    contact_history,
+    contact_history_page,
     get_actor,
-    history_key,
     search_actors_keyed,
 )
-from projections.contacts.schema import ORDERED_SCANS_SQL
 from service.auth import require
 from service.paging import (
     DEFAULT_LIMIT,
@@ -232,10 +230,9 @@ async def contacts(
         counterpart_id = (
             await _actor_at(conn, runtime, counterpart, version, at) if counterpart else None
         )
-        # The history is this transaction's last statement: the setting ends with it.
-        await conn.execute(ORDERED_SCANS_SQL)
+        # The history is this transaction's last statement: the settings it makes end with it.
         try:
-            entries = await contact_history(
+            found = await contact_history_page(
                 conn,
                 actor_id,
                 at=at,
@@ -250,15 +247,18 @@ async def contacts(
             )
         except ValueError as exc:
             raise problem(400, "after: the token is not one of this history's") from exc
-    return page_response(
+    # Each entry is its JSON as built from the stored view (it reads as a HistoryEntry).
+    keys = {id(entry): key for entry, key in found}
+    response = page_response(
         request,
-        entries,
+        [entry for entry, _ in found],
         limit=limit,
-        sort_key=history_key,
+        sort_key=lambda entry: keys[id(entry)],
         at=at,
         headers=point.headers,
         max_bytes=runtime.settings.view_page_max_bytes,
     )
+    return cast("Response[list[HistoryEntry]]", response)
 
 
 def _history_key(token: PageToken | None) -> HistoryKey | None:
