@@ -88,16 +88,18 @@ class RosterProjection:
     async def setup(self, conn: asyncpg.Connection) -> None:
         """Create the tables if they do not exist.
 
-        Tables of a layout without system time (no ``sys_from``) hold no past versions to
-        answer "as of" from, and no version can be made up for them: they are replaced by
-        empty ones and the projection's checkpoint goes back to the start, so the runner folds
-        the whole log again (the view meanwhile catches up, saying it is stale).
+        Tables of an older layout are replaced by empty ones and the projection's checkpoint
+        goes back to the start, so the runner folds the whole log again (the view meanwhile
+        catches up, saying it is stale): without system time (no ``sys_from``) they hold no
+        past versions to answer "as of" from, and no version can be made up for them; with
+        ``view`` instead of ``body`` their JSON is not what the API sends (a cursor as an
+        object), and the API sends stored bytes as they are.
         """
         columns = {r["column_name"] for r in await conn.fetch(COLUMNS_SQL, self._table)}
         async with conn.transaction():
-            if columns and "sys_from" not in columns:
+            if columns and not {"sys_from", "body"} <= columns:
                 log.warning(
-                    "%s: tables without system time replaced; folding the log again", self.name
+                    "%s: tables of an older layout replaced; folding the log again", self.name
                 )
                 await conn.execute(self._sql["drop"])
                 await conn.execute(RESTART_SQL, self.name, self.version)
