@@ -41,8 +41,10 @@ if TYPE_CHECKING:
     from projections.roster import RosterView
 
 EVENTS = 2_500
-# An unversioned table, as every roster table was before system time.
-OLD_LAYOUT_SQL = """
+# Older layouts: an unversioned table, as every roster table was before system time; then
+# versions whose JSON is not what the API sends (a cursor as an object), in a ``view`` column.
+OLD_LAYOUTS = {
+    "unversioned": """
 CREATE TABLE projections.{table} (
     meeting_id text PRIMARY KEY,
     draft      bytea,
@@ -51,9 +53,24 @@ CREATE TABLE projections.{table} (
 );
 CREATE TABLE projections.{links} (stream_id text PRIMARY KEY, meeting_id text NOT NULL);
 INSERT INTO projections.{table} (meeting_id, draft, view) VALUES ('stale', NULL, 'null')
-"""
+""",
+    "view_column": """
+CREATE TABLE projections.{table} (
+    meeting_id text NOT NULL,
+    sys_from   bytea NOT NULL,
+    sys_to     bytea,
+    draft      bytea,
+    view       bytea NOT NULL,
+    PRIMARY KEY (meeting_id, sys_from)
+);
+CREATE TABLE projections.{links} (stream_id text PRIMARY KEY, meeting_id text NOT NULL);
+INSERT INTO projections.{table} (meeting_id, sys_from, draft, view)
+VALUES ('stale', '\\x00', '', 'null')
+""",
+}
+
 ROWS_SQL = """
-SELECT meeting_id, sys_from, sys_to, draft, view
+SELECT meeting_id, sys_from, sys_to, draft, body
 FROM projections.{table} ORDER BY meeting_id, sys_from
 """
 
@@ -134,8 +151,9 @@ async def test_reads_at_a_cursor_go_through_the_primary_key(log: Log) -> None:
             assert "Seq Scan" not in plan, plan
 
 
-async def test_setup_replaces_a_table_without_system_time_and_folds_the_log_again(
-    log: Log,
+@pytest.mark.parametrize("layout", sorted(OLD_LAYOUTS))
+async def test_setup_replaces_a_table_of_an_older_layout_and_folds_the_log_again(
+    log: Log, layout: str
 ) -> None:
     prefix = f"r{uuid.uuid4().hex[:8]}"
     names = tables(prefix, 1)
@@ -144,7 +162,7 @@ async def test_setup_replaces_a_table_without_system_time_and_folds_the_log_agai
     middle = log.events[len(log.events) // 2].cursor
     async with pool.acquire() as proxy:
         conn = cast("asyncpg.Connection", proxy)
-        await conn.execute(OLD_LAYOUT_SQL.format(**names))
+        await conn.execute(OLD_LAYOUTS[layout].format(**names))
         await conn.execute(
             "INSERT INTO projection_checkpoints (name, version, transaction_id, position, events) "
             "VALUES ($1, 1, $2, $3, 1250)",

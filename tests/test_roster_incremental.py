@@ -95,7 +95,7 @@ async def test_drafts_and_views_use_lz4_where_the_server_has_it(pool: asyncpg.Po
         has_lz4 = await conn.fetchval(LZ4_SQL)
         kinds = await conn.fetch(
             "SELECT attname, attcompression FROM pg_attribute WHERE attrelid = $1::regclass "
-            "AND attname IN ('draft', 'view')",
+            "AND attname IN ('draft', 'body')",
             f"projections.lz{suffix}_v1",
         )
         await projection.drop(conn)
@@ -127,7 +127,7 @@ async def test_batch_lookups_go_through_the_indexes_of_grown_tables(
         )
         # Each meeting with a closed version and an open one.
         await conn.execute(
-            f"INSERT INTO {table} (meeting_id, sys_from, sys_to, draft, view) "
+            f"INSERT INTO {table} (meeting_id, sys_from, sys_to, draft, body) "
             "SELECT 'x' || g, '\\x00'::bytea, '\\x01'::bytea, NULL::bytea, 'null'::bytea "
             "FROM generate_series(1, 20000) AS g "
             "UNION ALL "

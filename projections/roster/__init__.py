@@ -13,11 +13,12 @@ then equals ``roster_from`` of the log up to that point, as it must.
 Every fact routed to a meeting opens a version of its view (system time, see
 ``projections.system_time``), so the roster "as of" any cursor is read through an index, like
 the live one (``queries``), and equals ``roster_from`` of the meeting's facts up to that cursor.
+Each version is stored as the JSON the API sends, which the API passes through as it is.
 ``schema`` holds the tables and statements, ``view`` the entries the queries return.
 """
 
 from projections.roster.fold import Fact, fold_further, roster_from
-from projections.roster.queries import get_roster, list_meetings
+from projections.roster.queries import get_roster, list_meetings, meetings_json, roster_json
 from projections.roster.routes import Routes
 from projections.roster.schema import LZ4_SQL
 from projections.roster.view import (
@@ -46,5 +47,7 @@ __all__ = (
     "fold_further",
     "get_roster",
     "list_meetings",
+    "meetings_json",
     "roster_from",
+    "roster_json",
 )

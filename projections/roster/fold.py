@@ -320,7 +320,7 @@ def view_of(draft: Draft, as_of: AsOf) -> RosterView | None:
 
 def as_of_fact(fact: Fact) -> AsOf:
     """The stamp of a view whose last fact is ``fact``."""
-    return AsOf(cursor=fact.cursor, recorded_at=fact.recorded_at)
+    return AsOf(cursor=fact.cursor.encode(), recorded_at=fact.recorded_at)
 
 
 def roster_from(facts: Sequence[Fact]) -> RosterView | None:

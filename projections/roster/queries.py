@@ -1,6 +1,11 @@
 """Reading the roster as it stood at a feed cursor: the projection's checkpoint for the live
 view (read in the same snapshot), or any earlier cursor for a view "as of" it. Either way the
-rows current at that cursor, through the primary key (``projections.system_time``)."""
+rows current at that cursor, through the primary key (``projections.system_time``).
+
+Each version is stored as the JSON the API sends (``schema``), so ``roster_json`` and
+``meetings_json`` hand out the stored bytes, to be sent as they are; ``get_roster`` and
+``list_meetings`` decode them into ``RosterView`` for callers that read the roster.
+"""
 
 from __future__ import annotations
 
@@ -17,9 +22,47 @@ if TYPE_CHECKING:
 
     from events.records import Cursor
 
-__all__ = ("get_roster", "list_meetings")
+__all__ = ("get_roster", "list_meetings", "meetings_json", "roster_json")
 
-_VIEW_DECODER: Final = msgspec.json.Decoder(RosterView | None)
+_VIEW_DECODER: Final = msgspec.json.Decoder(RosterView)
+_UNKNOWN: Final = b"null"
+
+
+async def roster_json(
+    conn: asyncpg.Connection | asyncpg.Pool,
+    meeting_id: str,
+    *,
+    at: Cursor,
+    version: int = 1,
+    table_prefix: str = "roster",
+) -> bytes | None:
+    """The roster of one meeting as it stood once the event at ``at`` was in, as the JSON of a
+    ``RosterView`` (the stored bytes).
+
+    Returns:
+        The view whose last fact is the last one at or before ``at``; ``None`` when the meeting
+        was unknown then, or had no live scheduling.
+    """
+    sql = GET_SQL.format(**tables(table_prefix, version))
+    raw: bytes | None = await conn.fetchval(sql, meeting_id, key_of(at))
+    return None if raw is None or raw == _UNKNOWN else raw
+
+
+async def meetings_json(
+    conn: asyncpg.Connection | asyncpg.Pool,
+    *,
+    at: Cursor,
+    after: str = "",
+    limit: int,
+    version: int = 1,
+    table_prefix: str = "roster",
+) -> list[tuple[str, bytes]]:
+    """The rosters of the meetings known at ``at``, by meeting id, each with its id and as the
+    JSON of a ``RosterView`` (the stored bytes): at most ``limit`` of them, those with an id
+    after ``after`` (keyset pagination: a deep page costs what the first does)."""
+    sql = LIST_SQL.format(**tables(table_prefix, version))
+    rows = await conn.fetch(sql, key_of(at), after, limit)
+    return [(r["meeting_id"], r["body"]) for r in rows]
 
 
 async def get_roster(
@@ -30,14 +73,8 @@ async def get_roster(
     version: int = 1,
     table_prefix: str = "roster",
 ) -> RosterView | None:
-    """The roster of one meeting as it stood once the event at ``at`` was in.
-
-    Returns:
-        The view whose last fact is the last one at or before ``at``; ``None`` when the meeting
-        was unknown then, or had no live scheduling.
-    """
-    sql = GET_SQL.format(**tables(table_prefix, version))
-    raw = await conn.fetchval(sql, meeting_id, key_of(at))
+    """``roster_json``, decoded."""
+    raw = await roster_json(conn, meeting_id, at=at, version=version, table_prefix=table_prefix)
     return None if raw is None else _VIEW_DECODER.decode(raw)
 
 
@@ -50,10 +87,8 @@ async def list_meetings(
     version: int = 1,
     table_prefix: str = "roster",
 ) -> list[RosterView]:
-    """The rosters of the meetings known at ``at``, by meeting id: at most ``limit`` of them,
-    those with an id after ``after`` (keyset pagination: a deep page costs what the first
-    does)."""
-    sql = LIST_SQL.format(**tables(table_prefix, version))
-    rows = await conn.fetch(sql, key_of(at), after, limit)
-    views = [_VIEW_DECODER.decode(r["view"]) for r in rows]
-    return [v for v in views if v is not None]
+    """``meetings_json``, decoded."""
+    rows = await meetings_json(
+        conn, at=at, after=after, limit=limit, version=version, table_prefix=table_prefix
+    )
+    return [_VIEW_DECODER.decode(body) for _, body in rows]

@@ -9,7 +9,6 @@ import msgspec
 
 from events.domain.valid_time import ValidTime
 from events.domain.vocabulary import Place
-from events.records import Cursor
 
 __all__ = (
     "AsOf",
@@ -88,7 +87,8 @@ class DeclarationRef(msgspec.Struct, frozen=True, kw_only=True):
 class AsOf(msgspec.Struct, frozen=True, kw_only=True):
     """The last fact folded into a view: its feed cursor and when it was recorded."""
 
-    cursor: Cursor
+    cursor: str
+    """The fact's feed cursor, opaque (``Cursor.encode``) as everywhere in the API."""
     recorded_at: datetime
 
 

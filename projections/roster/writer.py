@@ -23,7 +23,7 @@ from projections.roster.schema import (
     LOAD_DRAFTS_SQL,
     LOAD_LINKS_SQL,
     LZ4_SQL,
-    OPEN_SQL,
+    OPEN_COLUMNS,
     PLAIN_COLUMNS_SQL,
     RESTART_SQL,
     SAVE_LINKS_SQL,
@@ -81,23 +81,24 @@ class RosterProjection:
                 ("load_drafts", LOAD_DRAFTS_SQL),
                 ("earlier", EARLIER_FACTS_SQL),
                 ("close", CLOSE_SQL),
-                ("open", OPEN_SQL),
             )
         }
 
     async def setup(self, conn: asyncpg.Connection) -> None:
         """Create the tables if they do not exist.
 
-        Tables of a layout without system time (no ``sys_from``) hold no past versions to
-        answer "as of" from, and no version can be made up for them: they are replaced by
-        empty ones and the projection's checkpoint goes back to the start, so the runner folds
-        the whole log again (the view meanwhile catches up, saying it is stale).
+        Tables of an older layout are replaced by empty ones and the projection's checkpoint
+        goes back to the start, so the runner folds the whole log again (the view meanwhile
+        catches up, saying it is stale): without system time (no ``sys_from``) they hold no
+        past versions to answer "as of" from, and no version can be made up for them; with
+        ``view`` instead of ``body`` their JSON is not what the API sends (a cursor as an
+        object), and the API sends stored bytes as they are.
         """
         columns = {r["column_name"] for r in await conn.fetch(COLUMNS_SQL, self._table)}
         async with conn.transaction():
-            if columns and "sys_from" not in columns:
+            if columns and not {"sys_from", "body"} <= columns:
                 log.warning(
-                    "%s: tables without system time replaced; folding the log again", self.name
+                    "%s: tables of an older layout replaced; folding the log again", self.name
                 )
                 await conn.execute(self._sql["drop"])
                 await conn.execute(RESTART_SQL, self.name, self.version)
@@ -187,21 +188,19 @@ class RosterProjection:
         if stored:
             closing = [m for m in meetings if m in stored]
             await conn.execute(self._sql["close"], closing, [versions.first[m] for m in closing])
-        await conn.execute(self._sql["open"], *versions.columns())
+        await conn.copy_records_to_table(
+            self._table, schema_name="projections", records=versions.rows, columns=OPEN_COLUMNS
+        )
 
 
 class _Versions:
-    """The rows a batch opens: one per fact routed to a meeting, each closed where the next
-    of its meeting opens, the last left open with the meeting's draft."""
+    """The rows a batch opens (``OPEN_COLUMNS``): one per fact routed to a meeting, each closed
+    where the next of its meeting opens, the last left open with the meeting's draft."""
 
     def __init__(self) -> None:
         self.first: dict[str, bytes] = {}
         """Where each meeting's first new version opens (and its open one closes)."""
-        self._meeting_ids: list[str] = []
-        self._sys_from: list[bytes] = []
-        self._sys_to: list[bytes | None] = []
-        self._drafts: list[bytes | None] = []
-        self._views: list[bytes] = []
+        self.rows: list[tuple[str, bytes, bytes | None, bytes | None, bytes]] = []
 
     def add(
         self,
@@ -214,16 +213,7 @@ class _Versions:
         ``draft``."""
         keys = [key_of(fact.cursor) for fact in facts]
         self.first[meeting_id] = keys[0]
-        last = len(keys) - 1
-        for n, (key, view) in enumerate(zip(keys, views, strict=True)):
-            self._meeting_ids.append(meeting_id)
-            self._sys_from.append(key)
-            self._sys_to.append(keys[n + 1] if n < last else None)
-            self._drafts.append(_DRAFT_ENCODER.encode(draft) if n == last else None)
-            self._views.append(view)
-
-    def columns(
-        self,
-    ) -> tuple[list[str], list[bytes], list[bytes | None], list[bytes | None], list[bytes]]:
-        """The arguments of ``OPEN_SQL``."""
-        return self._meeting_ids, self._sys_from, self._sys_to, self._drafts, self._views
+        rows = self.rows
+        for n in range(len(keys) - 1):
+            rows.append((meeting_id, keys[n], keys[n + 1], None, views[n]))
+        rows.append((meeting_id, keys[-1], None, _DRAFT_ENCODER.encode(draft), views[-1]))

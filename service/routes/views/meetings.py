@@ -4,17 +4,20 @@ Every read is pinned to one feed cursor: the roster projection's checkpoint (rea
 snapshot as the rows: the live view), the ``as_of_cursor`` asked for, or the last event recorded
 at or before ``as_of``. A walk of ``/meetings`` keeps the cursor of its first page in its
 ``after`` token, so writes landing meanwhile neither repeat nor skip a meeting.
+
+The projection stores each roster as the JSON these routes send (``projections.roster``), so
+a page is its rows' bytes passed through: nothing is decoded or encoded per roster here.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Final, cast
 
 import msgspec
 from litestar import Request, Response, get
 from litestar.params import FromPath
 
-from projections.roster import RosterView, get_roster, list_meetings
+from projections.roster import RosterView, meetings_json, roster_json
 from service.auth import require
 from service.paging import DEFAULT_LIMIT, After, Limit, page_response, read_token, view_connection
 from service.problems import problem
@@ -32,15 +35,16 @@ if TYPE_CHECKING:
     from service.paging import SortKey
 
 
-def _roster_out(view: RosterView) -> dict[str, Any]:
-    """The roster with its cursor opaque, as everywhere else in the API."""
-    out: dict[str, Any] = msgspec.to_builtins(view)
-    out["as_of"]["cursor"] = view.as_of.cursor.encode()
-    return out
+class _MeetingId(msgspec.Struct):
+    meeting_id: str
 
 
-def _meeting_key(entry: dict[str, Any]) -> SortKey:
-    return (entry["meeting_id"],)
+_ID_DECODER: Final = msgspec.json.Decoder(_MeetingId)
+
+
+def _meeting_key(entry: msgspec.Raw) -> SortKey:
+    # Read once a page, for the last entry's place in the next link.
+    return (_ID_DECODER.decode(entry).meeting_id,)
 
 
 @get(
@@ -78,15 +82,15 @@ async def meetings(
     )
     async with view_connection(runtime) as conn:
         at = await checkpoint_here(conn, point)
-        views = await list_meetings(
+        rows = await meetings_json(
             conn, at=at, after=after_id, limit=limit + 1, version=point.projection.version
         )
-    # Documented as RosterView; sent with its cursor made opaque (see _roster_out).
+    # Documented as RosterView; sent as stored.
     return cast(
         "Response[list[RosterView]]",
         page_response(
             request,
-            [_roster_out(v) for v in views],
+            [msgspec.Raw(body) for _, body in rows],
             limit=limit,
             sort_key=_meeting_key,
             at=at,
@@ -121,7 +125,8 @@ async def meeting(
     point = await pin(runtime, "roster", reflect=reflect, as_of=as_of, as_of_cursor=as_of_cursor)
     async with view_connection(runtime) as conn:
         at = await checkpoint_here(conn, point)
-        view = await get_roster(conn, meeting_id, at=at, version=point.projection.version)
-    if view is None:
+        body = await roster_json(conn, meeting_id, at=at, version=point.projection.version)
+    if body is None:
         raise problem(404, f"no meeting {meeting_id!r} is known (at that moment)")
-    return Response(cast("RosterView", _roster_out(view)), headers=point.headers)
+    # Documented as RosterView; sent as stored.
+    return Response(cast("RosterView", body), headers=point.headers, media_type="application/json")
