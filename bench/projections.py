@@ -87,6 +87,7 @@ from events.domain.coding import code_for
 from events.domain.valid_time import ValidTime, valid_time
 from events.domain.vocabulary import Alias, Participant, Place, Source
 from events.rows import EMPTY_HEAD, StreamHead, extend_chain, prepare
+from projections.collector import long_lived_collector
 from projections.roster import RosterProjection
 from projections.runner import ProjectionRunner, projection_lag
 
@@ -1241,4 +1242,7 @@ async def main() -> None:  # noqa: PLR0915
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    # The collector tuned as in the service's long-running processes (serve, project,
+    # rebuild), for the floor and the rebuilds alike.
+    with long_lived_collector():
+        asyncio.run(main())

@@ -19,6 +19,7 @@ import uvicorn
 from events.connect import connect
 from events.migrate import migrate as run_migrations
 from events.verify import verify_chains
+from projections.collector import long_lived_collector
 from projections.rebuild import live_version
 from projections.rebuild import rebuild as run_rebuild
 from projections.runner import projection_lag
@@ -211,7 +212,7 @@ def rebuild(name: str, batch_size: int) -> None:
             # What the next version still has to apply (a rebuild interrupted before resumes).
             upcoming = (await live_version(store.pool, name) or 1) + 1
             total = (await projection_lag(store.pool, PROJECTIONS[name](upcoming))).events
-            with Progress(f"rebuilding {name}", total) as bar:
+            with long_lived_collector(), Progress(f"rebuilding {name}", total) as bar:
 
                 def progress(applied: int) -> None:
                     bar.advance(max(applied - bar.done, 0))

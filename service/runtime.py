@@ -6,16 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
 from events.actor_refs import keep_actor_refs_indexed
 from events.connect import connect, create_pool
 from events.domain.handler import CommandHandler
 from events.notify import FeedListener, Notifier
 from events.store import EventStore
+from projections.collector import long_lived_collector
 from projections.rebuild import LiveRunner
 from service.fanout import FeedHub
 from service.keys import KeyRing
@@ -31,12 +31,6 @@ if TYPE_CHECKING:
 __all__ = ("Runtime", "lifespan", "open_store", "run_projections")
 
 log = logging.getLogger(__name__)
-
-# Measured on the write benchmark with the default (700, 10, 10): ~8% of server CPU in the
-# collector and full collections of the ~100k start-up objects taking 50-80 ms each, the
-# writes' p99. Requests free almost everything by reference counting, so a large first
-# threshold collects rarely and promotes far less of what is merely in flight.
-GC_THRESHOLDS: Final = (20_000, 20, 20)
 
 
 def projection_runners(
@@ -54,9 +48,10 @@ async def run_projections(settings: Settings, names: Iterable[str] | None = None
     """Run the projections until cancelled (``diplofeed project``)."""
     async with open_store(settings) as store:
         runners = projection_runners(store, settings, names)
-        await asyncio.gather(
-            keep_actor_refs_indexed(store), *(runner.run() for runner in runners.values())
-        )
+        with long_lived_collector():
+            await asyncio.gather(
+                keep_actor_refs_indexed(store), *(runner.run() for runner in runners.values())
+            )
 
 
 class Runtime:
@@ -134,13 +129,8 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
         await runtime.start()
         app.state.runtime = runtime
         # What start-up built lives as long as the process: out of the collector's sight.
-        gc.collect()
-        gc.freeze()
-        thresholds = gc.get_threshold()
-        gc.set_threshold(*GC_THRESHOLDS)
         try:
-            yield
+            with long_lived_collector():
+                yield
         finally:
-            gc.set_threshold(*thresholds)
-            gc.unfreeze()  # a process that builds many apps (the tests) can collect this one's
             await runtime.close()

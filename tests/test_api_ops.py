@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
-from service.runtime import GC_THRESHOLDS
+from projections.collector import GC_THRESHOLDS
 from tests.api_server import running_api
 from tests.database import scratch_database
 from tests.test_api_writes import schedule
