@@ -407,12 +407,20 @@ async def test_a_rare_or_unknown_actor_costs_a_lookup_not_a_scan(large_log_dsn: 
                 }
                 used = {n.get("Index Name") for n in nodes}
                 assert "Seq Scan" not in kinds, (actor, kinds)
+                # A lookup of a few index pages never waits for parallel workers to start.
+                assert not kinds & {"Gather", "Gather Merge"}, (actor, kinds)
                 # Both halves of the meaning by their index, not a walk along the feed key.
                 assert {"event_actor_refs_ids", "events_stream_version_key"} <= used, used
                 # Run, it reads rows in proportion to the page, not to the log: the actor's
                 # own few, the indexed ones naming it, each joined back by its key, and the
                 # events past the checkpoint (none here).
                 assert await _rows_read(conn, READ_FEED_ACTOR_SQL, limit, actor) < 100
+        # Whatever the statistics say (they lag behind the catch-up's inserts), the index table
+        # is never read by parallel workers.
+        options = await conn.fetchval(
+            "SELECT reloptions FROM pg_class WHERE relname = 'event_actor_refs'"
+        )
+        assert "parallel_workers=0" in options
         # A frequent actor's page is found at once along the feed key: no scan either.
         frequent = max(frequency, key=lambda a: (frequency[a], a))
         nodes = await _plan(conn, READ_FEED_ACTOR_SQL, 0, 0, 100, None, None, frequent)
