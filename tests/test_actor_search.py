@@ -58,14 +58,13 @@ async def _built(dsn: str, prefix: str) -> _Searched:
 
 @pytest.fixture(scope="module")
 async def indexed(server_url: str) -> AsyncIterator[_Searched]:
-    """A synthetic log and its contacts projection, pg_trgm installed (by the owner, as a
-    deployment's migration step would)."""
+    """A synthetic log and its contacts projection, pg_trgm installed (by migration 0007,
+    where the server ships it)."""
     async with scratch_database(server_url, migrated=True) as dsn:
         owner = await asyncpg.connect(dsn)
         try:
             if not await owner.fetchval(AVAILABLE_SQL):
                 pytest.skip("this server's PostgreSQL has no pg_trgm (contrib)")
-            await owner.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
         finally:
             await owner.close()
         searched = await _built(dsn, "s_")

@@ -56,13 +56,13 @@ async def meetings_json(
     limit: int,
     version: int = 1,
     table_prefix: str = "roster",
-) -> list[tuple[str, bytes]]:
-    """The rosters of the meetings known at ``at``, by meeting id, each with its id and as the
-    JSON of a ``RosterView`` (the stored bytes): at most ``limit`` of them, those with an id
+) -> list[bytes]:
+    """The rosters of the meetings known at ``at``, by meeting id, each as the JSON of a
+    ``RosterView`` (the stored bytes): at most ``limit`` of them, those with an id
     after ``after`` (keyset pagination: a deep page costs what the first does)."""
     sql = LIST_SQL.format(**tables(table_prefix, version))
     rows = await conn.fetch(sql, key_of(at), after, limit)
-    return [(r["meeting_id"], r["body"]) for r in rows]
+    return [r["body"] for r in rows]
 
 
 async def get_roster(
@@ -91,4 +91,4 @@ async def list_meetings(
     rows = await meetings_json(
         conn, at=at, after=after, limit=limit, version=version, table_prefix=table_prefix
     )
-    return [_VIEW_DECODER.decode(body) for _, body in rows]
+    return [_VIEW_DECODER.decode(body) for body in rows]

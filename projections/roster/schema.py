@@ -178,7 +178,7 @@ WITH RECURSIVE meetings AS (
     FROM meetings AS m
     WHERE m.meeting_id IS NOT NULL
 )
-SELECT m.meeting_id, v.body
+SELECT v.body
 FROM meetings AS m
 CROSS JOIN LATERAL (
     SELECT t.body FROM projections.{table} AS t

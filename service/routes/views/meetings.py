@@ -90,7 +90,7 @@ async def meetings(
         "Response[list[RosterView]]",
         page_response(
             request,
-            [msgspec.Raw(body) for _, body in rows],
+            [msgspec.Raw(body) for body in rows],
             limit=limit,
             sort_key=_meeting_key,
             at=at,
