@@ -91,7 +91,7 @@ if TYPE_CHECKING:
 
     from events.notify import FeedListener, Notifier
 
-__all__ = ("MAX_BATCH", "MAX_PAGE", "Conn", "EventStore")
+__all__ = ("EVENT_COLUMNS", "MAX_BATCH", "MAX_PAGE", "Conn", "EventStore")
 
 Conn = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
 """A plain connection or one borrowed from a pool."""
@@ -101,10 +101,11 @@ MAX_PAGE: Final = 10_000
 _MAX_CONFLICT_RETRIES: Final = 20
 
 
-_COLUMNS = (
+EVENT_COLUMNS: Final = (
     "position, transaction_id, stream_id, stream_version, event_id, type, schema_version, "
     "data::text, metadata::text, recorded_at, hash"
 )
+"""A stored event's columns, in ``RecordedEvent``'s field order."""
 
 # One JSON array of rows (``events.rows.insert_rows``), each row an array read by position.
 APPEND_SQL: Final = """
@@ -128,7 +129,7 @@ FROM events WHERE stream_id = $1 ORDER BY stream_version DESC LIMIT 1
 """
 
 BY_EVENT_IDS_SQL: Final = f"""
-SELECT {_COLUMNS} FROM events WHERE event_id = any($1::uuid[]) ORDER BY position
+SELECT {EVENT_COLUMNS} FROM events WHERE event_id = any($1::uuid[]) ORDER BY position
 """
 
 # One statement, so one snapshot and one round trip: the stream's current version comes back
@@ -143,7 +144,7 @@ FROM head
 LEFT JOIN LATERAL ("""
 
 READ_STREAM_FORWARD_SQL: Final = f"""{_STREAM_HEAD}
-    SELECT {_COLUMNS} FROM events
+    SELECT {EVENT_COLUMNS} FROM events
     WHERE stream_id = $1 AND stream_version >= $2
     ORDER BY stream_version
     LIMIT $3
@@ -151,7 +152,7 @@ READ_STREAM_FORWARD_SQL: Final = f"""{_STREAM_HEAD}
 """
 
 READ_STREAM_BACKWARD_SQL: Final = f"""{_STREAM_HEAD}
-    SELECT {_COLUMNS} FROM events
+    SELECT {EVENT_COLUMNS} FROM events
     WHERE stream_id = $1 AND stream_version <= coalesce($2::bigint, head.current)
     ORDER BY stream_version DESC
     LIMIT $3
@@ -176,7 +177,7 @@ LEFT JOIN LATERAL (
 ) AS page ON true
 """
 
-READ_FEED_SQL: Final = _FEED_PAGE.format(columns=_COLUMNS, more="")
+READ_FEED_SQL: Final = _FEED_PAGE.format(columns=EVENT_COLUMNS, more="")
 
 # The feed's actor filter. An event is about actor X when it is in X's own stream or when a
 # string value anywhere in its data equals X. Appends write nothing for the second half:
@@ -207,7 +208,7 @@ tail AS (
 SELECT horizon.xmin AS horizon, page.*
 FROM horizon CROSS JOIN tail
 LEFT JOIN LATERAL (
-    SELECT {_COLUMNS} FROM events
+    SELECT {EVENT_COLUMNS} FROM events
     WHERE (transaction_id, position) IN (
         (SELECT transaction_id, position FROM events
          WHERE stream_id = 'actor-' || $6 AND {_AFTER} AND transaction_id < horizon.xmin
@@ -241,7 +242,7 @@ LEFT JOIN LATERAL (
 # expect so few rows that it chose parallel scans and JIT for plain pages, which cut the feed
 # read, and every projection rebuild, to a fifth.)
 READ_FEED_NARROW_SQL: Final = _FEED_PAGE.format(
-    columns=_COLUMNS,
+    columns=EVENT_COLUMNS,
     more=f"""
       AND stream_id = $6
       AND ($7::text IS NULL OR stream_id = 'actor-' || $7 OR {_NAMES_ACTOR.format(n=7)})""",

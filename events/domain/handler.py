@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
 
+from events.committed import CommittedActorEvents
 from events.domain import actors, declarations, interactions, meetings
 from events.domain.amendments import Stored
 from events.domain.catalogue import CATALOGUE
@@ -35,7 +36,7 @@ from events.domain.commands import (
 from events.domain.directory import Directory
 from events.domain.errors import AmbiguousActorError, UnknownActorError
 from events.errors import WrongExpectedVersionError
-from events.records import START, AppendResult, Cursor, FeedFilter, Metadata
+from events.records import AppendResult, Metadata
 from events.rows import expectation_holds
 
 if TYPE_CHECKING:
@@ -92,8 +93,8 @@ def stream_of(command: Command, directory: Directory) -> str:
 
 
 class CommandHandler:
-    """Handles commands against the event store, keeping an actor directory up to date from
-    the feed so that commands may name actors by any spelling."""
+    """Handles commands against the event store, keeping an actor directory up to date with
+    every committed actor event so that commands may name actors by any spelling."""
 
     def __init__(self, store: EventStore, *, directory_max_age: float = 0.0) -> None:
         """``directory_max_age``: a command may be decided on a directory refreshed this many
@@ -102,7 +103,10 @@ class CommandHandler:
         again after a refresh, and actors this handler registers are known at once."""
         self._store = store
         self.directory = Directory()
-        self._directory_cursor: Cursor = START
+        # Every committed actor event, not only those the feed shows: the feed stops at the
+        # horizon, which a long transaction anywhere on the server holds back, and a name
+        # registered by another process must resolve at once (events.committed).
+        self._actor_events = CommittedActorEvents(store.pool)
         self._max_age = directory_max_age
         self._refreshed_at = -math.inf
         # Concurrent commands (an HTTP server's) share the directory: one refresh at a time, or
@@ -111,11 +115,10 @@ class CommandHandler:
 
     async def refresh_directory(self, *, max_age: float = 0.0) -> bool:
         """Fold actor events committed since the last refresh into the directory, unless it
-        was refreshed less than ``max_age`` seconds ago; whether it read the feed."""
+        was refreshed less than ``max_age`` seconds ago; whether it read them."""
         asked = time.monotonic()
         if asked - self._refreshed_at < max_age:
             return False
-        actor_events = FeedFilter(category="actor")
         async with self._refreshing:
             # Another command's refresh, done while this one waited, may do: one that began
             # after this one asked covers it entirely, a recent one within ``max_age``.
@@ -124,19 +127,12 @@ class CommandHandler:
             if max_age > 0 and time.monotonic() - self._refreshed_at < max_age:
                 return False
             started = time.monotonic()
-            await self._refresh(actor_events)
+            async for page in self._actor_events.read_new():
+                for recorded in page:
+                    event = CATALOGUE.decode(recorded)
+                    self.directory.apply(event, str(recorded.event_id))  # type: ignore[arg-type]
             self._refreshed_at = started
         return True
-
-    async def _refresh(self, actor_events: FeedFilter) -> None:
-        while True:
-            page = await self._store.read_all(self._directory_cursor, filter=actor_events)
-            for recorded in page.events:
-                event = CATALOGUE.decode(recorded)
-                self.directory.apply(event, str(recorded.event_id))  # type: ignore[arg-type]
-            self._directory_cursor = page.next_cursor
-            if not page.full:
-                return
 
     async def _load(self, stream_id: str) -> tuple[list[RecordedEvent], int]:
         events: list[RecordedEvent] = []
