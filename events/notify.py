@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Final
 
 import asyncpg
 
+from events.session import HeldSession
+
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
@@ -26,7 +28,6 @@ __all__ = ("FEED_CHANNEL", "FeedListener", "Notifier")
 
 FEED_CHANNEL: Final = "diplofeed_events"
 NOTIFY_SQL: Final = "SET LOCAL synchronous_commit = off; SELECT pg_notify('diplofeed_events', '')"
-PING_SQL: Final = "SELECT 1"
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +88,7 @@ class Notifier:
                 await self._task
 
 
-class FeedListener:
+class FeedListener(HeldSession):
     """Keeps one dedicated LISTEN connection and wakes every subscribed follower.
 
     One connection per process serves any number of followers. When the connection drops it
@@ -95,35 +96,29 @@ class FeedListener:
     pooled connection runs ``UNLISTEN *``, hence the dedicated connection.
     """
 
+    what = "feed listener (followers poll until it is back)"
+    retry_on = CONNECTION_ERRORS
+
     def __init__(
-        self,
-        connect: Callable[[], Awaitable[asyncpg.Connection]],
-        *,
-        health_interval: float = 5.0,
-        max_backoff: float = 5.0,
+        self, connect: Callable[[], Awaitable[asyncpg.Connection]], **options: float
     ) -> None:
-        self._connect = connect
-        self._health_interval = health_interval
-        self._max_backoff = max_backoff
+        """``options``: how the connection is watched (``HeldSession``'s)."""
+        super().__init__(connect, **options)
         self._waiters: set[asyncio.Event] = set()
-        self._task: asyncio.Task[None] | None = None
-        self._lost = asyncio.Event()
         self.listening = False
         self.reconnects = 0
 
-    async def start(self) -> None:
-        """Start listening in the background; returns once the first attempt is over."""
-        first = asyncio.Event()
-        self._task = asyncio.get_running_loop().create_task(self._run(first))
-        await first.wait()
+    async def _up(self, conn: asyncpg.Connection) -> None:
+        await conn.add_listener(FEED_CHANNEL, self._wake_all)
+        self.listening = True
+        # Anything committed while we were not listening: let followers re-read.
+        self._wake_all()
 
-    async def close(self) -> None:
-        """Stop listening."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+    def _down(self) -> None:
+        if self.listening:
+            self.reconnects += 1
         self.listening = False
+        self._wake_all()
 
     def subscribe(self) -> asyncio.Event:
         """An event that is set on every notification (and on every (re)connect)."""
@@ -143,39 +138,3 @@ class FeedListener:
     def _wake_all(self, *_: object) -> None:
         for waiter in self._waiters:
             waiter.set()
-
-    def _on_lost(self, *_: object) -> None:
-        self._lost.set()
-
-    async def _run(self, first: asyncio.Event) -> None:
-        backoff = 0.1
-        while True:
-            conn: asyncpg.Connection | None = None
-            try:
-                conn = await self._connect()
-                self._lost.clear()
-                conn.add_termination_listener(self._on_lost)
-                await conn.add_listener(FEED_CHANNEL, self._wake_all)
-                self.listening = True
-                backoff = 0.1
-                # Anything committed while we were not listening: let followers re-read.
-                self._wake_all()
-                first.set()
-                while not self._lost.is_set():
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._lost.wait(), self._health_interval)
-                    if not self._lost.is_set():
-                        # A half-open TCP connection never fires the termination listener.
-                        await asyncio.wait_for(conn.fetchval(PING_SQL), self._health_interval)
-            except CONNECTION_ERRORS as exc:
-                log.warning("feed listener connection lost (%s); polling until it is back", exc)
-            finally:
-                if self.listening:
-                    self.reconnects += 1
-                self.listening = False
-                first.set()
-                self._wake_all()
-                if conn is not None and not conn.is_closed():
-                    conn.terminate()
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, self._max_backoff)
