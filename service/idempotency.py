@@ -6,6 +6,11 @@ nothing whatever happened to the first attempt (even a crash after the append). 
 adds what HTTP needs on top: the same key with another request is refused (422), a request
 still in flight is answered 409, and a completed one is answered with its original response.
 No maintained Litestar library does this, hence this module.
+
+A claim is stamped with its process's owner token (``service.liveness``). The lease alone kept
+the key of a request whose process was killed for ``LEASE_SECONDS``: every retry was told 409
+"still in flight" about a request that no longer existed. Now a claim whose owner's lock is
+free is taken over at once; the lease only bounds claims without an owner.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Final
 import msgspec
 
 from events.notify import CONNECTION_ERRORS
+from service.liveness import OWNER_LOCK_SPACE
 from service.problems import problem
 
 if TYPE_CHECKING:
@@ -42,22 +48,24 @@ _abandoned: dict[tuple[str, str], datetime] = {}
 database was unreachable), by principal and key: see ``abandon``."""
 
 CLAIM_SQL: Final = """
-INSERT INTO idempotency_keys (principal, key, fingerprint, lease_until)
-VALUES ($1, $2, $3, now() + make_interval(secs => $4))
+INSERT INTO idempotency_keys (principal, key, fingerprint, lease_until, owner)
+VALUES ($1, $2, $3, now() + make_interval(secs => $4), $5)
 ON CONFLICT (principal, key) DO NOTHING
 RETURNING lease_until
 """
 LOOKUP_SQL: Final = """
-SELECT fingerprint, status, response, lease_until > now() AS leased, lease_until
+SELECT fingerprint, status, response, lease_until > now() AS leased, lease_until, owner
 FROM idempotency_keys WHERE principal = $1 AND key = $2
 """
-# Taking over an abandoned claim (its holder died mid-request, or failed and could not give
-# it back: $4) is safe: the command is idempotent by its key, so running it again records
-# nothing twice.
+# Taking over an abandoned claim (its lease ran out, its holder failed and could not give it
+# back: $4, or its owner's process is gone: the owner lock is free) is safe: the command is
+# idempotent by its key, so running it again records nothing twice. The owner test takes the
+# lock shared, for this statement's transaction only: it fails while the owner holds it.
 TAKE_OVER_SQL: Final = """
-UPDATE idempotency_keys SET lease_until = now() + make_interval(secs => $3)
+UPDATE idempotency_keys SET lease_until = now() + make_interval(secs => $3), owner = $5
 WHERE principal = $1 AND key = $2 AND status IS NULL
-  AND (lease_until <= now() OR lease_until = $4::timestamptz)
+  AND (lease_until <= now() OR lease_until = $4::timestamptz
+       OR (owner IS NOT NULL AND pg_try_advisory_xact_lock_shared($6::integer, owner)))
 RETURNING lease_until
 """
 COMPLETE_SQL: Final = """
@@ -113,8 +121,11 @@ def check_key(key: str) -> str:
     return key
 
 
-async def claim(pool: asyncpg.Pool, principal: str, key: str, print_: bytes) -> Claim | Replay:
-    """Claim ``key`` for this request, or return the original response.
+async def claim(
+    pool: asyncpg.Pool, principal: str, key: str, print_: bytes, *, owner: int | None = None
+) -> Claim | Replay:
+    """Claim ``key`` for this request, or return the original response. ``owner``: this
+    process's token (``Liveness.owner``), while it holds its owner lock.
 
     Raises:
         Problem: 422 when the key was used with another request; 409 while the first request
@@ -122,12 +133,12 @@ async def claim(pool: asyncpg.Pool, principal: str, key: str, print_: bytes) -> 
     """
     key = check_key(key)
     async with pool.acquire() as conn:
-        lease = await conn.fetchval(CLAIM_SQL, principal, key, print_, LEASE_SECONDS)
+        lease = await conn.fetchval(CLAIM_SQL, principal, key, print_, LEASE_SECONDS, owner)
         if lease is not None:
             return Claim(principal=principal, key=key, lease_until=lease)
         row = await conn.fetchrow(LOOKUP_SQL, principal, key)
         if row is None:  # released between our two statements: try once more
-            lease = await conn.fetchval(CLAIM_SQL, principal, key, print_, LEASE_SECONDS)
+            lease = await conn.fetchval(CLAIM_SQL, principal, key, print_, LEASE_SECONDS, owner)
             if lease is not None:
                 return Claim(principal=principal, key=key, lease_until=lease)
             raise _in_flight()
@@ -142,12 +153,15 @@ async def claim(pool: asyncpg.Pool, principal: str, key: str, print_: bytes) -> 
         if row["status"] is not None:
             saved = msgspec.json.decode(row["response"])
             return Replay(status=row["status"], body=saved["body"], headers=saved["headers"])
-        # A claim this process knows has failed is not in flight, whatever its lease says.
+        # A claim this process knows has failed is not in flight, whatever its lease says, nor
+        # is one whose owner has gone (the statement asks its lock).
         abandoned = _abandoned.get((principal, key))
         lease = (
             None
-            if row["leased"] and abandoned != row["lease_until"]
-            else await conn.fetchval(TAKE_OVER_SQL, principal, key, LEASE_SECONDS, abandoned)
+            if row["leased"] and abandoned != row["lease_until"] and row["owner"] is None
+            else await conn.fetchval(
+                TAKE_OVER_SQL, principal, key, LEASE_SECONDS, abandoned, owner, OWNER_LOCK_SPACE
+            )
         )
         if lease is None:
             raise _in_flight()

@@ -19,6 +19,7 @@ from projections.collector import long_lived_collector
 from projections.rebuild import LiveRunner
 from service.fanout import FeedHub
 from service.keys import KeyRing
+from service.liveness import Liveness
 from service.projectors import PROJECTIONS, LiveVersions
 
 if TYPE_CHECKING:
@@ -66,13 +67,17 @@ class Runtime:
         self.handler = CommandHandler(store, directory_max_age=0.25)
         self.hub = FeedHub(store)
         self.keyring = KeyRing(store.pool)
+        options = settings.connection_options()
+        self.liveness = Liveness(lambda: connect(options))
         self.live = LiveVersions(store.pool)
         self.runners: list[LiveRunner] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._background: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
-        """Start following the feed and, if configured, the projections."""
+        """Take the liveness lock, start following the feed and, if configured, the
+        projections."""
+        await self.liveness.start()
         await self.hub.start()
         if not self.settings.run_projections:
             return
@@ -101,6 +106,7 @@ class Runtime:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         await self.hub.close()
+        await self.liveness.close()
 
 
 @asynccontextmanager

@@ -8,11 +8,15 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from events import connect
 from service import idempotency
+from service.liveness import Liveness
 from service.problems import Problem
 
 if TYPE_CHECKING:
     import asyncpg
+
+    from events import ConnectionOptions
 
 
 class _Outage:
@@ -87,3 +91,33 @@ async def test_a_retry_takes_over_a_claim_this_process_knows_has_failed(
     await idempotency.release_eventually(pool, failed)  # finds nothing to release, forgets it
     assert (principal, key) not in idempotency._abandoned
     assert (await _row(pool, principal, key))["lease_until"] == retry.lease_until
+
+
+async def test_a_claim_is_free_as_soon_as_its_owner_is_gone(
+    pool: asyncpg.Pool, app_options: ConnectionOptions
+) -> None:
+    principal, key = f"test:{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
+    owner = Liveness(lambda: connect(app_options))
+    await owner.start()
+    assert owner.owner is not None
+    held = await idempotency.claim(pool, principal, key, b"print", owner=owner.owner)
+    assert isinstance(held, idempotency.Claim)
+    # Its owner lives: the request is in flight.
+    with pytest.raises(Problem) as refused:
+        await idempotency.claim(pool, principal, key, b"print")
+    assert refused.value.status_code == 409
+    # Its owner's session ends, as a killed process's does: the lease no longer matters.
+    await owner.close()
+    assert owner.owner is None
+    successor = Liveness(lambda: connect(app_options))
+    await successor.start()
+    try:
+        retry = await idempotency.claim(pool, principal, key, b"print", owner=successor.owner)
+        assert isinstance(retry, idempotency.Claim)
+        assert retry.lease_until != held.lease_until
+        # The claim taken over is the successor's, and in flight while it lives.
+        with pytest.raises(Problem) as again:
+            await idempotency.claim(pool, principal, key, b"print")
+        assert again.value.status_code == 409
+    finally:
+        await successor.close()

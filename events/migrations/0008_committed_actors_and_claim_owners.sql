@@ -10,3 +10,9 @@
 -- test, written identically in the queries for the planner to match it.
 CREATE INDEX events_actor_streams ON events (transaction_id, position)
     WHERE split_part(stream_id, '-', 1) = 'actor';
+
+-- The process holding a pending Idempotency-Key claim (service/idempotency.py): the key of an
+-- advisory lock that process holds on a connection of its own for as long as it lives
+-- (service/liveness.py). Once the lock is free its owner is gone, and the claim may be taken
+-- over at once instead of when its lease runs out; a claim without an owner keeps the lease.
+ALTER TABLE idempotency_keys ADD COLUMN owner integer;

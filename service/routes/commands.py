@@ -289,6 +289,7 @@ def _build(route: CommandRoute) -> HTTPRouteHandler:
                 principal,
                 idempotency_key,
                 idempotency.fingerprint(request.method, request.url.path, raw),
+                owner=runtime.liveness.owner,
             )
             if isinstance(claimed, idempotency.Replay):
                 headers = {**claimed.headers, "Idempotent-Replayed": "true"}
