@@ -26,14 +26,17 @@ from projections.runner import projection_lag
 from service.app import create_app
 from service.cli_data import export, load, tail
 from service.cli_support import run as _run
-from service.cli_support import settings_or_exit
+from service.cli_support import settings_or_exit, wait_or_exit
 from service.demo import embedded_postgres, keep_demo_key, prepare_demo, read_demo_key
 from service.keys import create_key, list_keys, revoke_key
 from service.progress import Progress
 from service.projectors import PROJECTIONS
 from service.runtime import open_store, run_projections
+from service.startup import PortUnavailable, listen
 
 if TYPE_CHECKING:
+    import socket
+
     from service.settings import Settings
 
 __all__ = ("cli", "main")
@@ -115,22 +118,35 @@ def verify() -> None:
 )
 def serve(host: str | None, port: int | None, demo: bool) -> None:
     """Run the HTTP API (and, unless DIPLOFEED_RUN_PROJECTIONS=false, the projections).
+    A database that does not answer yet is waited for (DIPLOFEED_DB_WAIT_S, 30 s).
 
     Example: diplofeed serve --demo          (a running demo on a fresh machine)
     Example: DATABASE_URL=postgresql://app@db/diplofeed diplofeed serve --port 8000
     """
     settings = settings_or_exit()
-    host = host or settings.host
-    port = settings.port if port is None else port
-    if not demo:
-        _serve(settings, host, port)
-        return
+    # Bound first: a taken port is reported before any database work or banner.
+    try:
+        sock = listen(host or settings.host, settings.port if port is None else port)
+    except PortUnavailable as exc:
+        click.echo(f"error: {exc}; choose another with --port or DIPLOFEED_PORT", err=True)
+        sys.exit(1)
+    with sock:
+        if demo:
+            _serve_demo(settings, sock)
+        else:
+            wait_or_exit(settings)
+            _serve(settings, sock)
+
+
+def _serve_demo(settings: Settings, sock: socket.socket) -> None:
     embedded = None if settings.database_url_given else Path(settings.data_dir)
     with contextlib.ExitStack() as stack:
         admin_url = None
         if embedded is not None:
             click.echo(f"starting the embedded PostgreSQL in {embedded / 'pgdata'} ...", err=True)
             admin_url = stack.enter_context(embedded_postgres(embedded))
+        else:
+            wait_or_exit(settings)
         Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
         known = read_demo_key(settings)
         try:
@@ -146,7 +162,7 @@ def serve(host: str | None, port: int | None, demo: bool) -> None:
             "recorded before",
             err=True,
         )
-        base = f"http://{host}:{port}"
+        base = _base_url(sock)
         click.echo(f"Diplofeed demo: {base}")
         click.echo(f"  interactive docs: {base}/schema")
         click.echo(f"  the Moscow roster: {base}/meetings/moscow_2024")
@@ -155,13 +171,29 @@ def serve(host: str | None, port: int | None, demo: bool) -> None:
         click.echo(f"  reads are public; write with: Authorization: Bearer {setup.token}")
         click.echo("Ctrl-C stops it; the data stays for the next start.")
         demo_settings = msgspec.structs.replace(setup.settings, public_reads=True)
-        _serve(demo_settings, host, port, announce=False)
+        _serve(demo_settings, sock, announce=False)
 
 
-def _serve(settings: Settings, host: str, port: int, *, announce: bool = True) -> None:
+def _base_url(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def _serve(settings: Settings, sock: socket.socket, *, announce: bool = True) -> None:
+    base = _base_url(sock)
     if announce:
-        click.echo(f"Diplofeed API on http://{host}:{port}  (docs: http://{host}:{port}/schema)")
-    uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False)
+        click.echo(f"Diplofeed API on {base}  (docs: {base}/schema)")
+    host, port = sock.getsockname()[:2]
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings), host=host, port=port, log_config=None, access_log=False
+        )
+    )
+    # As uvicorn.run: the Ctrl-C that uvicorn re-raises once shut down is a clean stop.
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run(sockets=[sock])
+    if not server.started:
+        sys.exit(3)  # uvicorn's status for a failed start-up; its log says why
 
 
 @main.command()
@@ -174,11 +206,13 @@ def _serve(settings: Settings, host: str, port: int, *, announce: bool = True) -
 )
 def project(names: tuple[str, ...]) -> None:
     """Run the projection runners only (any number of replicas: one is active per
-    projection, a standby takes over within seconds). SIGTERM or Ctrl-C stops it.
+    projection, a standby takes over within seconds). SIGTERM or Ctrl-C stops it. A database
+    that does not answer yet is waited for (DIPLOFEED_DB_WAIT_S, 30 s).
 
     Example: DATABASE_URL=postgresql://app@db/diplofeed diplofeed project
     """
     settings = settings_or_exit()
+    wait_or_exit(settings)
 
     async def work() -> int:
         task = asyncio.current_task()

@@ -1,11 +1,11 @@
-"""What every ``diplofeed`` subcommand shares: settings, and turning failures into one clear
-line on standard error with a non-zero exit status."""
+"""What every ``diplofeed`` subcommand shares: settings, waiting for the database, and turning
+failures into one clear line on standard error with a non-zero exit status."""
 
 from __future__ import annotations
 
 import asyncio
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import asyncpg
 import click
@@ -14,11 +14,17 @@ from events.errors import EventStoreError
 from service.keys import KeyError_
 from service.loading import LoadError
 from service.settings import Settings, SettingsError
+from service.startup import DatabaseUnavailable, wait_for_database
 
 if TYPE_CHECKING:
     from collections.abc import Coroutine
 
-__all__ = ("run", "settings_or_exit")
+__all__ = ("DATABASE_HINT", "run", "settings_or_exit", "wait_or_exit")
+
+DATABASE_HINT: Final = (
+    "point DATABASE_URL at a running PostgreSQL, or run `diplofeed serve --demo` for an "
+    "embedded one"
+)
 
 
 def settings_or_exit() -> Settings:
@@ -28,6 +34,17 @@ def settings_or_exit() -> Settings:
     except SettingsError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
+
+
+def wait_or_exit(settings: Settings) -> None:
+    """Wait (bounded) for the database; exit 2 with a hint if it never answers."""
+    try:
+        asyncio.run(
+            wait_for_database(settings, on_first_failure=lambda why: click.echo(why, err=True))
+        )
+    except DatabaseUnavailable as exc:
+        click.echo(f"error: database: {exc}; {DATABASE_HINT}", err=True)
+        sys.exit(2)
 
 
 def run(work: Coroutine[Any, Any, int]) -> None:

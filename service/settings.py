@@ -38,6 +38,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """Longest a transaction may sit idle before the server ends it."""
     pool_min_size: Annotated[int, msgspec.Meta(ge=0)] = 2
     pool_max_size: Annotated[int, msgspec.Meta(ge=1)] = 10
+    db_wait_s: Annotated[float, msgspec.Meta(ge=0, le=3600)] = 30.0
+    """How long ``serve`` and ``project`` wait at start-up for a database that does not answer
+    yet (a server still starting), retrying with backoff; 0: try once."""
 
     # -- HTTP -------------------------------------------------------------------------------
     host: str = "127.0.0.1"

@@ -3,11 +3,32 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
 import socket
+import sys
+from pathlib import Path
 
 import httpx
 
-__all__ = ("free_port", "until_answers")
+__all__ = ("cli_env", "diplofeed", "free_port", "until_answers")
+
+
+def diplofeed() -> str:
+    """The ``diplofeed`` command installed beside this Python."""
+    found = shutil.which("diplofeed", path=str(Path(sys.executable).parent))
+    assert found is not None, "the diplofeed command is not installed next to this Python"
+    return found
+
+
+def cli_env(**extra: str) -> dict[str, str]:
+    """This process's environment without any Diplofeed setting, plus ``extra``."""
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("DIPLOFEED_") and not k.endswith("DATABASE_URL")
+    }
+    return {**base, "DIPLOFEED_LOG_LEVEL": "warning", **extra}
 
 
 def free_port() -> int:

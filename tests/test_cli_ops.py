@@ -8,10 +8,7 @@ import asyncio
 import csv
 import io
 import json
-import os
-import shutil
 import signal
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,6 +19,8 @@ from cloudevents.core.formats.json import JSONFormat
 
 from projections.exports import GDELT_COLUMNS
 from tests.database import scratch_database
+from tests.served import cli_env as _env
+from tests.served import diplofeed as _diplofeed
 from tests.served import free_port, until_answers
 
 if TYPE_CHECKING:
@@ -32,21 +31,6 @@ COMMANDS = (
     "serve", "project", "migrate", "rebuild", "verify", "keys", "keys create", "keys list",
     "keys revoke", "load", "export", "tail",
 )  # fmt: skip
-
-
-def _diplofeed() -> str:
-    found = shutil.which("diplofeed", path=str(Path(sys.executable).parent))
-    assert found is not None, "the diplofeed command is not installed next to this Python"
-    return found
-
-
-def _env(**extra: str) -> dict[str, str]:
-    base = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("DIPLOFEED_") and not k.endswith("DATABASE_URL")
-    }
-    return {**base, "DIPLOFEED_LOG_LEVEL": "warning", **extra}
 
 
 async def _run(*args: str, env: dict[str, str], within: float = 120) -> tuple[int, str, str]:
