@@ -25,14 +25,14 @@ from projections.rebuild import rebuild as run_rebuild
 from projections.runner import projection_lag
 from service.app import create_app
 from service.cli_data import export, load, tail
+from service.cli_support import demo_option, settings_or_exit, wait_or_exit
 from service.cli_support import run as _run
-from service.cli_support import settings_or_exit, wait_or_exit
 from service.demo import embedded_postgres, keep_demo_key, prepare_demo, read_demo_key
 from service.keys import create_key, list_keys, revoke_key
 from service.progress import Progress
 from service.projectors import PROJECTIONS
 from service.runtime import open_store, run_projections
-from service.startup import PortUnavailable, listen
+from service.startup import PortUnavailable, listen, redacted
 
 if TYPE_CHECKING:
     import socket
@@ -46,7 +46,8 @@ __all__ = ("cli", "main")
 def main() -> None:
     """Diplofeed: an event-sourced feed of diplomatic interactions.
 
-    Settings come from the environment (DATABASE_URL, DIPLOFEED_*); see the README.
+    Settings come from the environment (DATABASE_URL, DIPLOFEED_*); see the README. Every
+    command that reads or writes data takes --demo to use the demo's (`serve --demo`).
     Example: diplofeed serve --demo
     """
 
@@ -57,14 +58,16 @@ main.add_command(tail)
 
 
 @main.command()
+@demo_option
 def migrate() -> None:
     """Apply pending schema migrations (as the owner role; safe to run twice or concurrently).
 
     Example: MIGRATION_DATABASE_URL=postgresql://owner@db/diplofeed diplofeed migrate
     """
 
+    settings = settings_or_exit()
+
     async def work() -> int:
-        settings = settings_or_exit()
         conn = await asyncpg.connect(settings.migration_dsn())
         try:
             applied = await run_migrations(conn)
@@ -80,14 +83,16 @@ def migrate() -> None:
 
 
 @main.command()
+@demo_option
 def verify() -> None:
     """Recompute every stream's hash chain; exit 1 at the first broken link of any stream.
 
     Example: DATABASE_URL=postgresql://app@db/diplofeed diplofeed verify
     """
 
+    settings = settings_or_exit()
+
     async def work() -> int:
-        settings = settings_or_exit()
         conn = await asyncpg.connect(settings.database_url)
         try:
             report = await verify_chains(conn)
@@ -169,6 +174,10 @@ def _serve_demo(settings: Settings, sock: socket.socket) -> None:
         click.echo(f"  Hamas's contact history: {base}/actors/hamas/contacts")
         click.echo(f"  the live feed: {base}/feed/stream")
         click.echo(f"  reads are public; write with: Authorization: Bearer {setup.token}")
+        click.echo(
+            f"  its database: DATABASE_URL={redacted(setup.settings.database_url)}"
+            "  (or add --demo to any diplofeed command)"
+        )
         click.echo("Ctrl-C stops it; the data stays for the next start.")
         demo_settings = msgspec.structs.replace(setup.settings, public_reads=True)
         _serve(demo_settings, sock, announce=False)
@@ -204,6 +213,7 @@ def _serve(settings: Settings, sock: socket.socket, *, announce: bool = True) ->
     type=click.Choice(sorted(PROJECTIONS)),
     help="Run only these projections (repeatable; default: all).",
 )
+@demo_option
 def project(names: tuple[str, ...]) -> None:
     """Run the projection runners only (any number of replicas: one is active per
     projection, a standby takes over within seconds). SIGTERM or Ctrl-C stops it. A database
@@ -231,6 +241,7 @@ def project(names: tuple[str, ...]) -> None:
 @main.command()
 @click.argument("name", type=click.Choice(sorted(PROJECTIONS)))
 @click.option("--batch-size", default=5_000, show_default=True, help="Events per batch.")
+@demo_option
 def rebuild(name: str, batch_size: int) -> None:
     """Rebuild projection NAME without downtime: build the next version beside the live one,
     switch to it once caught up, drop the old one. Safe to interrupt: running it again
@@ -288,14 +299,17 @@ def keys() -> None:
     show_default=True,
     help="Repeat for several; admin implies write, write implies read.",
 )
+@demo_option
 def keys_create(name: str, scopes: tuple[str, ...]) -> None:
     """Create a key and print its token (shown this once; only its hash is stored).
 
     Example: diplofeed keys create "newsroom ingest" --scope write
     """
 
+    settings = settings_or_exit()
+
     async def work() -> int:
-        conn = await asyncpg.connect(settings_or_exit().database_url)
+        conn = await asyncpg.connect(settings.database_url)
         try:
             created = await create_key(conn, name, scopes)  # type: ignore[arg-type]
         finally:
@@ -309,14 +323,17 @@ def keys_create(name: str, scopes: tuple[str, ...]) -> None:
 
 
 @keys.command("list")
+@demo_option
 def keys_list() -> None:
     """List keys (never their secrets).
 
     Example: diplofeed keys list
     """
 
+    settings = settings_or_exit()
+
     async def work() -> int:
-        conn = await asyncpg.connect(settings_or_exit().database_url)
+        conn = await asyncpg.connect(settings.database_url)
         try:
             found = await list_keys(conn)
         finally:
@@ -333,14 +350,17 @@ def keys_list() -> None:
 
 @keys.command("revoke")
 @click.argument("key_id")
+@demo_option
 def keys_revoke(key_id: str) -> None:
     """Revoke a key by id; API processes stop accepting it within seconds.
 
     Example: diplofeed keys revoke 3f9a0c1b2d4e
     """
 
+    settings = settings_or_exit()
+
     async def work() -> int:
-        conn = await asyncpg.connect(settings_or_exit().database_url)
+        conn = await asyncpg.connect(settings.database_url)
         try:
             key = await revoke_key(conn, key_id)
         finally:

@@ -15,7 +15,7 @@ from events.domain.handler import CommandHandler
 from events.records import START, Cursor, FeedFilter, Metadata
 from projections.rebuild import live_version
 from projections.runner import projection_lag
-from service.cli_support import run, settings_or_exit
+from service.cli_support import demo_option, run, settings_or_exit
 from service.cloudevents import encode_event
 from service.exporting import FORMATS, Format, count_for
 from service.exporting import export as write_export
@@ -34,6 +34,7 @@ __all__ = ("export", "load", "tail")
 @click.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
 @click.option("--keep-going", is_flag=True, help="Report refused lines and go on.")
+@demo_option
 def load(file: str, keep_going: bool) -> None:
     """Record the commands in FILE, one JSON object per line with its "type" (the seed
     article's format); '-' reads standard input. Commands with a command_id are recorded once
@@ -83,6 +84,7 @@ def load(file: str, keep_going: bool) -> None:
 @click.option("--output", "-o", type=click.Path(dir_okay=False, allow_dash=True), default="-",
               show_default=True, help="Where to write ('-': standard output).")  # fmt: skip
 @click.option("--source", default=None, help="CloudEvents source base URL (DIPLOFEED_PUBLIC_URL).")
+@demo_option
 def export(fmt: Format, output: str, source: str | None) -> None:
     """Export the interactions (corrections applied, retractions left out) or the feed,
     streaming in constant memory, with progress on standard error.
@@ -140,6 +142,7 @@ def _line(event: RecordedEvent) -> str:
 @click.option("--stream", default=None, help="Only this stream.")
 @click.option("--json", "as_json", is_flag=True, help="CloudEvents JSON lines instead of text.")
 @click.option("--max", "most", type=int, default=None, help="Stop after this many events.")
+@demo_option
 def tail(
     *,
     from_start: bool,

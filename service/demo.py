@@ -29,7 +29,15 @@ from service.settings import Settings
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-__all__ = ("DemoSetup", "embedded_postgres", "keep_demo_key", "prepare_demo", "read_demo_key")
+__all__ = (
+    "DemoSetup",
+    "embedded_postgres",
+    "embedded_settings",
+    "has_embedded_data",
+    "keep_demo_key",
+    "prepare_demo",
+    "read_demo_key",
+)
 
 DEMO_DATABASE: Final = "diplofeed"
 KEY_FILE: Final = "demo-key"
@@ -51,7 +59,9 @@ def _with_database(url: str, database: str) -> str:
 
 @contextlib.contextmanager
 def embedded_postgres(data_dir: Path) -> Iterator[str]:
-    """An embedded PostgreSQL keeping its data in ``data_dir/pgdata``; its admin URL."""
+    """An embedded PostgreSQL keeping its data in ``data_dir/pgdata``; its admin URL. Started
+    if it is not running, else joined (``diplofeed keys list --demo`` beside a running demo);
+    stopped when the last process using it lets go."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # platformdirs warns when XDG_RUNTIME_DIR is unset
         import pgserver  # noqa: PLC0415 (only the demo needs the embedded server)
@@ -65,7 +75,21 @@ def embedded_postgres(data_dir: Path) -> Iterator[str]:
         server.cleanup()
 
 
-async def _ensure_database(admin_url: str) -> str:
+def embedded_settings(settings: Settings, admin_url: str) -> Settings:
+    """``settings`` pointed at the demo's database on the embedded server whose admin URL is
+    ``admin_url``, connecting as the demo does."""
+    dsn = _with_database(admin_url, DEMO_DATABASE)
+    return msgspec.structs.replace(
+        settings, database_url=dsn, migration_database_url=dsn, db_role=APP_ROLE
+    )
+
+
+def has_embedded_data(settings: Settings) -> bool:
+    """Whether the data folder holds an embedded server's data (the demo ran there)."""
+    return (Path(settings.data_dir) / "pgdata" / "PG_VERSION").exists()
+
+
+async def _ensure_database(admin_url: str) -> None:
     conn = await asyncpg.connect(admin_url)
     try:
         exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", DEMO_DATABASE)
@@ -73,7 +97,6 @@ async def _ensure_database(admin_url: str) -> str:
             await conn.execute(f'CREATE DATABASE "{DEMO_DATABASE}"')
     finally:
         await conn.close()
-    return _with_database(admin_url, DEMO_DATABASE)
 
 
 def read_demo_key(settings: Settings) -> str | None:
@@ -96,10 +119,8 @@ async def prepare_demo(
     server's (``None``: use the configured database as it is), ``known_token`` the key kept
     from an earlier start."""
     if admin_url is not None:
-        dsn = await _ensure_database(admin_url)
-        settings = msgspec.structs.replace(
-            settings, database_url=dsn, migration_database_url=dsn, db_role=APP_ROLE
-        )
+        await _ensure_database(admin_url)
+        settings = embedded_settings(settings, admin_url)
     owner = await asyncpg.connect(settings.migration_dsn())
     try:
         await migrate(owner)

@@ -47,7 +47,7 @@ class PortUnavailable(Exception):
 def redacted(url: str) -> str:
     """``url`` without its password, fit for a message or a log."""
     parts = urlsplit(url)
-    if parts.password is None:
+    if not parts.password:
         return url
     host = parts.netloc.rpartition("@")[2]
     return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
