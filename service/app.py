@@ -13,12 +13,12 @@ from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.openapi.config import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme, Tag
 from litestar.plugins.problem_details import ProblemDetailsPlugin
 from litestar.plugins.prometheus import PrometheusConfig
 
 from service.auth import ApiKeyMiddleware, principal_of
+from service.docs import docs_assets, render_plugins
 from service.logs import RequestIdMiddleware, configure_logging
 from service.problems import problem_details_config
 from service.request_metrics import RequestMetricsMiddleware
@@ -94,7 +94,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ).middleware
         )
     return Litestar(
-        route_handlers=[Router("/", route_handlers=handlers)],
+        route_handlers=[Router("/", route_handlers=handlers), docs_assets()],
         lifespan=[lifespan],
         # configure_logging above owns logging: Litestar's default config would replace the
         # root logger's level (INFO, whatever log_level says) and handler (its own text format).
@@ -115,7 +115,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "report, follow the feed, query delegation rosters, contact histories and the "
             "contact graph, as of any moment.",
             path="/schema",
-            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin()],
+            render_plugins=render_plugins(),
             tags=_TAGS,
             components=Components(
                 security_schemes={

@@ -94,7 +94,7 @@ async def test_request_ids_are_echoed_or_made(api: ApiServer) -> None:
 async def test_every_route_is_documented(api: ApiServer) -> None:
     async with api.client(None) as client:
         schema: dict[str, Any] = (await client.get("/schema/openapi.json")).json()
-        page = await client.get("/schema/scalar")
+        page = await client.get("/schema/swagger")
         problem_doc = await client.get("/problems/precondition-failed")
     assert schema["openapi"].startswith("3.1")
     assert page.status_code == 200
