@@ -59,6 +59,8 @@ async def test_metrics(api: ApiServer) -> None:
         response = await client.get("/metrics")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
+    parameters = [p.split("=")[0].strip() for p in response.headers["content-type"].split(";")]
+    assert parameters.count("charset") == 1, response.headers["content-type"]
     text = response.text
     for name in (
         "diplofeed_command_seconds_bucket",

@@ -38,6 +38,13 @@ if TYPE_CHECKING:
 __all__ = ("OPS_HANDLERS",)
 
 _PUBLIC: Final = {"exclude_from_auth": True}
+# Litestar appends the charset to every text/* media type itself: the exposition format's own
+# type without it, or the header would name it twice.
+_METRICS_TYPE: Final = "; ".join(
+    part.strip()
+    for part in CONTENT_TYPE_LATEST.split(";")
+    if not part.strip().startswith("charset=")
+)
 
 
 @get(
@@ -111,7 +118,7 @@ async def ready(request: Request[Any, Any, Any]) -> Response[Readiness]:
     "lag, projection lag and live-stream subscribers, in the Prometheus text format.",
     tags=["operations"],
     opt=_PUBLIC,
-    media_type=CONTENT_TYPE_LATEST,
+    media_type=_METRICS_TYPE,
     responses=errors(),
 )
 async def metrics(request: Request[Any, Any, Any]) -> PlainResponse[bytes]:
@@ -120,7 +127,7 @@ async def metrics(request: Request[Any, Any, Any]) -> PlainResponse[bytes]:
     # Without the database the lag gauges keep their last values; the rest is worth scraping.
     with contextlib.suppress(*CONNECTION_ERRORS):
         await refresh_gauges(runtime)
-    return PlainResponse(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+    return PlainResponse(generate_latest(REGISTRY), media_type=_METRICS_TYPE)
 
 
 @get(
