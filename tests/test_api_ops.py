@@ -124,6 +124,27 @@ async def test_every_route_is_documented(api: ApiServer) -> None:
             "getContactGraph", "searchActors", "getAuditTrail"} <= set(ids)  # fmt: skip
 
 
+async def test_the_document_says_which_routes_need_a_key(api: ApiServer) -> None:
+    # Documented public (an empty security requirement) exactly when served without a key.
+    async with api.client(None) as client:
+        schema: dict[str, Any] = (await client.get("/schema/openapi.json")).json()
+        assert schema["security"] == [{"apiKey": []}]
+        public = set()
+        for path, item in schema["paths"].items():
+            for method, operation in item.items():
+                if method not in {"get", "post", "put", "patch", "delete"}:
+                    continue
+                if operation.get("security") == []:
+                    public.add(operation["operationId"])
+                else:
+                    assert "security" not in operation, operation["operationId"]
+                concrete = re.sub(r"\{[^}]+\}", "x", path)
+                answer = await client.request(method.upper(), concrete)
+                where = f"{method.upper()} {path}: {answer.status_code}"
+                assert (answer.status_code == 401) != (operation.get("security") == []), where
+    assert public == {"health", "ready", "metrics", "describeProblem"}
+
+
 async def test_logs_are_json_lines_carrying_the_request_id(
     server_url: str, capfd: pytest.CaptureFixture[str]
 ) -> None:

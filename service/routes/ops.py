@@ -4,10 +4,12 @@ admin routes for API keys."""
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 
 from litestar import Request, Response, delete, get, post
+from litestar.openapi.spec import Operation
 from litestar.params import FromPath, JSONBody
 from litestar.response import Response as PlainResponse
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
@@ -38,6 +40,17 @@ if TYPE_CHECKING:
 __all__ = ("OPS_HANDLERS",)
 
 _PUBLIC: Final = {"exclude_from_auth": True}
+
+
+@dataclass
+class _PublicOperation(Operation):
+    """A route that needs no API key: an empty security requirement overrides the document's
+    (every other route inherits it)."""
+
+    def __post_init__(self) -> None:
+        self.security = []
+
+
 # Litestar appends the charset to every text/* media type itself: the exposition format's own
 # type without it, or the header would name it twice.
 _METRICS_TYPE: Final = "; ".join(
@@ -50,6 +63,7 @@ _METRICS_TYPE: Final = "; ".join(
 @get(
     "/health",
     operation_id="health",
+    operation_class=_PublicOperation,
     summary="Liveness: the process is up",
     tags=["operations"],
     opt=_PUBLIC,
@@ -63,6 +77,7 @@ async def health() -> Health:
 @get(
     "/ready",
     operation_id="ready",
+    operation_class=_PublicOperation,
     summary="Readiness: database reachable, migrations current, projections caught up",
     description="503 while the database is unreachable, a migration is pending, or a "
     "projection lags more than the configured threshold; the body says which.",
@@ -113,6 +128,7 @@ async def ready(request: Request[Any, Any, Any]) -> Response[Readiness]:
 @get(
     "/metrics",
     operation_id="metrics",
+    operation_class=_PublicOperation,
     summary="Prometheus metrics",
     description="Requests (Litestar's middleware), command latency and outcomes, feed horizon "
     "lag, projection lag and live-stream subscribers, in the Prometheus text format.",
@@ -133,6 +149,7 @@ async def metrics(request: Request[Any, Any, Any]) -> PlainResponse[bytes]:
 @get(
     "/problems/{slug:str}",
     operation_id="describeProblem",
+    operation_class=_PublicOperation,
     summary="What a problem type returned by this API means",
     tags=["operations"],
     opt=_PUBLIC,
