@@ -93,6 +93,22 @@ async def test_scopes(api: ApiServer) -> None:
         assert (await revoked.get("/meetings")).status_code == 401
 
 
+async def test_an_admin_key_cannot_revoke_itself(api: ApiServer) -> None:
+    async with api.client("admin") as admin:
+        made = await admin.post("/keys", json={"name": "lone admin", "scopes": ["admin"]})
+        token, key_id = made.json()["token"], made.json()["key"]["id"]
+    async with httpx.AsyncClient(
+        base_url=api.url, headers={"Authorization": f"Bearer {token}"}
+    ) as itself:
+        refused = await itself.delete(f"/keys/{key_id}")
+        assert refused.status_code == 409, refused.text
+        assert refused.headers["content-type"].startswith("application/problem+json")
+        assert "itself" in refused.json()["detail"]
+        assert (await itself.get("/keys")).status_code == 200
+    async with api.client("admin") as other:
+        assert (await other.delete(f"/keys/{key_id}")).status_code == 200
+
+
 async def test_missing_wrong_and_malformed_keys(api: ApiServer) -> None:
     async with api.client(None) as anonymous:
         response = await anonymous.get("/meetings")

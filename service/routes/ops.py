@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from litestar import Request, Response, delete, get, post
 from litestar.openapi.spec import Operation
@@ -18,7 +18,7 @@ from events.migrate import is_current
 from events.notify import CONNECTION_ERRORS
 from projections.runner import projection_lag
 from service.auth import require
-from service.keys import KeyError_, create_key, list_keys_page, revoke_key
+from service.keys import ApiKey, KeyError_, create_key, list_keys_page, revoke_key
 from service.metrics import refresh_gauges
 from service.paging import DEFAULT_LIMIT, After, Limit, page_response, read_token
 from service.problems import PROBLEM_TYPES, problem
@@ -33,9 +33,6 @@ from service.schemas import (
     Readiness,
     errors,
 )
-
-if TYPE_CHECKING:
-    from service.keys import ApiKey
 
 __all__ = ("OPS_HANDLERS",)
 
@@ -239,12 +236,21 @@ async def new_key(
     summary="Revoke an API key (admin)",
     tags=["admin"],
     opt=require("admin"),
+    description="A key cannot revoke itself (409): that would lock out the last administrator "
+    "as easily as any other. Revoke it with another admin key or `diplofeed keys revoke`.",
     status_code=200,
-    responses=errors(404),
+    responses=errors(404, 409),
 )
 async def revoke(request: Request[Any, Any, Any], key_id: FromPath[str]) -> KeyOut:
     """Revoke a key; this process forgets it at once, others within seconds."""
     runtime = runtime_of(request)
+    user = request.scope.get("user")
+    if isinstance(user, ApiKey) and user.id == key_id:
+        raise problem(
+            409,
+            "an API key cannot revoke itself; revoke it with another admin key or "
+            "`diplofeed keys revoke`",
+        )
     try:
         key = await revoke_key(runtime.pool, key_id)
     except KeyError_ as exc:
