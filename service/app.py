@@ -25,6 +25,7 @@ from service.request_metrics import RequestMetricsMiddleware
 from service.routes.commands import command_handlers
 from service.routes.feed import feed_page, feed_stream, read_stream
 from service.routes.ops import OPS_HANDLERS
+from service.routes.options import options_handlers
 from service.routes.views import VIEW_HANDLERS
 from service.runtime import lifespan
 from service.settings import Settings
@@ -65,7 +66,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     """The Diplofeed API for ``settings`` (default: from the environment)."""
     settings = settings or Settings.from_env()
     configure_logging(settings.log_level, settings.log_format)
-    handlers: list[ControllerRouterHandler] = [
+    routes = [
         *command_handlers(),
         feed_page,
         feed_stream,
@@ -73,6 +74,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         *VIEW_HANDLERS,
         *OPS_HANDLERS,
     ]
+    handlers: list[ControllerRouterHandler] = [*options_handlers(routes), *routes]
     middleware: list[Any] = [
         RequestIdMiddleware,
         PrometheusConfig(
