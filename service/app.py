@@ -18,6 +18,7 @@ from litestar.plugins.problem_details import ProblemDetailsPlugin
 from litestar.plugins.prometheus import PrometheusConfig
 
 from service.auth import ApiKeyMiddleware, principal_of
+from service.conformance import ConformanceMiddleware
 from service.docs import docs_assets, render_plugins
 from service.logs import RequestIdMiddleware, configure_logging
 from service.problems import problem_details_config
@@ -95,6 +96,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 identifier_for_request=_rate_limit_key,
             ).middleware
         )
+    middleware.append(ConformanceMiddleware())
     return Litestar(
         route_handlers=[Router("/", route_handlers=handlers), docs_assets()],
         lifespan=[lifespan],

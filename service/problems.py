@@ -55,7 +55,7 @@ PROBLEM_TYPES: Final[dict[str, str]] = {
     "precondition-required": "This command changes what is recorded about an earlier event: "
     "send If-Match with the stream version you reviewed.",
     "payload-too-large": "The request body is larger than the configured limit.",
-    "unsupported-media-type": "Commands are JSON: send `Content-Type: application/json`.",
+    "unsupported-media-type": "Request bodies are JSON: send `Content-Type: application/json`.",
     "unknown-actor": "A name or id that matches no registered actor; `suggestions` lists the "
     "closest names.",
     "ambiguous-actor": "A name that matches several actors equally well; `candidates` lists "

@@ -1,5 +1,5 @@
 """HTTP as its specifications say, on every route of the OpenAPI document: ``OPTIONS`` and
-``Allow`` name exactly the methods a path serves."""
+``Allow`` name exactly the methods a path serves; a JSON body is declared as JSON."""
 
 from __future__ import annotations
 
@@ -34,3 +34,26 @@ async def test_options_and_405_allow_exactly_the_methods_a_path_serves(api: ApiS
             if "PUT" not in served:
                 assert refused.status_code == 405, path
                 assert set(refused.headers["Allow"].split(", ")) == served, path
+
+
+async def test_every_json_body_must_be_declared_json(api: ApiServer) -> None:
+    schema = await _document(api)
+    routes = [
+        (method, path)
+        for path, item in schema["paths"].items()
+        for method, operation in item.items()
+        if method in _METHODS and "requestBody" in operation
+    ]
+    assert ("post", "/keys") in routes
+    async with api.client("admin") as client:
+        for method, path in routes:
+            for media_type in ("text/plain", "application/x-www-form-urlencoded", None):
+                headers = {"Content-Type": media_type} if media_type else {}
+                body = b'{"name": "k", "scopes": ["read"]}'
+                answer = await client.request(
+                    method.upper(), _concrete(path), content=body, headers=headers
+                )
+                where = f"{method.upper()} {path} {media_type}: {answer.text}"
+                assert answer.status_code == 415, where
+                assert answer.headers["content-type"].startswith("application/problem+json")
+                assert answer.json()["type"] == "/problems/unsupported-media-type", where

@@ -59,8 +59,6 @@ if TYPE_CHECKING:
 
 __all__ = ("COMMAND_ROUTES", "command_handlers")
 
-_JSON_TYPES: Final = ("application/json", "+json")
-
 
 class CommandRoute(NamedTuple):
     """How one command is exposed."""
@@ -244,17 +242,6 @@ async def _give_back(runtime: Runtime, held: idempotency.Claim) -> None:
         runtime.spawn(idempotency.release_eventually(runtime.pool, held))
 
 
-async def _check_media_type(request: Request[Any, Any, Any]) -> None:
-    # A coroutine: a plain function hook would run in Litestar's thread pool per request.
-    content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    if not content_type.startswith("application/") or not content_type.endswith(_JSON_TYPES):
-        raise problem(
-            415,
-            f"send the command as JSON with Content-Type: application/json, not "
-            f"{content_type or 'no content type'!r}",
-        )
-
-
 def _build(route: CommandRoute) -> HTTPRouteHandler:
     body_type = _body_type(route)
     strict: StrictDecoder[Any] = StrictDecoder(body_type)
@@ -386,7 +373,6 @@ def _build(route: CommandRoute) -> HTTPRouteHandler:
         description=(route.command.__doc__ or route.summary).strip(),
         tags=[route.tag],
         opt=require("write"),
-        before_request=_check_media_type,
         status_code=201,
         responses={
             200: ResponseSpec(
