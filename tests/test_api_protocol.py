@@ -1,5 +1,6 @@
 """HTTP as its specifications say, on every route of the OpenAPI document: ``OPTIONS`` and
-``Allow`` name exactly the methods a path serves; a JSON body is declared as JSON."""
+``Allow`` name exactly the methods a path serves; a JSON body is declared as JSON; a query
+parameter that holds one value is given once."""
 
 from __future__ import annotations
 
@@ -57,3 +58,35 @@ async def test_every_json_body_must_be_declared_json(api: ApiServer) -> None:
                 assert answer.status_code == 415, where
                 assert answer.headers["content-type"].startswith("application/problem+json")
                 assert answer.json()["type"] == "/problems/unsupported-media-type", where
+
+
+def _is_list(schema: dict[str, Any]) -> bool:
+    return schema.get("type") == "array" or any(_is_list(s) for s in schema.get("oneOf", []))
+
+
+async def test_a_single_valued_query_parameter_given_twice_is_a_400(api: ApiServer) -> None:
+    schema = await _document(api)
+    checked = set()
+    async with api.client("admin") as client:
+        for path, item in schema["paths"].items():
+            for method, operation in item.items():
+                if method not in _METHODS:
+                    continue
+                for parameter in operation.get("parameters", []):
+                    name = parameter["name"]
+                    if parameter["in"] != "query" or _is_list(parameter["schema"]):
+                        continue
+                    answer = await client.request(
+                        method.upper(), _concrete(path), params=[(name, "1"), (name, "2")]
+                    )
+                    where = f"{method.upper()} {path} {name}: {answer.text}"
+                    assert answer.status_code == 400, where
+                    assert answer.headers["content-type"].startswith("application/problem+json")
+                    assert answer.json()["errors"] == [
+                        {"field": f"query:{name}", "reason": "given more than once"}
+                    ], where
+                    checked.add((path, name))
+        assert {("/feed", "limit"), ("/actors", "name"), ("/keys", "after")} <= checked
+        # A list parameter may repeat.
+        both = await client.get("/feed", params=[("category", "actor"), ("category", "meeting")])
+        assert both.status_code == 200, both.text
