@@ -7,7 +7,7 @@ import binascii
 import re
 import struct
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Annotated, Any, Final
 from uuid import UUID, uuid4
 
 import msgspec
@@ -19,9 +19,12 @@ if TYPE_CHECKING:
 
 __all__ = (
     "ACTOR_ID_PATTERN",
+    "CURSOR_LENGTH",
+    "CURSOR_PATTERN",
     "START",
     "AppendResult",
     "Cursor",
+    "CursorText",
     "FeedFilter",
     "FeedPage",
     "Metadata",
@@ -33,6 +36,12 @@ __all__ = (
 )
 
 _CURSOR = struct.Struct(">QQ")
+CURSOR_PATTERN: Final = "^[A-Za-z0-9_-]{21}[AQgw]$"
+"""Every text ``Cursor.encode`` makes, and no other: 16 bytes as unpadded base64url (22
+characters, the last carrying two bits and four zeros)."""
+CURSOR_LENGTH: Final = 22
+CursorText = Annotated[str, msgspec.Meta(pattern=CURSOR_PATTERN, max_length=CURSOR_LENGTH)]
+"""A cursor as clients see it (``Cursor.encode``), for the structs that carry one."""
 # What JSON text may spell otherwise than as itself: quotes, backslashes and control
 # characters (PostgreSQL writes the rest of Unicode as it is).
 _ESCAPED = re.compile(r'["\\\x00-\x1f]')

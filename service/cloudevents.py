@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Final
 
 import msgspec
 
+from events.records import CursorText
+
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
@@ -53,7 +55,7 @@ class CloudEvent(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     """Global position (unique; not the feed's order, see ``cursor``)."""
     streamversion: int
     schemaversion: int
-    cursor: str
+    cursor: CursorText
     """Opaque feed cursor just after this event: resume with ``?after=`` or ``Last-Event-ID``."""
     eventhash: str
     """This event's link in its stream's hash chain (hex SHA-256)."""

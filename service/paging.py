@@ -71,6 +71,7 @@ After = Annotated[
         description='Opaque token from the previous page\'s `Link: rel="next"`; omit for the '
         "first page. The walk it continues reads the view as it stood when the first page was "
         "read, so writes landing meanwhile neither repeat nor skip entries.",
+        pattern="^[A-Za-z0-9_-]+$",
         max_length=2_000,
     ),
 ]

@@ -164,6 +164,9 @@ def _validation_error(error: Any) -> dict[str, str | None]:
         # Litestar names the body "data"; the path inside it is msgspec's.
         return field_error(message, "$" if key in {None, "data"} else f"$.{key}")
     kind = getattr(source, "value", source)
+    if kind == "header" and isinstance(key, str):
+        # Litestar names the parameter, not the header: last_event_id is Last-Event-ID.
+        key = key.replace("_", "-")
     return {"field": f"{kind}:{key}" if kind else key, "reason": message}
 
 

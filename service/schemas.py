@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Final
 import msgspec
 from litestar.openapi.datastructures import ResponseSpec
 
+from events.records import CursorText
 from service.keys import Scope
 
 if TYPE_CHECKING:
@@ -97,7 +98,7 @@ class WriteReceipt(msgspec.Struct, frozen=True, kw_only=True):
     """The stream's version after the write; send it back as ``If-Match``."""
     event_ids: list[str]
     """The events recorded (empty when there was nothing new to record)."""
-    cursor: str | None
+    cursor: CursorText | None
     """The feed cursor of the write: pass it as ``reflect`` to read your own write."""
     replayed: bool
     """The same command (or Idempotency-Key) was handled before; nothing new was appended."""

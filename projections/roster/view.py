@@ -9,6 +9,7 @@ import msgspec
 
 from events.domain.valid_time import ValidTime
 from events.domain.vocabulary import Place
+from events.records import CursorText
 
 __all__ = (
     "AsOf",
@@ -87,7 +88,7 @@ class DeclarationRef(msgspec.Struct, frozen=True, kw_only=True):
 class AsOf(msgspec.Struct, frozen=True, kw_only=True):
     """The last fact folded into a view: its feed cursor and when it was recorded."""
 
-    cursor: str
+    cursor: CursorText
     """The fact's feed cursor, opaque (``Cursor.encode``) as everywhere in the API."""
     recorded_at: datetime
 

@@ -18,7 +18,14 @@ from litestar import Request, Response, get
 from litestar.params import FromPath, HeaderParameter, QueryParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
-from events.records import ACTOR_ID_PATTERN, START, Cursor, FeedFilter
+from events.records import (
+    ACTOR_ID_PATTERN,
+    CURSOR_LENGTH,
+    CURSOR_PATTERN,
+    START,
+    Cursor,
+    FeedFilter,
+)
 from service.auth import require
 from service.cloudevents import (
     BATCH_MEDIA_TYPE,
@@ -51,6 +58,8 @@ _After = Annotated[
         name="after",
         description="Opaque cursor from a previous page's `Link: rel=next` (or an event's "
         "`cursor`); omit to start at the beginning of the feed.",
+        pattern=CURSOR_PATTERN,
+        max_length=CURSOR_LENGTH,
     ),
 ]
 _Type = Annotated[
@@ -212,7 +221,12 @@ async def feed_stream(
     stream: _Stream = None,
     last_event_id: Annotated[
         str | None,
-        HeaderParameter(name="Last-Event-ID", description="Resume after this event's cursor."),
+        HeaderParameter(
+            name="Last-Event-ID",
+            description="Resume after this event's cursor.",
+            pattern=CURSOR_PATTERN,
+            max_length=CURSOR_LENGTH,
+        ),
     ] = None,
     max_events: Annotated[
         int | None,

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Final, NamedTuple
 from litestar.params import QueryParameter
 
 from events.domain.errors import AmbiguousActorError, UnknownActorError
+from events.records import CURSOR_LENGTH, CURSOR_PATTERN
 from projections.contacts import (
     get_actor,
 )
@@ -46,6 +47,8 @@ ReflectParam = Annotated[
         description="A feed cursor (from a write's `cursor`) the view "
         "must include: waits for it, bounded, and says `Diplofeed-Stale: true` if it "
         "could not.",
+        pattern=CURSOR_PATTERN,
+        max_length=CURSOR_LENGTH,
     ),
 ]
 AsOfParam = Annotated[
@@ -59,6 +62,8 @@ AsOfCursorParam = Annotated[
     QueryParameter(
         name="as_of_cursor",
         description="Answer as the log stood once this feed cursor was in (inclusive).",
+        pattern=CURSOR_PATTERN,
+        max_length=CURSOR_LENGTH,
     ),
 ]
 
