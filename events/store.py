@@ -313,6 +313,11 @@ LIMIT 1
 
 
 HORIZON_SQL: Final = "SELECT pg_snapshot_xmin(pg_current_snapshot())"
+# The first transaction id not yet assigned: no event, nor any page's end, lies past it. A
+# standby knows only what it has replayed: the primary may have handed out later cursors.
+FEED_HEAD_SQL: Final = """
+SELECT pg_snapshot_xmax(pg_current_snapshot()) AS xmax, pg_is_in_recovery() AS standby
+"""
 
 
 def _row_to_event(row: asyncpg.Record, offset: int = 0) -> RecordedEvent:
@@ -687,6 +692,16 @@ class EventStore:
         every event committed later comes after it."""
         xmin = await self._pool.fetchval(HORIZON_SQL)
         return Cursor(int(xmin), 0)
+
+    async def feed_head(self) -> Cursor | None:
+        """The end of everything the log has handed out now: every event's cursor, and every
+        page's next cursor (at most the horizon), lies at or before it, so a cursor past it was
+        never issued by this database. ``None`` on a standby, which cannot tell: the primary
+        may have handed out cursors it has not replayed yet."""
+        row = await self._pool.fetchrow(FEED_HEAD_SQL)
+        if row is None or row["standby"]:
+            return None
+        return Cursor(int(row["xmax"]), 0)
 
     async def cursor_at(self, recorded_at: datetime, *, connection: Conn | None = None) -> Cursor:
         """The feed cursor at ``recorded_at``: the cursor of the last event recorded at or

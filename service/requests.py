@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 __all__ = (
     "base_url",
+    "check_issued",
     "cursor_param",
     "metadata_of",
     "parse_if_match",
@@ -62,16 +63,37 @@ def metadata_of(request: Request[Any, Any, Any]) -> Metadata:
     )
 
 
-def cursor_param(value: str | None, name: str) -> Cursor | None:
-    """A cursor from a query parameter (``None`` when absent)."""
+def cursor_param(value: str | None, name: str, *, where: str = "query") -> Cursor | None:
+    """A cursor from a query parameter (or a header: ``where``); ``None`` when absent."""
     if value is None or value == "":
         return None
     try:
         return Cursor.decode(value)
     except InvalidCursorError as exc:
         raise problem(
-            400, f"{name}: {exc}", errors=[{"field": f"query:{name}", "reason": str(exc)}]
+            400, f"{name}: {exc}", errors=[{"field": f"{where}:{name}", "reason": str(exc)}]
         ) from exc
+
+
+async def check_issued(
+    runtime: Runtime, cursor: Cursor, name: str, *, where: str = "query"
+) -> None:
+    """Refuse a cursor past the log's head: no reader was ever handed it (another database's,
+    or made up), and waiting for the log to reach it could take for ever.
+
+    Raises:
+        Problem: 400 naming the parameter.
+    """
+    if cursor <= runtime.hub.end:
+        return
+    head = await runtime.store.feed_head()
+    if head is not None and cursor > head:
+        reason = "lies beyond the end of the log: this service never issued it"
+        raise problem(
+            400,
+            f"{name}: the cursor {cursor.encode()} {reason}",
+            errors=[{"field": f"{where}:{name}", "reason": reason}],
+        )
 
 
 def time_param(value: datetime | None) -> datetime | None:

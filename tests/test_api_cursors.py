@@ -79,3 +79,38 @@ async def test_a_roster_answers_its_cursor_in_the_documented_format(api: ApiServ
     assert isinstance(as_of["cursor"], str)
     assert re.fullmatch(CURSOR_PATTERN, as_of["cursor"])
     assert Cursor.decode(as_of["cursor"]) == Cursor.decode(cursor)
+
+
+async def test_a_cursor_past_the_end_of_the_log_is_a_400_at_once(api: ApiServer) -> None:
+    # Answered rather than waited for: reflect used to poll for the whole read-your-writes
+    # bound, a long poll for its wait, and the live stream to stay open sending nothing.
+    future = Cursor(2**62, 1).encode()
+    async with api.client("read", timeout=20) as client:
+        for path, params, headers, field in [
+            ("/feed", {"after": future}, {}, "query:after"),
+            ("/feed", {"after": future}, {"Prefer": "wait=30"}, "query:after"),
+            ("/feed/stream", {"after": future}, {}, "query:after"),
+            ("/feed/stream", {}, {"Last-Event-ID": future}, "header:Last-Event-ID"),
+            ("/meetings", {"reflect": future}, {}, "query:reflect"),
+            ("/actors/someone", {"reflect": future}, {}, "query:reflect"),
+            ("/meetings", {"as_of_cursor": future}, {}, "query:as_of_cursor"),
+        ]:
+            answer = await client.get(path, params=params, headers=headers)
+            where = f"{path} {field}: {answer.text}"
+            assert answer.status_code == 400, where
+            assert answer.headers["content-type"].startswith("application/problem+json"), where
+            assert answer.json()["errors"][0]["field"] == field, where
+            assert "beyond the end of the log" in answer.json()["detail"], where
+
+
+async def test_the_cursors_the_log_hands_out_are_never_past_its_end(api: ApiServer) -> None:
+    async with api.client("write") as client:
+        _, written = await schedule(client)
+        head = await client.get("/feed", params={"after": written.json()["cursor"]})
+        assert head.status_code == 200, head.text
+        for cursor in (written.json()["cursor"], head.headers["Diplofeed-Cursor"]):
+            again = await client.get("/feed", params={"after": cursor})
+            assert again.status_code == 200, again.text
+            for params in ({"reflect": cursor}, {"as_of_cursor": cursor}):
+                view = await client.get("/meetings", params=params)
+                assert view.status_code == 200, (params, view.text)

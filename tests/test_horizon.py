@@ -161,3 +161,23 @@ async def test_a_transaction_left_idle_is_ended_by_the_server(
         assert gone, "the server should end a session idle in its transaction"
     finally:
         conn.terminate()
+
+
+async def test_the_feed_head_is_past_every_cursor_handed_out(
+    store: EventStore, stream: str, monitor: asyncpg.Connection
+) -> None:
+    # A transaction still open holds the horizon back; the head lies past it and past every
+    # event all the same, and moves on with every transaction that writes.
+    async with monitor.transaction():
+        await monitor.execute("SELECT pg_current_xact_id()")
+        result = await store.append(stream, [NewEvent(type="test.head", data={"n": 1})])
+        head = await store.feed_head()
+        assert head is not None
+        assert result.cursor <= head
+        assert await store.horizon() <= head
+        page = await store.read_all(result.cursor)
+        assert page.next_cursor <= head
+    after = await store.append(stream, [NewEvent(type="test.head", data={"n": 2})])
+    later = await store.feed_head()
+    assert later is not None
+    assert head < after.cursor <= later

@@ -35,7 +35,13 @@ from service.cloudevents import (
     to_cloudevent,
 )
 from service.problems import problem
-from service.requests import base_url, cursor_param, parse_prefer_wait, runtime_of
+from service.requests import (
+    base_url,
+    check_issued,
+    cursor_param,
+    parse_prefer_wait,
+    runtime_of,
+)
 from service.schemas import StreamPage, errors
 
 if TYPE_CHECKING:
@@ -145,6 +151,9 @@ async def feed_page(
     flt = FeedFilter.of(type_prefix=type_prefix, categories=category, actor=actor, stream_id=stream)
     wait = parse_prefer_wait(prefer, runtime.settings.long_poll_max_s)
     page = await runtime.store.read_all(start, limit=limit, filter=flt)
+    if not page.events and page.next_cursor == start:
+        # At or past the horizon: the head page, or a cursor from the future.
+        await check_issued(runtime, start, "after")
     if wait > 0 and not page.events:
         page = await _long_poll(request, start=start, limit=limit, flt=flt, page=page, wait=wait)
     base = base_url(request)
@@ -240,8 +249,13 @@ async def feed_stream(
 ) -> ServerSentEvent:
     """The live stream."""
     runtime = runtime_of(request)
-    resume = cursor_param(last_event_id, "Last-Event-ID") if last_event_id else None
-    start = resume or cursor_param(after, "after") or await runtime.store.horizon()
+    resume = cursor_param(last_event_id, "Last-Event-ID", where="header")
+    if resume is not None:
+        await check_issued(runtime, resume, "Last-Event-ID", where="header")
+    given = cursor_param(after, "after")
+    if given is not None:
+        await check_issued(runtime, given, "after")
+    start = resume or given or await runtime.store.horizon()
     flt = FeedFilter.of(type_prefix=type_prefix, categories=category, actor=actor, stream_id=stream)
     base = base_url(request)
     heartbeat = runtime.settings.sse_heartbeat_s

@@ -17,7 +17,7 @@ from projections.contacts import (
 from projections.runner import checkpoint_of
 from service.paging import view_connection
 from service.problems import problem
-from service.requests import cursor_param, time_param
+from service.requests import check_issued, cursor_param, time_param
 from service.schemas import errors
 
 if TYPE_CHECKING:
@@ -112,6 +112,7 @@ async def consistency(
     wanted = cursor_param(reflect, "reflect")
     reached = True
     if wanted is not None:
+        await check_issued(runtime, wanted, "reflect")
         reached = await _wait_until_shown(runtime, projection, wanted)
     position, _ = await checkpoint_of(runtime.pool, projection.name, projection.version)
     categories = projection.filter.category_list() if projection.filter else None
@@ -189,6 +190,8 @@ async def pin(
     if at is None and when is None:
         projection, headers = await consistency(runtime, name, reflect)
         return ViewPoint(projection, None, headers)
+    if at is not None:
+        await check_issued(runtime, at, "as_of_cursor")
     projection = await runtime.live.projection(name)
     if at is None:
         assert when is not None  # noqa: S101 (one of the two is set)
