@@ -14,7 +14,7 @@ import re
 import secrets
 import time
 from datetime import datetime
-from typing import TYPE_CHECKING, Final, Literal
+from typing import TYPE_CHECKING, Final, Literal, NamedTuple
 
 import msgspec
 
@@ -152,46 +152,86 @@ async def revoke_key(conn: asyncpg.Connection | asyncpg.Pool, key_id: str) -> Ap
     return _key(row)
 
 
+class _Stored(NamedTuple):
+    key: ApiKey
+    secret_hash: bytes
+
+
+_NO_SECRET: Final = b"\0" * 32
+
+
 class KeyRing:
-    """Verifies tokens against the database, remembering verdicts for ``ttl`` seconds so that
-    a busy client costs one lookup per ``ttl``; a revocation takes effect within ``ttl``."""
+    """Verifies tokens against the database, remembering what it read of each key id for
+    ``ttl`` seconds, so that a busy client costs one lookup per ``ttl``; a revocation takes
+    effect within ``ttl``.
+
+    An id the database does not hold is remembered too, apart from the keys it does, so that a
+    flood of bad tokens costs one lookup per made-up id and ``ttl`` (the failure limit per
+    address, ``service.auth``, bounds how many ids) and never pushes the real keys out.
+    """
 
     def __init__(self, pool: asyncpg.Pool, *, ttl: float = 5.0, size: int = 10_000) -> None:
         self._pool = pool
         self._ttl = ttl
         self._size = size
-        self._cache: dict[str, tuple[float, ApiKey | None]] = {}
+        self._known: dict[str, tuple[float, _Stored]] = {}
+        self._unknown: dict[str, float] = {}
 
-    async def verify(self, token: str) -> ApiKey | None:
-        """The key ``token`` belongs to, if it is genuine and not revoked."""
+    async def verify(self, token: str, *, lookup: bool = True) -> ApiKey | None:
+        """The key ``token`` belongs to, if it is genuine and not revoked; without ``lookup``,
+        only from what is remembered (``None`` for a key not read lately)."""
         match = _TOKEN.match(token)
         if match is None:
             return None
-        now = time.monotonic()
-        cached = self._cache.get(token)
-        if cached is not None and cached[0] > now:
-            return cached[1]
         key_id, secret = match.groups()
+        fresh, stored = self._recall(key_id, time.monotonic())
+        if not fresh:
+            if not lookup:
+                return None
+            stored = await self._read(key_id)
+        return _genuine(stored, secret)
+
+    def _recall(self, key_id: str, now: float) -> tuple[bool, _Stored | None]:
+        """Whether what is remembered of ``key_id`` is fresh, and what it is."""
+        known = self._known.get(key_id)
+        if known is not None:
+            return known[0] > now, known[1]
+        return self._unknown.get(key_id, 0.0) > now, None
+
+    async def _read(self, key_id: str) -> _Stored | None:
         try:
             row = await self._pool.fetchrow(LOOKUP_KEY_SQL, key_id)
         except CONNECTION_ERRORS:
-            # No key can be revoked while the database is away, so the last verdict still
+            # No key can be revoked while the database is away, so what was read last still
             # holds: live streams resuming from memory keep working through an outage.
-            if cached is not None:
-                return cached[1]
+            known = self._known.get(key_id)
+            if known is not None:
+                return known[1]
+            if key_id in self._unknown:
+                return None
             raise
-        key: ApiKey | None = None
-        # Compared even when the row is missing, so timing tells nothing about which ids exist.
-        stored = row["secret_hash"] if row is not None else b"\0" * 32
-        if hmac.compare_digest(stored, _digest(secret)) and row is not None:
-            key = _key(row)
-            if key.revoked_at is not None:
-                key = None
-        if len(self._cache) >= self._size:
-            self._cache.clear()
-        self._cache[token] = (now + self._ttl, key)
-        return key
+        until = time.monotonic() + self._ttl
+        if row is None:
+            if len(self._unknown) >= self._size:
+                self._unknown.clear()
+            self._unknown[key_id] = until
+            return None
+        stored = _Stored(_key(row), row["secret_hash"])
+        if len(self._known) >= self._size:
+            self._known.clear()
+        self._known[key_id] = (until, stored)
+        self._unknown.pop(key_id, None)
+        return stored
 
     def forget(self) -> None:
-        """Drop every remembered verdict (after a revocation through this process)."""
-        self._cache.clear()
+        """Drop everything remembered (after a revocation through this process)."""
+        self._known.clear()
+        self._unknown.clear()
+
+
+def _genuine(stored: _Stored | None, secret: str) -> ApiKey | None:
+    # Compared even when there is no such key, so timing tells nothing about which ids exist.
+    expected = stored.secret_hash if stored is not None else _NO_SECRET
+    if not hmac.compare_digest(expected, _digest(secret)) or stored is None:
+        return None
+    return stored.key if stored.key.revoked_at is None else None

@@ -62,7 +62,8 @@ PROBLEM_TYPES: Final[dict[str, str]] = {
     "them. Name the actor by id, or give context such as the organisation.",
     "idempotency-mismatch": "The Idempotency-Key (or command_id) was used before with another "
     "request. Use a new key for a new request.",
-    "rate-limited": "Too many requests for this API key; wait for the time in Retry-After.",
+    "rate-limited": "Too many requests for this API key, or too many failed authentications "
+    "from this address; wait for the time in Retry-After.",
     "unavailable": "The database cannot be reached right now; retry after Retry-After seconds.",
     "time-limit": "A statement of the request ran past the server's statement time limit. "
     "`limit` names the setting. Narrow the request (filters, a smaller `limit`) or retry.",

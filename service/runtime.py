@@ -17,6 +17,7 @@ from events.notify import FeedListener, Notifier
 from events.store import EventStore
 from projections.collector import long_lived_collector
 from projections.rebuild import LiveRunner
+from service.auth import FailureLimit
 from service.fanout import FeedHub
 from service.keys import KeyRing
 from service.liveness import Liveness
@@ -66,7 +67,8 @@ class Runtime:
         # name it does not know yet is looked up again after a refresh.
         self.handler = CommandHandler(store, directory_max_age=0.25)
         self.hub = FeedHub(store)
-        self.keyring = KeyRing(store.pool)
+        self.keyring = KeyRing(store.pool, ttl=settings.key_cache_s)
+        self.auth_failures = FailureLimit(settings.auth_failures_per_minute)
         options = settings.connection_options()
         self.liveness = Liveness(lambda: connect(options))
         self.live = LiveVersions(store.pool)

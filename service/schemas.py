@@ -69,7 +69,8 @@ _DESCRIPTIONS: Final = {
     422: "A field is missing or invalid (each named in `errors`), an unknown or ambiguous "
     "actor, or an Idempotency-Key reused with another request",
     428: "This command needs If-Match with the stream version you reviewed",
-    429: "Rate limit exceeded for this API key",
+    429: "Rate limit exceeded for this API key, or too many failed authentications from this "
+    "address",
     503: "The database is unreachable; retry after Retry-After",
 }
 

@@ -57,6 +57,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """Largest request body accepted (413 above it)."""
     rate_limit_per_minute: Annotated[int, msgspec.Meta(ge=0)] = 6_000
     """Requests per minute per API key (per address without one); 0 disables the limit."""
+    auth_failures_per_minute: Annotated[int, msgspec.Meta(ge=0)] = 60
+    """Failed authentications per minute per client address; past it, the address's requests
+    with a key this process has not verified lately get 429, without a lookup, until the minute
+    ends. 0 disables the limit."""
+    key_cache_s: Annotated[float, msgspec.Meta(ge=0, le=300)] = 5.0
+    """How long a process trusts what it read of an API key (or of its absence): a revocation
+    through another process takes effect within it."""
     long_poll_max_s: Annotated[float, msgspec.Meta(ge=0, le=300)] = 30.0
     """The longest ``Prefer: wait=N`` a feed read honours."""
     sse_heartbeat_s: Annotated[float, msgspec.Meta(gt=0, le=300)] = 15.0
