@@ -18,6 +18,7 @@ from litestar.plugins.problem_details import ProblemDetailsPlugin
 from litestar.plugins.prometheus import PrometheusConfig
 
 from service.auth import ApiKeyMiddleware, principal_of
+from service.body_timeout import BodyTimeoutMiddleware, close_unread
 from service.conformance import ConformanceMiddleware
 from service.docs import docs_assets, render_plugins
 from service.logs import RequestIdMiddleware, configure_logging
@@ -77,6 +78,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
     ]
     handlers: list[ControllerRouterHandler] = [*options_handlers(routes), *routes]
     middleware: list[Any] = [
+        # First: the body's time runs from the request's start.
+        BodyTimeoutMiddleware(settings.body_timeout_s),
         RequestIdMiddleware,
         PrometheusConfig(
             app_name="diplofeed",
@@ -105,6 +108,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         logging_config=None,
         state=State({"settings": settings}),
         middleware=middleware,
+        before_send=[close_unread],
         plugins=[ProblemDetailsPlugin(problem_details_config())],
         cors_config=(
             CORSConfig(allow_origins=list(settings.cors_origins), expose_headers=_EXPOSED)

@@ -195,7 +195,15 @@ def _serve(settings: Settings, sock: socket.socket, *, announce: bool = True) ->
     host, port = sock.getsockname()[:2]
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(settings), host=host, port=port, log_config=None, access_log=False
+            create_app(settings),
+            host=host,
+            port=port,
+            log_config=None,
+            access_log=False,
+            timeout_keep_alive=settings.keep_alive_s,
+            # A request line and headers larger than this are refused (uvicorn's own default,
+            # stated here so that it is a decision).
+            h11_max_incomplete_event_size=16 * 1024,
         )
     )
     # As uvicorn.run: the Ctrl-C that uvicorn re-raises once shut down is a clean stop.

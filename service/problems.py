@@ -54,6 +54,8 @@ PROBLEM_TYPES: Final[dict[str, str]] = {
     "`current_version` says where it is. Re-read it, decide again, and retry.",
     "precondition-required": "This command changes what is recorded about an earlier event: "
     "send If-Match with the stream version you reviewed.",
+    "request-timeout": "The request body did not arrive within the time the server allows "
+    "(DIPLOFEED_BODY_TIMEOUT_S); the connection is closed. Send the body at once.",
     "payload-too-large": "The request body is larger than the configured limit.",
     "unsupported-media-type": "Request bodies are JSON: send `Content-Type: application/json`.",
     "unknown-actor": "A name or id that matches no registered actor; `suggestions` lists the "
@@ -80,6 +82,7 @@ _BY_STATUS: Final = {
     403: ("forbidden", "Forbidden"),
     404: ("not-found", "Not found"),
     405: ("method-not-allowed", "Method not allowed"),
+    408: ("request-timeout", "Request timeout"),
     409: ("conflict", "Conflict"),
     412: ("precondition-failed", "Precondition failed"),
     413: ("payload-too-large", "Payload too large"),

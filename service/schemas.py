@@ -62,6 +62,7 @@ _DESCRIPTIONS: Final = {
     401: "No API key, or an unknown or revoked one",
     403: "The API key lacks the scope this route needs",
     404: "Nothing exists at this address (or the item the command refers to)",
+    408: "The body did not arrive in time; the connection is closed",
     409: "Refused by the domain's rules, or the same Idempotency-Key is still in flight",
     412: "If-Match names another version than the stream's current one",
     413: "The body is larger than the configured limit",

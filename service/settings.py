@@ -55,6 +55,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """Origins allowed by CORS (comma-separated in the environment); empty: CORS off."""
     max_body_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 1_048_576
     """Largest request body accepted (413 above it)."""
+    body_timeout_s: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 30.0
+    """Longest a client may take to send a request's body, from the request's start: past it,
+    408 and the connection is closed (a client sending a byte at a time holds no socket)."""
+    keep_alive_s: Annotated[int, msgspec.Meta(ge=1, le=300)] = 5
+    """How long ``diplofeed serve`` keeps an idle connection open between requests."""
     rate_limit_per_minute: Annotated[int, msgspec.Meta(ge=0)] = 6_000
     """Requests per minute per API key (per address without one); 0 disables the limit."""
     auth_failures_per_minute: Annotated[int, msgspec.Meta(ge=0)] = 60

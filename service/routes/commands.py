@@ -361,7 +361,7 @@ def _build(route: CommandRoute) -> HTTPRouteHandler:
         "return": Response[WriteReceipt]
     }
     endpoint.__name__ = route.operation_id
-    statuses = [400, 404, 409, 413, 415, 422]
+    statuses = [400, 404, 408, 409, 413, 415, 422]
     if route.path_fields or route.needs_if_match:
         statuses += [412]
     if route.needs_if_match:

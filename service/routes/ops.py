@@ -217,7 +217,7 @@ def _key_position(key: tuple[Any, ...]) -> tuple[datetime, str]:
     summary="Create an API key (admin); its token is shown once",
     tags=["admin"],
     opt=require("admin"),
-    responses=errors(400, 413, 415, 422),
+    responses=errors(400, 408, 413, 415, 422),
 )
 async def new_key(
     request: Request[Any, Any, Any], data: JSONBody[CreateKeyRequest]
