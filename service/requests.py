@@ -84,10 +84,15 @@ async def check_issued(
     Raises:
         Problem: 400 naming the parameter.
     """
-    if cursor <= runtime.hub.end:
+    # Whatever the hub has seen, or the head was at when last read, was issued: a follower at
+    # the horizon costs a query only once the horizon passes the head read last.
+    if cursor <= runtime.hub.end or cursor <= runtime.feed_head:
         return
     head = await runtime.store.feed_head()
-    if head is not None and cursor > head:
+    if head is None:
+        return
+    runtime.feed_head = max(runtime.feed_head, head)
+    if cursor > head:
         reason = "lies beyond the end of the log: this service never issued it"
         raise problem(
             400,

@@ -14,6 +14,7 @@ from events.actor_refs import keep_actor_refs_indexed
 from events.connect import connect, create_pool
 from events.domain.handler import CommandHandler
 from events.notify import FeedListener, Notifier
+from events.records import START
 from events.store import EventStore
 from projections.collector import long_lived_collector
 from projections.rebuild import LiveRunner
@@ -71,6 +72,8 @@ class Runtime:
         self.auth_failures = FailureLimit(settings.auth_failures_per_minute)
         options = settings.connection_options()
         self.liveness = Liveness(lambda: connect(options))
+        self.feed_head = START
+        """The feed's head as last read (``service.requests.check_issued``): it only grows."""
         self.live = LiveVersions(store.pool)
         self.runners: list[LiveRunner] = []
         self._tasks: list[asyncio.Task[None]] = []
