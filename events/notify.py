@@ -28,6 +28,7 @@ __all__ = ("FEED_CHANNEL", "FeedListener", "Notifier")
 
 FEED_CHANNEL: Final = "diplofeed_events"
 NOTIFY_SQL: Final = "SET LOCAL synchronous_commit = off; SELECT pg_notify('diplofeed_events', '')"
+IN_RECOVERY_SQL: Final = "SELECT pg_is_in_recovery()"
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +95,10 @@ class FeedListener(HeldSession):
     One connection per process serves any number of followers. When the connection drops it
     reconnects with backoff; meanwhile ``listening`` is false and followers poll. Releasing a
     pooled connection runs ``UNLISTEN *``, hence the dedicated connection.
+
+    A hot standby refuses LISTEN (and never receives the primary's notifications anyway):
+    there ``standby`` is true, followers poll, and the listener looks again every
+    ``health_interval`` seconds, so a promoted standby starts listening by itself.
     """
 
     what = "feed listener (followers poll until it is back)"
@@ -106,7 +111,12 @@ class FeedListener(HeldSession):
         super().__init__(connect, **options)
         self._waiters: set[asyncio.Event] = set()
         self.listening = False
+        self.standby = False
         self.reconnects = 0
+
+    async def _ready(self, conn: asyncpg.Connection) -> bool:
+        self.standby = bool(await conn.fetchval(IN_RECOVERY_SQL))
+        return not self.standby
 
     async def _up(self, conn: asyncpg.Connection) -> None:
         await conn.add_listener(FEED_CHANNEL, self._wake_all)

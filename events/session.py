@@ -47,6 +47,11 @@ class HeldSession:
         self._max_backoff = max_backoff
         self._task: asyncio.Task[None] | None = None
 
+    async def _ready(self, conn: asyncpg.Connection) -> bool:
+        """Whether the session can be set up on this connection now (else it is asked again
+        every ``health_interval`` seconds, the connection kept)."""
+        return True
+
     async def _up(self, conn: asyncpg.Connection) -> None:
         """Set the session up on a new connection."""
 
@@ -74,6 +79,9 @@ class HeldSession:
             try:
                 conn = await self._connect()
                 conn.add_termination_listener(lambda *_, lost=lost: lost.set())
+                while not await self._ready(conn):
+                    first.set()
+                    await asyncio.sleep(self._health_interval)
                 await self._up(conn)
                 backoff = 0.1
                 first.set()

@@ -86,6 +86,11 @@ class Runtime:
         await self.hub.start()
         if not self.settings.run_projections:
             return
+        listener = self.store.listener
+        if listener is not None and listener.standby:
+            # A hot standby cannot write: its views are the primary's projections, replicated.
+            log.warning("the database is a hot standby: the projections run on the primary only")
+            return
         loop = asyncio.get_running_loop()
         # The process that runs the projections also keeps the feed's actor index current.
         self._tasks.append(
