@@ -67,6 +67,9 @@ PROBLEM_TYPES: Final[dict[str, str]] = {
     "rate-limited": "Too many requests for this API key, or too many failed authentications "
     "from this address; wait for the time in Retry-After.",
     "unavailable": "The database cannot be reached right now; retry after Retry-After seconds.",
+    "read-only": "This API reads from a read-only replica of the database (a PostgreSQL hot "
+    "standby): it serves the feed and the views but cannot record anything. Send writes, and "
+    "key administration, to the API on the primary.",
     "time-limit": "A statement of the request ran past the server's statement time limit. "
     "`limit` names the setting. Narrow the request (filters, a smaller `limit`) or retry.",
     "view-limit": "A view request ran past the time limit every view page runs under "
@@ -251,6 +254,18 @@ def _unavailable(exc: Exception) -> Problem:
     )
 
 
+def _read_only(exc: Exception) -> Problem:
+    # SQLSTATE 25006: this process's database is a hot standby (or a read-only transaction
+    # tried to write, which no route does).
+    log.warning("a write reached a read-only database: %s", exc)
+    return problem(
+        503,
+        "this API serves a read-only replica; send writes to the primary's API",
+        slug="read-only",
+        title="Read-only replica",
+    )
+
+
 def _internal(exc: Exception) -> Problem:
     log.exception("unhandled error", exc_info=exc)
     return problem(500, "an unexpected error occurred; it has been logged", slug="internal")
@@ -265,6 +280,7 @@ def problem_details_config() -> ProblemDetailsConfig:
         asyncpg.DataError: _bad_value,
         asyncpg.UndefinedTableError: _not_built,
         asyncpg.QueryCanceledError: _too_long,
+        asyncpg.ReadOnlySQLTransactionError: _read_only,
         asyncpg.PostgresConnectionError: _unavailable,
         asyncpg.CannotConnectNowError: _unavailable,
         asyncpg.TooManyConnectionsError: _unavailable,
