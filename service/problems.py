@@ -75,6 +75,10 @@ PROBLEM_TYPES: Final[dict[str, str]] = {
     "view-limit": "A view request ran past the time limit every view page runs under "
     "(`limit` names the setting, DIPLOFEED_VIEW_STATEMENT_TIMEOUT_MS). Narrow the request "
     "(filters, a smaller `limit`) or retry after Retry-After seconds.",
+    "cancelled": "The database cancelled a statement of the request to settle a conflict with "
+    "other work: a deadlock, or on a read replica the replay of the primary's changes (which "
+    "waits for reads only up to the replica's `max_standby_streaming_delay`). Nothing the "
+    "request did was kept; retry after Retry-After seconds.",
     "internal": "An unexpected error; it has been logged with the request id.",
 }
 """Every problem type this API returns, with what it means; served at ``/problems/<slug>``."""
@@ -266,6 +270,19 @@ def _read_only(exc: Exception) -> Problem:
     )
 
 
+def _cancelled(exc: Exception) -> Problem:
+    # SQLSTATE class 40: the transaction was rolled back to settle a conflict (a deadlock, a
+    # hot standby's replay that would not wait any longer); the same request may well succeed.
+    log.warning("a statement was cancelled by a conflict: %s", exc)
+    return problem(
+        503,
+        f"the database cancelled the request to settle a conflict ({exc}); retry shortly",
+        slug="cancelled",
+        title="Cancelled by a conflict",
+        headers={"Retry-After": "1"},
+    )
+
+
 def _internal(exc: Exception) -> Problem:
     log.exception("unhandled error", exc_info=exc)
     return problem(500, "an unexpected error occurred; it has been logged", slug="internal")
@@ -281,6 +298,7 @@ def problem_details_config() -> ProblemDetailsConfig:
         asyncpg.UndefinedTableError: _not_built,
         asyncpg.QueryCanceledError: _too_long,
         asyncpg.ReadOnlySQLTransactionError: _read_only,
+        asyncpg.TransactionRollbackError: _cancelled,
         asyncpg.PostgresConnectionError: _unavailable,
         asyncpg.CannotConnectNowError: _unavailable,
         asyncpg.TooManyConnectionsError: _unavailable,
