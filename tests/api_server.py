@@ -74,17 +74,21 @@ def test_settings(dsn: str, **overrides: Any) -> Settings:
 
 
 @contextlib.asynccontextmanager
-async def running_api(dsn: str, **overrides: Any) -> AsyncIterator[ApiServer]:
-    """Serve ``create_app`` over ``dsn`` until the block ends."""
+async def running_api(
+    dsn: str, *, tokens: dict[str, str] | None = None, **overrides: Any
+) -> AsyncIterator[ApiServer]:
+    """Serve ``create_app`` over ``dsn`` until the block ends. ``tokens``: the keys to send, by
+    scope (default: made now in ``dsn``'s database; a standby's come from its primary)."""
     settings = test_settings(dsn, **overrides)
-    tokens: dict[str, str] = {}
-    conn = await asyncpg.connect(dsn)
-    try:
-        for scope in ("read", "write", "admin"):
-            created = await create_key(conn, f"test {scope}", (scope,))
-            tokens[scope] = created.token
-    finally:
-        await conn.close()
+    if tokens is None:
+        tokens = {}
+        conn = await asyncpg.connect(dsn)
+        try:
+            for scope in ("read", "write", "admin"):
+                created = await create_key(conn, f"test {scope}", (scope,))
+                tokens[scope] = created.token
+        finally:
+            await conn.close()
     app = create_app(settings)
     logging.getLogger().setLevel(logging.WARNING)
     config = uvicorn.Config(

@@ -30,7 +30,7 @@ from events.migrate import migrate
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
-__all__ = ("OwnPostgres", "own_postgres")
+__all__ = ("OwnPostgres", "own_postgres", "own_standby")
 
 _CANDIDATE_USERS = ("postgres", "pgserver", "nobody")
 
@@ -128,6 +128,27 @@ class OwnPostgres:
                 "fsync = off\nfull_page_writes = off\nsynchronous_commit = on\n"
                 "max_connections = 100\nshared_buffers = 32MB\n"
                 "log_min_messages = warning\n"
+                # What a streaming standby (``init_standby``) needs; PostgreSQL's defaults,
+                # spelled out.
+                "wal_level = replica\nmax_wal_senders = 4\nhot_standby = on\n"
+            )
+
+    def init_standby(self, primary: OwnPostgres) -> None:
+        """A streaming hot standby of ``primary`` (which must be running): ``pg_basebackup -R``
+        copies its data folder and writes ``primary_conninfo`` and ``standby.signal``; this
+        server then listens on its own port and socket folder."""
+        if self.account is not None:
+            os.chown(self.folder, self.account.pw_uid, self.account.pw_gid)
+        self._run(
+            "pg_basebackup", "-h", "127.0.0.1", "-p", str(primary.port), "-U", "postgres",
+            "-D", str(self.data), "-R", "-X", "stream", "-c", "fast", "--no-sync",
+        )  # fmt: skip
+        with (self.data / "postgresql.conf").open("a") as out:
+            # Later lines win over the primary's, copied with the rest of its folder.
+            out.write(
+                f"\nport = {self.port}\n"
+                f"unix_socket_directories = '{self.folder}'\n"
+                "hot_standby = on\n"
             )
 
     def start(self) -> None:
@@ -186,6 +207,21 @@ async def own_postgres(*, migrated: bool = True) -> AsyncIterator[OwnPostgres]:
                 await migrate(conn)
             finally:
                 await conn.close()
+        yield server
+    finally:
+        server.ensure_stopped()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextlib.asynccontextmanager
+async def own_standby(primary: OwnPostgres) -> AsyncIterator[OwnPostgres]:
+    """A started streaming hot standby of ``primary`` (``OwnPostgres.init_standby``); stopped
+    and deleted when the block ends, however it ends."""
+    folder = Path(tempfile.mkdtemp(prefix="diplofeed-standby-"))
+    server = OwnPostgres(folder)
+    try:
+        server.init_standby(primary)
+        server.start()
         yield server
     finally:
         server.ensure_stopped()
