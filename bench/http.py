@@ -4,6 +4,7 @@ wrk from another process; feed pages, concurrent writes and SSE fan-out, in one 
     python -m bench.http            # full run: 100k events stored, 10 s rounds, 30 s of SSE
     python -m bench.http --quick    # 20k events stored, 4 s rounds, 10 s of SSE
     python -m bench.http --profile DIR   # also py-spy the real app during one extra round each
+    python -m bench.http --loops    # the real app on uvloop + httptools against asyncio + h11
 
 One scratch database, created and migrated like the other benchmarks and dropped at the end,
 filled with the seed article (through the command handler) and synthetic domain events
@@ -24,6 +25,12 @@ request a new interaction id. Each workload alternates floor and subject rounds 
 of each and keeps each side's best round (by throughput; its latencies are that round's).
 The SSE subscribers (``bench._sse_client``) are another process; events are appended through
 the real app's own command route at a steady rate while they listen.
+With ``--loops`` the floor is not run: two copies of the real app do, one on uvicorn's plain
+asyncio loop with the h11 parser (``--loop asyncio --http h11``), one on uvloop with httptools
+(``--loop uvloop --http httptools``, what uvicorn picks by itself when ``uvicorn[standard]`` is
+installed). Their rounds alternate, and besides each side's best round the report gives the
+median of the ratios of each pair of neighbouring rounds, which a noisy, shared machine moves
+less. Both then serve the SSE workload twice, in turn.
 Set BENCH_DATABASE_URL to a server where a scratch database may be created (default: local).
 """
 
@@ -32,17 +39,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import os
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -156,7 +165,14 @@ def free_port() -> int:
 class Server:
     """One ``uvicorn --factory`` process on a loopback port."""
 
-    def __init__(self, name: str, target: str, env: dict[str, str], logs: Path) -> None:
+    def __init__(
+        self,
+        name: str,
+        target: str,
+        env: dict[str, str],
+        logs: Path,
+        options: Sequence[str] = (),
+    ) -> None:
         self.name = name
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -165,6 +181,7 @@ class Server:
             sys.executable, "-m", "uvicorn", target, "--factory",
             "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1",
             "--log-level", "warning", "--no-access-log", "--timeout-graceful-shutdown", "2",
+            *options,
         ]  # fmt: skip
         with self.log.open("wb") as out:
             self.process = subprocess.Popen(
@@ -193,7 +210,14 @@ class Server:
                 self.process.wait()
 
 
-def subject_server(dsn: str, work: Path, name: str = "subject") -> Server:
+# ``--loops``: uvicorn's two stacks, named by what each runs.
+PLAIN_STACK: Final = ("asyncio+h11", ("--loop", "asyncio", "--http", "h11"))
+FAST_STACK: Final = ("uvloop+httptools", ("--loop", "uvloop", "--http", "httptools"))
+
+
+def subject_server(
+    dsn: str, work: Path, name: str = "subject", options: Sequence[str] = ()
+) -> Server:
     """The real app: rate limit off (one key sends everything), projections off (a separate
     projector runs them, so a request costs what the API itself does)."""
     env = {
@@ -204,7 +228,7 @@ def subject_server(dsn: str, work: Path, name: str = "subject") -> Server:
         "DIPLOFEED_RUN_PROJECTIONS": "false",
         "DIPLOFEED_LOG_LEVEL": "warning",
     }
-    return Server(name, "service.app:create_app", env, work)
+    return Server(name, "service.app:create_app", env, work, options)
 
 
 def floor_server(dsn: str, work: Path) -> Server:
@@ -357,6 +381,8 @@ async def measured(
 class Best:
     floor: Round | None = None
     subject: Round | None = None
+    ratios: list[float] = field(default_factory=list)
+    """Subject over floor throughput, per pair of neighbouring rounds."""
 
 
 def _keep(best: Round | None, new: Round) -> Round:
@@ -383,8 +409,11 @@ async def alternate(
     best = Best()
     for server, script in (floor, subject):
         _check(name, await run_wrk(server.url, script(), connections, min(2.0, seconds), work))
-    for _ in range(rounds):
-        for side, (server, script) in (("floor", floor), ("subject", subject)):
+    previous: dict[str, float] = {}
+    for n in range(rounds):
+        # Which side goes first alternates too, so neither always follows the other.
+        sides = [("floor", floor), ("subject", subject)]
+        for side, (server, script) in sides if n % 2 == 0 else sides[::-1]:
             done = await measured(
                 server, script(), connections=connections, seconds=seconds, work=work, owner=owner
             )
@@ -393,6 +422,9 @@ async def alternate(
                 best.floor = _keep(best.floor, done)
             else:
                 best.subject = _keep(best.subject, done)
+            previous[side] = done.rate
+            if len(previous) == 2:
+                best.ratios.append(previous["subject"] / previous["floor"])
     return best
 
 
@@ -597,6 +629,27 @@ def print_row(name: str, best: Best, unit: str, goal: float, tail_goal: float | 
     return met
 
 
+def print_stacks(name: str, best: Best, unit: str) -> None:
+    """``--loops``: the plain stack is the "floor" side, uvloop + httptools the "subject"."""
+    assert best.floor is not None and best.subject is not None  # noqa: S101
+    plain, fast = best.floor.result, best.subject.result
+    print(
+        f"{name:<34} {plain.rate:>9,.0f} {unit:<7} {fast.rate:>9,.0f} {unit:<7} "
+        f"{fast.rate / plain.rate:>5.2f}x  median of {len(best.ratios)} neighbouring pairs "
+        f"{statistics.median(best.ratios):.2f}x (range {min(best.ratios):.2f}-"
+        f"{max(best.ratios):.2f})"
+    )
+    print(
+        f"{'':<34} latency ms p50/p99: {PLAIN_STACK[0]} {_ms(plain.p50_us)}/{_ms(plain.p99_us)}"
+        f", {FAST_STACK[0]} {_ms(fast.p50_us)}/{_ms(fast.p99_us)}"
+    )
+    print(
+        f"{'':<34} CPU ms per request, server + its DB backends: {PLAIN_STACK[0]} "
+        f"{best.floor.server_ms:.2f} + {best.floor.db_ms:.2f}, {FAST_STACK[0]} "
+        f"{best.subject.server_ms:.2f} + {best.subject.db_ms:.2f}"
+    )
+
+
 def _opt(value: float | None) -> str:
     return "-" if value is None else f"{value:,.1f}"
 
@@ -683,11 +736,82 @@ def summarise_profile(path: Path, top: int = 22) -> None:
 # -- main ---------------------------------------------------------------------------------------
 
 
-async def main() -> None:  # noqa: PLR0915
+@dataclass(frozen=True)
+class Run:
+    """What every workload of one run shares."""
+
+    pages: list[Page]
+    read: str
+    write: str
+    rounds: int
+    seconds: float
+    sse_seconds: float
+    only: set[str]
+    work: Path
+    owner: asyncpg.Connection
+
+
+async def compare_stacks(dsn: str, run: Run, servers: list[Server]) -> None:
+    """``--loops``: the real app on asyncio + h11 against the same on uvloop + httptools."""
+    plain = subject_server(dsn, run.work, "asyncio-h11", PLAIN_STACK[1])
+    servers.append(plain)
+    fast = subject_server(dsn, run.work, "uvloop-httptools", FAST_STACK[1])
+    servers.append(fast)
+    await plain.ready()
+    await fast.ready()
+    print(
+        f"the real app twice, uvicorn 1 worker each, access log off; {PLAIN_STACK[0]} against "
+        f"{FAST_STACK[0]}; wrk 1 thread; {run.rounds} alternating {run.seconds:g} s rounds "
+        "each after a warm-up",
+        flush=True,
+    )
+    print(f"{'workload':<34} {PLAIN_STACK[0]:>17} {FAST_STACK[0]:>17} {'ratio':>6}", flush=True)
+    paths = [
+        f"/feed?after={p.cursor}&limit={PAGE}" if p.cursor else f"/feed?limit={PAGE}"
+        for p in run.pages
+    ]
+    workloads: list[tuple[str, str, int, Callable[[str], str], str]] = [
+        ("feed", f"feed pages of {PAGE}, {FEED_CONNECTIONS} conns", FEED_CONNECTIONS,
+         lambda _: feed_script(paths, run.read), "pages/s"),
+        ("writes", f"writes, {WRITERS} concurrent writers", WRITERS,
+         lambda prefix: write_script(f"{prefix}{uuid.uuid4().hex[:8]}", run.write), "req/s"),
+    ]  # fmt: skip
+    for name, label, connections, script, unit in workloads:
+        if name not in run.only:
+            continue
+        best = await alternate(
+            name,
+            rounds=run.rounds,
+            seconds=run.seconds,
+            connections=connections,
+            floor=(plain, functools.partial(script, "a")),
+            subject=(fast, functools.partial(script, "u")),
+            work=run.work,
+            owner=run.owner,
+        )
+        print_stacks(label, best, unit)
+        sys.stdout.flush()
+        await quiesce(run.owner)
+    if "sse" in run.only:
+        # Two rounds each, in the order plain, fast, fast, plain: neither side always goes first.
+        stacks = [(PLAIN_STACK[0], plain), (FAST_STACK[0], fast)]
+        for label, server in [*stacks, *stacks[::-1]]:
+            print(f"-- SSE on {label}")
+            print_sse(await sse_fanout(server, run.read, run.write, run.sse_seconds, run.owner))
+            sys.stdout.flush()
+            await quiesce(run.owner)
+
+
+async def main() -> None:  # noqa: PLR0912, PLR0915
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller log, shorter rounds")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--profile", type=Path, help="py-spy the real app into this folder")
+    parser.add_argument(
+        "--loops",
+        action="store_true",
+        help="compare the real app on uvloop + httptools with asyncio + h11 (no floor)",
+    )
     parser.add_argument(
         "--only",
         default="feed,writes,sse",
@@ -721,6 +845,13 @@ async def main() -> None:  # noqa: PLR0915
             f"{len(pages):,} full pages of {PAGE}",
             flush=True,
         )
+        if args.loops:
+            shared = Run(
+                pages, read, write, args.rounds, seconds, sse_seconds,
+                set(args.only.split(",")), work, owner,
+            )  # fmt: skip
+            await compare_stacks(dsn, shared, servers)
+            return
         subject = subject_server(dsn, work)
         servers.append(subject)
         floor = floor_server(dsn, work)
