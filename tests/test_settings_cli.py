@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import signal
 import sys
@@ -249,8 +250,13 @@ async def test_serve_runs_the_api_until_interrupted(server_url: str) -> None:
                 health = await until_answers(client, "/health", within=30)
                 assert health.json() == {"status": "ok"}
                 assert (await client.get("/ready")).status_code == 200
+            # uvicorn's "auto" picked uvloop and httptools (uvicorn[standard]): their compiled
+            # modules are mapped into the serving process.
+            maps = await asyncio.to_thread(Path(f"/proc/{process.pid}/maps").read_text)
         finally:
             process.send_signal(signal.SIGINT)
             out, err = await asyncio.wait_for(process.communicate(), 30)
     assert process.returncode == 0, err.decode()
     assert f"http://127.0.0.1:{port}/schema" in out.decode()
+    assert re.search(r"/uvloop/loop\.cpython[^/]*\.so", maps), "not on uvloop"
+    assert re.search(r"/httptools/parser/parser\.cpython[^/]*\.so", maps), "not on httptools"
