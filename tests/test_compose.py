@@ -26,6 +26,7 @@ from events.migrate import migrate
 from service.cli import main as diplofeed
 from service.settings import Settings
 from tests.database import scratch_database
+from tests.test_locks import pins
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -385,15 +386,7 @@ def test_the_image_or_compose_checks_health() -> None:
 
 
 def _locked() -> dict[str, str]:
-    pins: dict[str, str] = {}
-    for line in LOCK.read_text().splitlines():
-        line = line.split("#", 1)[0].strip()  # noqa: PLW2901
-        if not line:
-            continue
-        match = re.fullmatch(r"([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;]+)", line)
-        assert match, f"not an exact pin: {line!r}"
-        pins[canonicalize_name(match.group(1))] = match.group(2)
-    return pins
+    return pins(LOCK)
 
 
 def test_lock_pins_every_runtime_dependency() -> None:
