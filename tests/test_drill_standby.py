@@ -265,9 +265,16 @@ async def _drill(
         contacts = await client.get("/actors/hamas/contacts", params=reflect)
         graph = await client.get("/graph", params={**reflect, "actor": "hamas"})
         by_actor = await client.get("/feed", params={"actor": "hamas", "limit": 1000})
-        ready = await client.get("/ready")
-        metrics = await client.get("/metrics")
-    for response in (meetings, roster, contacts, graph, by_actor, ready, metrics):
+        others = [
+            await client.get("/actors", params={"name": "Hamas"}),
+            await client.get("/actors/hamas", params=reflect),
+            await client.get("/audit/meeting-moscow_2024", params=reflect),
+            await client.get("/streams/meeting-moscow_2024"),
+            await client.get("/meetings/moscow_2024", params={"as_of_cursor": seeded_at}),
+            await client.get("/ready"),
+            await client.get("/metrics"),
+        ]
+    for response in (meetings, roster, contacts, graph, by_actor, *others):
         assert response.status_code == 200, (str(response.url), response.text)
     for response in (meetings, roster, contacts, graph):
         assert response.headers["Diplofeed-Stale"] == "false", str(response.url)
