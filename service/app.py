@@ -18,6 +18,7 @@ from litestar.plugins.problem_details import ProblemDetailsPlugin
 from litestar.plugins.prometheus import PrometheusConfig
 
 from service.auth import ApiKeyMiddleware, principal_of
+from service.bodies import JsonRequest
 from service.body_timeout import BodyTimeoutMiddleware, close_unread
 from service.conformance import ConformanceMiddleware
 from service.docs import docs_assets, render_plugins
@@ -116,6 +117,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             else None
         ),
         request_max_body_size=settings.max_body_bytes,
+        request_class=JsonRequest,
         openapi_config=OpenAPIConfig(
             title="Diplofeed",
             version="0.1.0",
