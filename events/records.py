@@ -45,6 +45,9 @@ CursorText = Annotated[str, msgspec.Meta(pattern=CURSOR_PATTERN, max_length=CURS
 # What JSON text may spell otherwise than as itself: quotes, backslashes and control
 # characters (PostgreSQL writes the rest of Unicode as it is).
 _ESCAPED = re.compile(r'["\\\x00-\x1f]')
+# What a stream id (or its category) and an event type may hold (events.rows checks appends).
+_NAME_PART = re.compile(r"[^\s\x00-\x1f\x7f]{1,200}")
+_TYPE_PREFIX = re.compile(r"[A-Za-z0-9_.:-]{1,200}")
 
 
 class Cursor(msgspec.Struct, frozen=True, order=True, gc=False):
@@ -189,6 +192,25 @@ class FeedFilter(msgspec.Struct, frozen=True, kw_only=True):
     actor: str | None = None
     """Events about this actor id: its own stream's, and every event whose data holds the id
     as a string value anywhere (participants, invited factions, leaders, signatories...)."""
+
+    def __post_init__(self) -> None:
+        # A value no stored event can match (a NUL, a control character) would otherwise reach
+        # the database, which refuses some of them: in a live stream's follower, not the request.
+        if self.type_prefix is not None and not _TYPE_PREFIX.fullmatch(self.type_prefix):
+            raise InvalidReadError(
+                f"type {self.type_prefix!r} cannot begin an event type: 1-200 characters of "
+                "A-Z, a-z, 0-9, _, ., : and -"
+            )
+        for name, value in (
+            ("category", self.category),
+            *(("category", c) for c in self.categories or ()),
+            ("stream", self.stream_id),
+        ):
+            if value is not None and not _NAME_PART.fullmatch(value):
+                raise InvalidReadError(
+                    f"{name} {value!r} cannot name a stream: 1-200 characters, no blanks or "
+                    "control characters"
+                )
 
     @classmethod
     def of(

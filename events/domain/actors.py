@@ -25,7 +25,7 @@ from events.domain.commands import (
     RetractEvent,
 )
 from events.domain.directory import ORGANISATION_KINDS
-from events.domain.errors import RuleViolationError, UnknownTargetError
+from events.domain.errors import InvalidCommandError, RuleViolationError, UnknownTargetError
 from events.domain.names import normalise
 from events.domain.valid_time import valid_time
 
@@ -78,9 +78,19 @@ def evolve(state: ActorState, stored: Stored) -> ActorState:
     return msgspec.structs.replace(state, record=record)
 
 
+def _check_name(name: object, field: str) -> None:
+    # The name index matches on the normalised name: one with nothing left (only punctuation
+    # or symbols, or only an article) could never be found, and the index refuses it.
+    if isinstance(name, str) and not normalise(name):
+        raise InvalidCommandError(
+            f"the name {name!r} has no letters or digits to be found by", field=field
+        )
+
+
 def decide(state: ActorState, command: ActorCommand, directory: Directory) -> list[DomainEvent]:
     """The rules for an actor."""
     if isinstance(command, RegisterActor):
+        _check_name(command.canonical_name, "canonical_name")
         if state.actor_id is not None:
             raise RuleViolationError(
                 f"actor {command.actor_id!r} is already registered as {state.canonical_name!r}",
@@ -100,6 +110,8 @@ def decide(state: ActorState, command: ActorCommand, directory: Directory) -> li
         ]
     if isinstance(command, (AddSource, CorrectEvent, RetractEvent)) and state.record.facts:
         # Amendments act on the stream's facts, even once its registration was retracted.
+        if isinstance(command, CorrectEvent) and "canonical_name" in command.changes:
+            _check_name(command.changes["canonical_name"], "changes.canonical_name")
         return decide_amendment(state.record, command)
     if state.actor_id is None:
         raise UnknownTargetError("the actor is not registered", field="actor")
