@@ -15,6 +15,7 @@ import asyncpg
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsException
 
+from events.domain.bounds import PATTERN_REASONS
 from events.domain.errors import (
     AmbiguousActorError,
     DomainError,
@@ -25,6 +26,7 @@ from events.domain.errors import (
 from events.errors import (
     EventStoreError,
     IdempotencyError,
+    InvalidAppendError,
     InvalidCursorError,
     InvalidReadError,
     WrongExpectedVersionError,
@@ -130,7 +132,14 @@ def _field_path(field: str | None) -> str | None:
     return None if field is None else f"$.{field}"
 
 
-_AT = re.compile(r"^(?P<reason>.*?)(?: - at `(?P<path>\$[^`]*)`)?$", re.DOTALL)
+_AT = re.compile(
+    r"^(?P<reason>.*?)(?: - at (?:`(?P<key>key)` in )?`(?P<path>\$[^`]*)`)?$", re.DOTALL
+)
+# msgspec quotes the pattern a string failed; say what the pattern means instead.
+_PATTERN_REASONS: Final = {
+    f"Expected `str` matching regex {pattern!r}": reason
+    for pattern, reason in PATTERN_REASONS.items()
+}
 _NAMED = re.compile(r"(?:missing required|contains unknown) field `(?P<name>[^`]+)`")
 
 
@@ -139,7 +148,10 @@ def field_error(message: str, path: str | None = None) -> dict[str, str | None]:
     names the missing or unknown member itself (``$.participants[0].role``)."""
     match = _AT.match(message.strip())
     reason = match.group("reason") if match else message
+    reason = _PATTERN_REASONS.get(reason, reason)
     where = (match.group("path") if match else None) or path
+    if match and match.group("key"):
+        reason = f"a member name: {reason}"
     named = _NAMED.search(reason)
     if named is not None:
         where = f"{where or '$'}.{named.group('name')}"
@@ -212,6 +224,15 @@ def _from_store(exc: EventStoreError) -> Problem:
         return problem(422, str(exc), slug="idempotency-mismatch", title="Idempotency mismatch")
     if isinstance(exc, (InvalidCursorError, InvalidReadError)):
         return problem(400, str(exc))
+    if isinstance(exc, InvalidAppendError):
+        # Commands are checked before they are decided (events.domain.bounds), so this is a
+        # value that slipped past them: still the request's, never a server error.
+        log.error("the event log refused a value: %s", exc)
+        return problem(
+            422,
+            f"a value in the request cannot be recorded: {exc}",
+            errors=[{"field": None, "reason": str(exc)}],
+        )
     log.error("event store error: %s", exc)
     return problem(500, "the event log refused the operation", slug="internal")
 
@@ -224,6 +245,13 @@ def _bad_value(exc: Exception) -> Problem:
         f"a value in the request cannot be stored or compared: {exc}",
         errors=[{"field": None, "reason": str(exc)}],
     )
+
+
+def _too_deep(exc: Exception) -> Problem:
+    # Bodies are refused before parsing when nested too deeply (service.bodies); this is the
+    # net under that check.
+    log.warning("a request nested too deeply: %s", exc)
+    return problem(400, "the request is nested too deeply to be read")
 
 
 def _not_built(exc: Exception) -> Problem:
@@ -295,6 +323,9 @@ def problem_details_config() -> ProblemDetailsConfig:
         DomainError: _from_domain,
         EventStoreError: _from_store,
         asyncpg.DataError: _bad_value,
+        # A string the driver cannot encode (a lone surrogate): the request's value too.
+        UnicodeError: _bad_value,
+        RecursionError: _too_deep,
         asyncpg.UndefinedTableError: _not_built,
         asyncpg.QueryCanceledError: _too_long,
         asyncpg.ReadOnlySQLTransactionError: _read_only,

@@ -4,11 +4,12 @@ documented error responses every route lists in the OpenAPI document."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Annotated, Any, Final
 
 import msgspec
 from litestar.openapi.datastructures import ResponseSpec
 
+from events.domain.bounds import line
 from events.records import CursorText
 from service.keys import Scope
 
@@ -146,8 +147,8 @@ class Readiness(msgspec.Struct, frozen=True, kw_only=True):
 class CreateKeyRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """A key to create."""
 
-    name: str
-    scopes: list[Scope]
+    name: Annotated[str, line(200, 1)]
+    scopes: Annotated[list[Scope], msgspec.Meta(max_length=3)]
 
 
 class KeyOut(msgspec.Struct, frozen=True, kw_only=True):

@@ -40,7 +40,7 @@ from __future__ import annotations
 import math
 import re
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Annotated, Final
 
 import msgspec
 from msgspec import UNSET, UnsetType
@@ -70,6 +70,8 @@ _CAMEO: Final = re.compile(r"(?:0[1-9]|1[0-9]|20)[0-9]{0,2}")
 _PLOVER_TYPE: Final = re.compile(r"[A-Z][A-Z_]*")
 _PLOVER_WORD: Final = re.compile(r"[a-z][a-z0-9_-]*")
 _GOLDSTEIN_LIMIT: Final = 10.0
+# Bounds for the OpenAPI document and the decoder; the spelling is checked by the rules.
+_Word = Annotated[str, msgspec.Meta(max_length=64)]
 
 
 class Coding(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -111,12 +113,12 @@ class CodingOverride(
     code, and must be given otherwise.
     """
 
-    cameo: str | UnsetType = UNSET
-    goldstein: float | UnsetType = UNSET
-    quad_class: int | UnsetType = UNSET
-    plover_type: str | UnsetType | None = UNSET
-    plover_mode: str | UnsetType | None = UNSET
-    plover_contexts: tuple[str, ...] | UnsetType = UNSET
+    cameo: Annotated[str, msgspec.Meta(max_length=4)] | UnsetType = UNSET
+    goldstein: Annotated[float, msgspec.Meta(ge=-10, le=10)] | UnsetType = UNSET
+    quad_class: Annotated[int, msgspec.Meta(ge=1, le=4)] | UnsetType = UNSET
+    plover_type: _Word | UnsetType | None = UNSET
+    plover_mode: _Word | UnsetType | None = UNSET
+    plover_contexts: Annotated[tuple[_Word, ...], msgspec.Meta(max_length=20)] | UnsetType = UNSET
 
 
 def quad_class_of(cameo: str) -> int:

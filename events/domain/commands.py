@@ -1,23 +1,32 @@
 """What users ask Diplofeed to record. Commands refer to actors by id or by any name a source
 used; dates are EDTF strings with the source's own phrase beside them. Inbound, so unknown
-fields are refused (a typo must not silently drop data)."""
+fields are refused (a typo must not silently drop data) and every value is bounded
+(``events.domain.bounds``): what a command carries is stored for ever."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import msgspec
 
+from events.domain.bounds import (
+    INBOUND,
+    MAX_ALIASES,
+    MAX_CONTEXTS,
+    MAX_PARTICIPANTS,
+    MAX_TOPICS,
+    Changes,
+    Code,
+    Count,
+    Name,
+    Prose,
+    Sources,
+    anchored,
+    line,
+)
 from events.domain.coding import CodingOverride
 from events.domain.strict import StrictDecoder
-from events.domain.vocabulary import (
-    ActorKind,
-    Alias,
-    Modality,
-    ParticipantRole,
-    Place,
-    Source,
-)
+from events.domain.vocabulary import ActorKind, Alias, Modality, ParticipantRole, Place, Source
 
 __all__ = (
     "COMMAND_DECODER",
@@ -46,13 +55,15 @@ __all__ = (
     "SignDeclaration",
 )
 
-Id = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9_.]{0,99}$")]
+Id = Annotated[str, msgspec.Meta(max_length=100, pattern=anchored("[a-z0-9][a-z0-9_.]{0,99}"))]
 """An aggregate id: lowercase letters, digits, dot and underscore (no dash: the stream id is
 ``<category>-<id>``)."""
-Ref = Annotated[str, msgspec.Meta(min_length=1, max_length=300)]
+Ref = Annotated[str, line(300, 1)]
 """An actor, by id or by any of its names."""
-Text = Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
-Edtf = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+Edtf = Annotated[str, line(200, 1)]
+"""An EDTF date, interval or set."""
+EventId = Annotated[str, line(100, 1)]
+"""An event id, as the log gave it (a UUID)."""
 
 InteractionKind = Literal[
     "phone_call", "meeting", "visit", "address", "contacts", "statement", "apology"
@@ -60,9 +71,9 @@ InteractionKind = Literal[
 
 
 class _Command(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    command_id: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
+    command_id: Annotated[str, line(200, 1)] | None = None
     """Makes the command idempotent: the same id is recorded once, however often it is sent."""
-    sources: tuple[Source, ...] = ()
+    sources: Sources = ()
 
 
 # -- actors -------------------------------------------------------------------------------------
@@ -71,11 +82,15 @@ class _Command(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
 class RegisterActor(_Command, frozen=True, kw_only=True, tag="register_actor"):
     actor_id: Id
     kind: ActorKind
-    canonical_name: Text
-    aliases: tuple[Alias, ...] = ()
-    cameo_code: Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{3}([A-Z]{3})*$")] | None = None
-    wikidata_qid: Annotated[str, msgspec.Meta(pattern=r"^Q[0-9]+$")] | None = None
-    country: Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{3}$")] | None = None
+    canonical_name: Name
+    aliases: Annotated[tuple[Alias, ...], msgspec.Meta(max_length=MAX_ALIASES)] = ()
+    cameo_code: (
+        Annotated[str, msgspec.Meta(max_length=30, pattern=anchored("[A-Z]{3}([A-Z]{3})*"))] | None
+    ) = None
+    wikidata_qid: (
+        Annotated[str, msgspec.Meta(max_length=19, pattern=anchored("Q[0-9]{1,18}"))] | None
+    ) = None
+    country: Annotated[str, msgspec.Meta(max_length=3, pattern=anchored("[A-Z]{3}"))] | None = None
 
 
 class AddAlias(_Command, frozen=True, kw_only=True, tag="add_alias"):
@@ -86,16 +101,16 @@ class AddAlias(_Command, frozen=True, kw_only=True, tag="add_alias"):
 class AssignRole(_Command, frozen=True, kw_only=True, tag="assign_role"):
     actor: Ref
     organisation: Ref
-    title_as_reported: Text | None = None
-    role_code: str | None = None
+    title_as_reported: Name | None = None
+    role_code: Code | None = None
     valid_time: Edtf
-    valid_time_raw: Text | None = None
+    valid_time_raw: Name | None = None
 
 
 class MergeActors(_Command, frozen=True, kw_only=True, tag="merge_actors"):
     actor: Ref
     merged_actor: Ref
-    reason: Text | None = None
+    reason: Prose | None = None
 
 
 # -- interactions -------------------------------------------------------------------------------
@@ -106,8 +121,8 @@ class ParticipantRef(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
 
     actor: Ref
     role: ParticipantRole
-    name_as_reported: Text | None = None
-    title_as_reported: Text | None = None
+    name_as_reported: Name | None = None
+    title_as_reported: Name | None = None
     organisation: Ref | None = None
 
 
@@ -117,23 +132,23 @@ class RecordInteraction(_Command, frozen=True, kw_only=True, tag="record_interac
 
     kind: InteractionKind
     interaction_id: Id
-    participants: tuple[ParticipantRef, ...]
+    participants: Annotated[tuple[ParticipantRef, ...], msgspec.Meta(max_length=MAX_PARTICIPANTS)]
     valid_time: Edtf
-    valid_time_raw: Text | None = None
+    valid_time_raw: Name | None = None
     place: Place | None = None
-    topics: tuple[Text, ...] = ()
+    topics: Annotated[tuple[Name, ...], msgspec.Meta(max_length=MAX_TOPICS)] = ()
     modality: Modality = "reported"
-    attributed_to: Text | None = None
+    attributed_to: Name | None = None
     coding: CodingOverride | None = None
-    contexts: tuple[str, ...] = ()
+    contexts: Annotated[tuple[Code, ...], msgspec.Meta(max_length=MAX_CONTEXTS)] = ()
     meeting_id: Id | None = None
     format: Literal["bilateral", "multilateral", "third_party"] | None = None
-    quote: Text | None = None
-    cardinality_text: Text | None = None
-    min_count: Annotated[int, msgspec.Meta(ge=1)] | None = None
-    claim: Text | None = None
+    quote: Prose | None = None
+    cardinality_text: Name | None = None
+    min_count: Count | None = None
+    claim: Prose | None = None
     negated: bool = False
-    subject: Text | None = None
+    subject: Name | None = None
 
 
 # -- meetings -----------------------------------------------------------------------------------
@@ -141,39 +156,39 @@ class RecordInteraction(_Command, frozen=True, kw_only=True, tag="record_interac
 
 class ScheduleMeeting(_Command, frozen=True, kw_only=True, tag="schedule_meeting"):
     meeting_id: Id
-    title: Text
+    title: Name
     host: Ref | None = None
     organiser: Ref | None = None
     place: Place | None = None
     valid_time: Edtf
-    valid_time_raw: Text | None = None
+    valid_time_raw: Name | None = None
     modality: Modality = "announced"
-    attributed_to: Text | None = None
+    attributed_to: Name | None = None
 
 
 class ReviseMeetingDate(_Command, frozen=True, kw_only=True, tag="revise_meeting_date"):
     meeting_id: Id
     valid_time: Edtf
-    valid_time_raw: Text | None = None
-    reason: Text | None = None
+    valid_time_raw: Name | None = None
+    reason: Prose | None = None
 
 
 class PostponeMeeting(_Command, frozen=True, kw_only=True, tag="postpone_meeting"):
     meeting_id: Id
     valid_time: Edtf | None = None
-    valid_time_raw: Text | None = None
-    reason: Text | None = None
+    valid_time_raw: Name | None = None
+    reason: Prose | None = None
 
 
 class CancelMeeting(_Command, frozen=True, kw_only=True, tag="cancel_meeting"):
     meeting_id: Id
-    reason: Text | None = None
+    reason: Prose | None = None
 
 
 class InviteFaction(_Command, frozen=True, kw_only=True, tag="invite_faction"):
     meeting_id: Id
     faction: Ref
-    name_as_reported: Text | None = None
+    name_as_reported: Name | None = None
     inviter: Ref | None = None
 
 
@@ -185,23 +200,23 @@ class ConfirmAttendance(_Command, frozen=True, kw_only=True, tag="confirm_attend
 class DeclineAttendance(_Command, frozen=True, kw_only=True, tag="decline_attendance"):
     meeting_id: Id
     faction: Ref
-    reason: Text | None = None
+    reason: Prose | None = None
 
 
 class NameDelegationLeader(_Command, frozen=True, kw_only=True, tag="name_delegation_leader"):
     meeting_id: Id
     faction: Ref
     person: Ref
-    name_as_reported: Text | None = None
-    title_as_reported: Text | None = None
+    name_as_reported: Name | None = None
+    title_as_reported: Name | None = None
 
 
 class NameDelegationMember(_Command, frozen=True, kw_only=True, tag="name_delegation_member"):
     meeting_id: Id
     faction: Ref
     person: Ref
-    name_as_reported: Text | None = None
-    title_as_reported: Text | None = None
+    name_as_reported: Name | None = None
+    title_as_reported: Name | None = None
 
 
 # -- declarations -------------------------------------------------------------------------------
@@ -209,33 +224,37 @@ class NameDelegationMember(_Command, frozen=True, kw_only=True, tag="name_delega
 
 class DraftDeclaration(_Command, frozen=True, kw_only=True, tag="draft_declaration"):
     declaration_id: Id
-    title: Text
+    title: Name
     meeting_id: Id | None = None
     valid_time: Edtf | None = None
-    valid_time_raw: Text | None = None
+    valid_time_raw: Name | None = None
 
 
 class SignDeclaration(_Command, frozen=True, kw_only=True, tag="sign_declaration"):
     declaration_id: Id
     signatory: Ref
-    name_as_reported: Text | None = None
+    name_as_reported: Name | None = None
     valid_time: Edtf | None = None
-    valid_time_raw: Text | None = None
+    valid_time_raw: Name | None = None
 
 
 class RefuseSignature(_Command, frozen=True, kw_only=True, tag="refuse_signature"):
     declaration_id: Id
     refuser: Ref
-    name_as_reported: Text | None = None
-    reason: Text | None = None
+    name_as_reported: Name | None = None
+    reason: Prose | None = None
     valid_time: Edtf | None = None
-    valid_time_raw: Text | None = None
+    valid_time_raw: Name | None = None
 
 
 # -- amendments ---------------------------------------------------------------------------------
 
 StreamRef = Annotated[
-    str, msgspec.Meta(pattern=r"^(actor|interaction|meeting|declaration)-[a-z0-9][a-z0-9_.]*$")
+    str,
+    msgspec.Meta(
+        max_length=112,
+        pattern=anchored("(actor|interaction|meeting|declaration)-[a-z0-9][a-z0-9_.]{0,99}"),
+    ),
 ]
 
 
@@ -243,7 +262,7 @@ class AddSource(_Command, frozen=True, kw_only=True, tag="add_source"):
     """Corroborate an event already recorded with another source."""
 
     stream: StreamRef
-    target_event_id: Annotated[str, msgspec.Meta(min_length=1)]
+    target_event_id: EventId
     source: Source
 
 
@@ -251,17 +270,17 @@ class CorrectEvent(_Command, frozen=True, kw_only=True, tag="correct_event"):
     """Replace some fields of an earlier event (``valid_time`` given as EDTF)."""
 
     stream: StreamRef
-    target_event_id: Annotated[str, msgspec.Meta(min_length=1)]
-    changes: Annotated[dict[str, Any], msgspec.Meta(min_length=1)]
-    reason: Text
+    target_event_id: EventId
+    changes: Changes
+    reason: Prose
 
 
 class RetractEvent(_Command, frozen=True, kw_only=True, tag="retract_event"):
     """Withdraw an earlier event: every view drops it; the log keeps it."""
 
     stream: StreamRef
-    target_event_id: Annotated[str, msgspec.Meta(min_length=1)]
-    reason: Text
+    target_event_id: EventId
+    reason: Prose
 
 
 Command = (
@@ -287,6 +306,6 @@ Command = (
     | RetractEvent
 )
 
-COMMAND_DECODER: StrictDecoder[Command] = StrictDecoder(Command)
+COMMAND_DECODER: StrictDecoder[Command] = StrictDecoder(Command, substitutes=INBOUND)
 """Decodes one command from JSON carrying its ``type`` tag (the seed file, the CLI loader),
 refusing unknown fields at any depth."""
