@@ -11,6 +11,7 @@ from events.expected import STREAM_EXISTS
 from events.records import Cursor, Metadata
 from service.auth import principal_of
 from service.problems import problem
+from service.trace_context import parse_traceparent, parse_tracestate
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -54,12 +55,14 @@ def request_id_of(request: Request[Any, Any, Any]) -> str | None:
 
 def metadata_of(request: Request[Any, Any, Any]) -> Metadata:
     """What every event a request writes records about it: who (the API key), which request
-    (correlation id) and which trace (W3C ``traceparent``)."""
+    (correlation id) and which trace (W3C ``traceparent``, only when it parses)."""
+    headers = request.headers
+    traceparent = parse_traceparent(headers.get("traceparent"))
     return Metadata(
         correlation_id=request_id_of(request),
         recorded_by=principal_of(request),
-        traceparent=request.headers.get("traceparent"),
-        tracestate=request.headers.get("tracestate"),
+        traceparent=traceparent,
+        tracestate=parse_tracestate(headers.get("tracestate"), traceparent),
     )
 
 
