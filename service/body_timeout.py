@@ -5,8 +5,10 @@ uvicorn reads a body as slowly as the client sends it: a byte every few seconds 
 clients held as many sockets. ``BodyTimeoutMiddleware`` gives each request ``timeout`` seconds
 from its start to deliver its whole body; past that the request ends with a 408 problem. And
 whenever a response starts before the body has all been read (that 408, a 401 sent without
-reading it, a 404), ``close_unread`` makes it say ``Connection: close``, so that the server
-closes the socket instead of reading on. A hook on every message the app sends, not a send
+reading it, a 404, a 413), ``close_unread`` first reads and drops what remains of the body,
+within a bound, so that a client still sending gets the answer rather than a reset
+connection; past the bound the response says ``Connection: close``, so that the server closes
+the socket instead of reading on. A hook on every message the app sends, not a send
 wrapper in the middleware: Litestar answers errors raised in middleware, and requests no route
 matches, outside every middleware.
 """
@@ -17,6 +19,7 @@ import asyncio
 from typing import TYPE_CHECKING, Final
 
 from litestar.enums import ScopeType
+from litestar.exceptions import HTTPException
 from litestar.middleware import ASGIMiddleware
 
 from service.problems import problem
@@ -29,6 +32,12 @@ __all__ = ("BodyTimeoutMiddleware", "close_unread")
 _CLOSE: Final = (b"connection", b"close")
 _READ: Final = "body_read"
 """The key in the scope's state saying the request's body has all been read."""
+_RECEIVE: Final = "body_receive"
+"""The key in the scope's state holding the request's bounded ``receive``."""
+DRAIN_MAX_BYTES: Final = 8 * 1024 * 1024
+"""How much of an unread body is read and dropped before a response, so that the client,
+still sending, gets the response instead of a reset connection (as servers' lingering close
+does); a longer body, or one slower than its deadline, closes the connection."""
 
 
 def _has_body(scope: Scope) -> bool:
@@ -70,7 +79,25 @@ class BodyTimeoutMiddleware(ASGIMiddleware):
                 state[_READ] = True
             return message
 
+        state[_RECEIVE] = bounded_receive
         await next_app(scope, bounded_receive, send)
+
+
+async def _drained(receive: Receive) -> bool:
+    """Whether the rest of the body could be read and dropped within ``DRAIN_MAX_BYTES`` (and
+    the body's deadline: the bounded ``receive`` raises past it)."""
+    dropped = 0
+    try:
+        while dropped <= DRAIN_MAX_BYTES:
+            message = await receive()
+            if message["type"] != "http.request":
+                return False
+            dropped += len(message.get("body", b""))
+            if not message.get("more_body", False):
+                return True
+    except HTTPException:
+        return False
+    return False
 
 
 async def close_unread(message: Message, scope: Scope) -> None:
@@ -81,6 +108,9 @@ async def close_unread(message: Message, scope: Scope) -> None:
         and not scope.get("state", {}).get(_READ)
         and _has_body(scope)
     ):
+        receive = scope["state"].get(_RECEIVE)
+        if receive is not None and await _drained(receive):
+            return
         headers = list(message.get("headers", []))
         if _CLOSE not in headers:
             message["headers"] = [*headers, _CLOSE]
