@@ -8,12 +8,35 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
+import pytest
 
-from events import NewEvent
+from events import APP_ROLE, ConnectionOptions, EventStore, NewEvent
 from events.committed import READ_ACTOR_EVENTS_SQL, CommittedActorEvents, Snapshot
+from events.connect import create_pool
 
 if TYPE_CHECKING:
-    from events import EventStore, RecordedEvent
+    from collections.abc import AsyncIterator
+
+    from events import RecordedEvent
+
+
+# These tests append events of a type no catalogue knows to actor streams: in a database of
+# their own, so that no command handler of another test meets them in its directory.
+@pytest.fixture
+def owner_dsn(own_dsn: str) -> str:
+    return own_dsn
+
+
+@pytest.fixture
+async def pool(own_dsn: str) -> AsyncIterator[asyncpg.Pool]:
+    pool = await create_pool(ConnectionOptions(dsn=own_dsn, role=APP_ROLE, max_pool_size=4))
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture
+def store(pool: asyncpg.Pool) -> EventStore:
+    return EventStore(pool, poll_interval=0.2)
 
 
 def _actor_stream() -> str:
