@@ -26,11 +26,13 @@ if TYPE_CHECKING:
 
     from events.store import EventStore
 
-__all__ = ("FeedHub",)
+__all__ = ("CHUNK", "FeedHub")
 
 log = logging.getLogger(__name__)
 
 _CATCH_UP_PAGE: Final = 500
+CHUNK: Final = 200
+"""The most events a subscriber is handed at once (a live stream writes them in one send)."""
 
 
 class FeedHub:
@@ -126,29 +128,40 @@ class FeedHub:
         *,
         filter: FeedFilter | None = None,
         heartbeat: float = 15.0,
-    ) -> AsyncIterator[RecordedEvent | None]:
-        """Every event after ``after`` that ``filter`` admits, forever; ``None`` after each
-        ``heartbeat`` seconds without one (a cue to send a keep-alive)."""
+        chunk: int = CHUNK,
+    ) -> AsyncIterator[list[RecordedEvent]]:
+        """Every event after ``after`` that ``filter`` admits, forever, at most ``chunk`` at a
+        time; an empty chunk after each ``heartbeat`` seconds without one (a cue to send a
+        keep-alive).
+
+        The event loop gets a turn before every chunk. A subscriber far behind is otherwise
+        handed its whole backlog without a pause: the server then never sees that its client
+        left (and writes the rest into the closed socket, logging each write), and answers no
+        other request meanwhile.
+        """
         self.subscribers += 1
         try:
             await self._ready.wait()
             cursor = after
             while True:
+                await asyncio.sleep(0)
                 if cursor < self._start:
                     page = await self._store.read_all(cursor, limit=_CATCH_UP_PAGE, filter=filter)
-                    for event in page.events:
-                        yield event
+                    for first in range(0, len(page.events), chunk):
+                        yield page.events[first : first + chunk]
+                        await asyncio.sleep(0)
                     cursor = page.next_cursor
                     continue
+                # The window may have been trimmed since the last chunk: find the cursor again.
                 index = bisect.bisect_right(self._cursors, cursor)
-                window = self._events[index:]
-                for event in window:
-                    if filter is None or filter.matches(event):
-                        yield event
+                window = self._events[index : index + chunk]
                 if window:
                     cursor = max(cursor, window[-1].cursor)
+                    matching = [e for e in window if filter is None or filter.matches(e)]
+                    if matching:
+                        yield matching
                     continue
                 if not await self.wait_beyond(cursor, heartbeat):
-                    yield None
+                    yield []
         finally:
             self.subscribers -= 1

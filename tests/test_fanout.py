@@ -46,14 +46,17 @@ async def _feed(store: EventStore, flt: FeedFilter, after: Cursor = START) -> li
             return events
 
 
-async def _take(hub: FeedHub, after: Cursor, flt: FeedFilter, n: int) -> list[RecordedEvent]:
+async def _take(
+    hub: FeedHub, after: Cursor, flt: FeedFilter, n: int, *, chunk: int = 3
+) -> list[RecordedEvent]:
     taken: list[RecordedEvent] = []
     async with asyncio.timeout(20):
-        async for event in hub.subscribe(after, filter=flt, heartbeat=0.2):
-            if event is not None:
-                taken.append(event)
-                if len(taken) == n:
-                    return taken
+        async for events in hub.subscribe(after, filter=flt, heartbeat=0.2, chunk=chunk):
+            assert len(events) <= chunk
+            taken.extend(events)
+            if len(taken) >= n:
+                assert len(taken) == n
+                return taken
     raise AssertionError("unreachable")  # pragma: no cover
 
 

@@ -16,7 +16,7 @@ from urllib.parse import quote, urlencode
 
 from litestar import Request, Response, get
 from litestar.params import FromPath, HeaderParameter, QueryParameter
-from litestar.response import ServerSentEvent, ServerSentEventMessage
+from litestar.response import ServerSentEventMessage, Stream
 
 from events.records import (
     ACTOR_ID_PATTERN,
@@ -57,6 +57,17 @@ FEED_FORMAT: Final = "cloudevents-1.0/diplofeed-1"
 """The wire format of feed pages, part of every page's ETag."""
 IMMUTABLE: Final = "public, max-age=31536000, immutable"
 REVALIDATE: Final = "no-cache"
+_OPENING: Final = ServerSentEventMessage(
+    comment="diplofeed live stream", data=None, retry=2000
+).encode()
+_HEARTBEAT: Final = ServerSentEventMessage(comment="heartbeat", data=None).encode()
+# What Litestar's ServerSentEvent sets; the stream is a plain Stream so that it can write many
+# messages at once.
+_STREAM_HEADERS: Final = {
+    "Cache-Control": "no-cache",
+    "Connection": "keep-alive",
+    "X-Accel-Buffering": "no",
+}
 
 _After = Annotated[
     str | None,
@@ -246,7 +257,7 @@ async def feed_stream(
             description="Close the stream after this many events (for batch consumers).",
         ),
     ] = None,
-) -> ServerSentEvent:
+) -> Stream:
     """The live stream."""
     runtime = runtime_of(request)
     resume = cursor_param(last_event_id, "Last-Event-ID", where="header")
@@ -260,21 +271,26 @@ async def feed_stream(
     base = base_url(request)
     heartbeat = runtime.settings.sse_heartbeat_s
 
-    async def messages() -> AsyncIterator[ServerSentEventMessage]:
-        yield ServerSentEventMessage(comment="diplofeed live stream", data=None, retry=2000)
+    async def messages() -> AsyncIterator[bytes]:
+        yield _OPENING
         sent = 0
-        async for event in runtime.hub.subscribe(start, filter=flt, heartbeat=heartbeat):
-            if event is None:
-                yield ServerSentEventMessage(comment="heartbeat", data=None)
+        async for events in runtime.hub.subscribe(start, filter=flt, heartbeat=heartbeat):
+            if not events:
+                yield _HEARTBEAT
                 continue
-            yield ServerSentEventMessage(data=encode_shared(event, base), id=event.cursor.encode())
-            sent += 1
+            chunk = events if max_events is None else events[: max_events - sent]
+            # One write per chunk: a backlog goes out in a few large writes, each after the
+            # event loop had a turn (``FeedHub.subscribe``), so a client that hung up is seen
+            # between two of them and the stream ends there.
+            yield b"".join(
+                ServerSentEventMessage(data=encode_shared(e, base), id=e.cursor.encode()).encode()
+                for e in chunk
+            )
+            sent += len(chunk)
             if max_events is not None and sent >= max_events:
                 return
 
-    return ServerSentEvent(
-        messages(), headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-    )
+    return Stream(messages(), media_type="text/event-stream", headers=_STREAM_HEADERS)
 
 
 @get(
