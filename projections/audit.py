@@ -107,6 +107,7 @@ class AuditProjection:
         self.name = name
         self.version = version
         self.table = f"{name}_v{version}"
+        self.tables = (self.table,)
 
     async def setup(self, conn: asyncpg.Connection) -> None:
         """Create the table if needed."""

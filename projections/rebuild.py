@@ -3,9 +3,15 @@
 A rebuild builds version N+1 into its own tables with its own checkpoint while version N keeps
 serving reads and keeping up. Once N+1 has caught up with the feed, one transaction moves the
 ``projection_live`` pointer (guarded: only from N), so readers switch from one complete view to
-the other with no moment in between. N's tables are dropped afterwards: ``DROP TABLE`` waits
-for queries still reading them, and new queries already read N+1. Marten calls this blue/green
-projection versions; no Python library offers it, hence this module.
+the other with no moment in between. N's tables are dropped ``retire_after`` seconds later:
+an API process keeps using the version it looked up for a moment (``LiveVersions``), and a
+request that chose N may still be waiting to read its writes; ``DROP TABLE`` itself waits for
+queries still reading them. Marten calls this blue/green projection versions; no Python library
+offers it, hence this module.
+
+N+1 is built as the application role when the rebuild's login may become it, and its tables
+are granted to that role before the switch otherwise (``projections.privileges``): a rebuild
+run by the schema owner once left tables the API could not read, and every view answered 500.
 """
 
 from __future__ import annotations
@@ -19,11 +25,13 @@ import asyncpg
 import msgspec
 
 from events.notify import CONNECTION_ERRORS
-from projections.runner import ProjectionRunner, projection_lag
+from projections.privileges import assume_app_role, grant_to_app_role
+from projections.runner import ProjectionRunner, checkpoint_of, projection_lag
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
+    from events.records import Cursor
     from events.store import EventStore
     from projections.runner import Projection
 
@@ -64,9 +72,11 @@ async def rebuild(
     *,
     batch_size: int = 5_000,
     poll: float = 0.2,
+    retire_after: float = 10.0,
     on_progress: Callable[[int], None] | None = None,
 ) -> RebuildReport:
-    """Build the next version of projection ``name`` beside the live one and switch to it.
+    """Build the next version of projection ``name`` beside the live one and switch to it;
+    drop the old one ``retire_after`` seconds later (meanwhile the new one keeps up here).
 
     Raises:
         RuntimeError: another rebuild switched the pointer first.
@@ -78,21 +88,25 @@ async def rebuild(
         pointer = await live_version(conn, name)
         old = pointer or 1  # before any rebuild, version 1 serves
         new = make(old + 1)
-        runner = ProjectionRunner(store, new, connect, batch_size=batch_size)
+
+        async def connect_as_app() -> asyncpg.Connection:
+            built = await connect()
+            try:
+                await assume_app_role(built)
+            except BaseException:
+                built.terminate()
+                raise
+            return built
+
+        runner = ProjectionRunner(store, new, connect_as_app, batch_size=batch_size)
         task = loop.create_task(runner.run())
         try:
-            while True:
-                if task.done():
-                    task.result()  # surfaces the runner's failure
-                lag = await projection_lag(conn, new)
-                if on_progress is not None:
-                    on_progress(runner.applied)
-                if lag.events == 0 and runner.active:
-                    break
-                await asyncio.sleep(poll)
+            await _catch_up(store, conn, runner, task, poll=poll, on_progress=on_progress)
+            await grant_to_app_role(conn)
             status = await conn.execute(SWITCH_SQL, name, new.version, pointer)
             if status not in {"INSERT 0 1", "UPDATE 1"}:
                 raise RuntimeError(f"projection {name!r} was switched by someone else meanwhile")
+            await asyncio.sleep(retire_after)
         finally:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -107,6 +121,37 @@ async def rebuild(
         )
     finally:
         await conn.close()
+
+
+async def _catch_up(
+    store: EventStore,
+    conn: asyncpg.Connection,
+    runner: ProjectionRunner,
+    task: asyncio.Task[None],
+    *,
+    poll: float,
+    on_progress: Callable[[int], None] | None,
+) -> None:
+    """Return once ``runner``'s projection has applied the whole feed, or (under a steady
+    stream of writes the feed's end moves on between any two looks) everything the feed held
+    when it was first less than a batch behind."""
+    projection = runner.projection
+    target: Cursor | None = None
+    while True:
+        if task.done():
+            task.result()  # surfaces the runner's failure
+        if on_progress is not None:
+            on_progress(runner.applied)
+        if runner.active:
+            lag = await projection_lag(conn, projection)
+            if lag.events == 0:
+                return
+            if target is None:
+                if lag.events < runner.batch_size:
+                    target = await store.horizon()
+            elif (await checkpoint_of(conn, projection.name, projection.version))[0] >= target:
+                return
+        await asyncio.sleep(poll)
 
 
 class LiveRunner:

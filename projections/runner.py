@@ -73,6 +73,10 @@ class Projection(Protocol):
     filter: FeedFilter | None
     """Only these events are read (``None``: all of them)."""
 
+    @property
+    def tables(self) -> tuple[str, ...]:
+        """This version's tables, in schema ``projections``."""
+
     async def setup(self, conn: asyncpg.Connection) -> None:
         """Create this version's tables if they do not exist (idempotent)."""
 
@@ -212,9 +216,9 @@ class ProjectionRunner:
         standby_interval: float = 1.0,
     ) -> None:
         self._store = store
-        self._projection = projection
+        self.projection = projection
         self._connect = connect
-        self._batch_size = batch_size
+        self.batch_size = batch_size
         self._standby_interval = standby_interval
         self.active = False
         self.applied = 0
@@ -234,7 +238,7 @@ class ProjectionRunner:
             except (*CONNECTION_ERRORS, LostLeadershipError, asyncpg.PostgresError) as exc:
                 # Includes a batch the database refused (a dropped table after a rebuild, a
                 # statement timeout): the batch rolled back, and the runner tries again.
-                log.warning("projection %s paused: %s", self._projection.name, exc)
+                log.warning("projection %s paused: %s", self.projection.name, exc)
             finally:
                 self.active = False
                 if conn is not None and not conn.is_closed():
@@ -243,12 +247,12 @@ class ProjectionRunner:
             await asyncio.sleep(self._standby_interval)
 
     async def _lead(self, conn: asyncpg.Connection) -> None:
-        projection = self._projection
+        projection = self.projection
         await projection.setup(conn)
         await conn.execute(ENSURE_CHECKPOINT_SQL, projection.name, projection.version)
         saved, _ = await checkpoint_of(conn, projection.name, projection.version)
         pages = follow_pages(
-            self._store, saved, filter=projection.filter, batch_size=self._batch_size
+            self._store, saved, filter=projection.filter, batch_size=self.batch_size
         )
         prepare = None
         if isinstance(projection, Preparing):
@@ -270,7 +274,7 @@ class ProjectionRunner:
         end: Cursor,
         prepared: object = _NOTHING_PREPARED,
     ) -> None:
-        projection = self._projection
+        projection = self.projection
         async with conn.transaction():
             if prepared is not _NOTHING_PREPARED and isinstance(projection, Preparing):
                 await projection.apply_prepared(conn, events, prepared)

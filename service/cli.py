@@ -278,6 +278,9 @@ def rebuild(name: str, batch_size: int) -> None:
                     lambda: connect(options),
                     name,
                     batch_size=batch_size,
+                    # Past an API's pointer cache (1 s) and its longest wait to read a write:
+                    # a request may have chosen the old version just before the switch.
+                    retire_after=settings.read_your_writes_max_s + 5.0,
                     on_progress=progress,
                 )
                 progress(report.events)

@@ -125,13 +125,15 @@ class Health(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class ProjectionStatus(msgspec.Struct, frozen=True, kw_only=True):
-    """How far one projection is behind the feed."""
+    """How far one projection is behind the feed, and whether it can serve."""
 
     name: str
     version: int
     lag_events: int
     lag_seconds: float
     ok: bool
+    problem: str | None = None
+    """Why it is not ok."""
 
 
 class Readiness(msgspec.Struct, frozen=True, kw_only=True):

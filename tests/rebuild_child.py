@@ -28,7 +28,7 @@ async def main(dsn: str, role: str, batch_size: int) -> None:
     async def one(name: str) -> None:
         report = await rebuild(
             store, PROJECTIONS[name], lambda: connect(options), name, batch_size=batch_size,
-            poll=0.05,
+            poll=0.05, retire_after=0,
         )  # fmt: skip
         print(msgspec.json.encode(report).decode(), flush=True)
 

@@ -177,3 +177,23 @@ async def test_the_collector_is_tuned_while_serving(server_url: str) -> None:
         assert gc.get_threshold() == GC_THRESHOLDS
         assert gc.get_freeze_count() > 0
     assert gc.get_threshold() == before
+
+
+async def test_not_ready_while_the_app_cannot_read_a_projections_tables(server_url: str) -> None:
+    async with scratch_database(server_url, migrated=True) as dsn:
+        owner = await asyncpg.connect(dsn)
+        try:
+            # The audit projection's tables, made by the owner and kept from the application.
+            await owner.execute("CREATE TABLE projections.audit_v1 (position bigint)")
+            await owner.execute("REVOKE ALL ON projections.audit_v1 FROM diplofeed_app")
+        finally:
+            await owner.close()
+        async with running_api(dsn, run_projections=False) as api, api.client(None) as client:
+            ready = await client.get("/ready")
+    body = ready.json()
+    assert ready.status_code == 503, body
+    (audit,) = [p for p in body["projections"] if p["name"] == "audit"]
+    assert audit["ok"] is False
+    assert "cannot read audit_v1" in audit["problem"]
+    assert audit["problem"] in body["problems"]
+    assert all(p["ok"] for p in body["projections"] if p["name"] != "audit")

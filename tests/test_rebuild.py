@@ -56,7 +56,15 @@ async def test_a_rebuild_builds_beside_the_live_version_and_takes_over(
 
         progress: list[int] = []
         rebuilding = asyncio.create_task(
-            rebuild(store, make, connector, name, batch_size=4, on_progress=progress.append)
+            rebuild(
+                store,
+                make,
+                connector,
+                name,
+                batch_size=4,
+                retire_after=0,
+                on_progress=progress.append,
+            )
         )
         # v1 keeps serving, and keeps up with writes, while v2 builds.
         await store.append(f"{category}-late", [NewEvent(type="test.counted", data={})])

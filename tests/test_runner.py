@@ -42,6 +42,7 @@ class Counter:
         self.name = f"counter_{category}"
         self.version = version
         self.table = f"counter_{category}_v{version}"
+        self.tables = (self.table,)
         self.filter: FeedFilter | None = FeedFilter(category=category)
         self.pause = pause
         self.entered = asyncio.Event()

@@ -145,6 +145,7 @@ class ContactsProjection:
         self.version = version
         sql("", prefix, version)  # refuse a bad prefix now rather than at the first batch
         self._graph = GraphWriter(prefix, version)
+        self.tables = (*(self._table(key) for key in TABLES), *self._graph.tables)
 
     def _q(self, statement: str) -> str:
         return sql(statement, self.prefix, self.version)

@@ -65,6 +65,8 @@ class GraphWriter:
 
     def __init__(self, prefix: str, version: int) -> None:
         self._names = table_names(prefix, version, {**TABLES, **CONTACTS_TABLES})
+        self.tables = tuple(self._names[key] for key in TABLES)
+        """The graph's own tables (the contacts tables it reads are the projection's)."""
         self._sql: dict[str, str] = {}
 
     def q(self, statement: str) -> str:

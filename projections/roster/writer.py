@@ -70,6 +70,7 @@ class RosterProjection:
         self.version = version
         self.filter: FeedFilter | None = FeedFilter(categories=CATEGORIES)
         self._table = tables(table_prefix, version)["table"]
+        self.tables = tuple(tables(table_prefix, version).values())
         self._sql = {
             key: sql.format(**tables(table_prefix, self.version))
             for key, sql in (

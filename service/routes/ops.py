@@ -16,13 +16,12 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from events.migrate import is_current
 from events.notify import CONNECTION_ERRORS
-from projections.runner import projection_lag
 from service.auth import require
 from service.keys import ApiKey, KeyError_, create_key, list_keys_page, revoke_key
 from service.metrics import refresh_gauges
 from service.paging import DEFAULT_LIMIT, After, Limit, page_response, read_token
 from service.problems import PROBLEM_TYPES, problem
-from service.projectors import PROJECTIONS
+from service.readiness import projection_statuses
 from service.requests import runtime_of
 from service.schemas import (
     CreatedKeyOut,
@@ -75,9 +74,10 @@ async def health() -> Health:
     "/ready",
     operation_id="ready",
     operation_class=_PublicOperation,
-    summary="Readiness: database reachable, migrations current, projections caught up",
+    summary="Readiness: database reachable, migrations current, projections able to serve",
     description="503 while the database is unreachable, a migration is pending, or a "
-    "projection lags more than the configured threshold; the body says which.",
+    "projection cannot serve: it lags more than the configured threshold, or the application "
+    "role cannot read its tables; the body says which.",
     tags=["operations"],
     opt=_PUBLIC,
     responses={**errors(), 503: errors()[503]},
@@ -94,22 +94,8 @@ async def ready(request: Request[Any, Any, Any]) -> Response[Readiness]:
             migrations = await is_current(conn)
             if not migrations:
                 problems.append("migrations pending: run `diplofeed migrate`")
-            limit = runtime.settings.ready_max_lag_s
-            for name in PROJECTIONS:
-                projection = await runtime.live.projection(name)
-                lag = await projection_lag(runtime.pool, projection)
-                ok = lag.seconds <= limit
-                if not ok:
-                    problems.append(f"projection {name} is {lag.seconds:.1f}s behind")
-                statuses.append(
-                    ProjectionStatus(
-                        name=name,
-                        version=projection.version,
-                        lag_events=lag.events,
-                        lag_seconds=lag.seconds,
-                        ok=ok,
-                    )
-                )
+            statuses = await projection_statuses(runtime)
+            problems.extend(s.problem for s in statuses if s.problem is not None)
     except CONNECTION_ERRORS as exc:
         problems.append(f"database unreachable: {exc}")
     body = Readiness(
