@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-__all__ = ("cli_env", "diplofeed", "free_port", "until_answers")
+__all__ = ("cli_env", "diplofeed", "free_port", "run_diplofeed", "until_answers")
 
 
 def diplofeed() -> str:
@@ -29,6 +29,24 @@ def cli_env(**extra: str) -> dict[str, str]:
         if not k.startswith("DIPLOFEED_") and not k.endswith("DATABASE_URL")
     }
     return {**base, "DIPLOFEED_LOG_LEVEL": "warning", **extra}
+
+
+async def run_diplofeed(
+    *args: str, env: dict[str, str], within: float = 120
+) -> tuple[int, str, str]:
+    """Run ``diplofeed ARGS`` to its end (killed after ``within`` seconds): its exit status,
+    standard output and standard error."""
+    process = await asyncio.create_subprocess_exec(
+        diplofeed(), *args, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        out, err = await asyncio.wait_for(process.communicate(), within)
+    except TimeoutError:
+        process.kill()
+        out, err = await process.communicate()
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
 
 
 def free_port() -> int:

@@ -15,12 +15,8 @@ every acknowledged write is in the log once and shows in the rebuilt views; noth
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
-import sys
 import uuid
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
@@ -31,6 +27,7 @@ from events import Cursor
 from events.domain.seed import load_seed
 from service.projectors import PROJECTIONS
 from tests.api_server import running_api
+from tests.served import cli_env, run_diplofeed
 
 if TYPE_CHECKING:
     from service.runtime import Runtime
@@ -91,30 +88,12 @@ async def _reader(api: ApiServer, drill: Drill) -> None:
             await asyncio.sleep(0.05)
 
 
-def _diplofeed() -> str:
-    found = shutil.which("diplofeed", path=str(Path(sys.executable).parent))
-    assert found is not None, "the diplofeed command is not installed next to this Python"
-    return found
-
-
 async def _rebuild_as_owner(name: str, owner_dsn: str) -> str:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("DIPLOFEED_") and not k.endswith("DATABASE_URL")
-    }
-    process = await asyncio.create_subprocess_exec(
-        _diplofeed(), "rebuild", name, "--batch-size", "20",
-        env={**env, "DATABASE_URL": owner_dsn, "DIPLOFEED_LOG_LEVEL": "warning"},
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    try:
-        out, err = await asyncio.wait_for(process.communicate(), 120)
-    except TimeoutError:
-        process.kill()
-        out, err = await process.communicate()
-    assert process.returncode == 0, err.decode()[-3000:]
-    return out.decode()
+    status, out, err = await run_diplofeed(
+        "rebuild", name, "--batch-size", "20", env=cli_env(DATABASE_URL=owner_dsn)
+    )
+    assert status == 0, err[-3000:]
+    return out
 
 
 async def _until_ready(api: ApiServer, *, within: float = 30) -> dict[str, Any]:
