@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from events.records import Cursor
     from events.store import EventStore
     from projections.runner import Projection
+    from projections.supervision import Backoff
 
 __all__ = ("LiveRunner", "RebuildReport", "live_version", "rebuild")
 
@@ -140,6 +141,14 @@ async def _catch_up(
     while True:
         if task.done():
             task.result()  # surfaces the runner's failure
+        if runner.held is not None:
+            held = runner.held
+            raise RuntimeError(
+                f"projection {projection.name!r} v{projection.version} cannot apply event "
+                f"{held.event_id} ({held.type}): {held.error}; once the fault is fixed, "
+                f"`diplofeed quarantine release {projection.name}` and run the rebuild again "
+                "(or release it with --skip to build the new version without it)"
+            )
         if on_progress is not None:
             on_progress(runner.applied)
         if runner.active:
@@ -156,7 +165,8 @@ async def _catch_up(
 
 class LiveRunner:
     """Keeps the live version of a projection up to date, following rebuilds: when the live
-    pointer moves, it stops the old version's runner and runs the new one."""
+    pointer moves, it stops the old version's runner and runs the new one. A runner that ended
+    all the same (it should not: it starts itself again after any failure) is started again."""
 
     def __init__(
         self,
@@ -167,6 +177,8 @@ class LiveRunner:
         *,
         batch_size: int = 1_000,
         check_interval: float = 1.0,
+        backoff: Backoff | None = None,
+        poison_after: int = 3,
     ) -> None:
         self._store = store
         self._make = make
@@ -174,6 +186,8 @@ class LiveRunner:
         self._name = name
         self._batch_size = batch_size
         self._check_interval = check_interval
+        self._backoff = backoff
+        self._poison_after = poison_after
         self.runner: ProjectionRunner | None = None
 
     async def run(self) -> None:
@@ -200,6 +214,9 @@ class LiveRunner:
                         conn = None
                     await asyncio.sleep(self._check_interval)
                     continue
+                if task is not None and task.done():
+                    await _stop(task)
+                    running = None
                 if version != running:
                     if task is not None:
                         await _stop(task)
@@ -208,6 +225,8 @@ class LiveRunner:
                         self._make(version),
                         self._connect,
                         batch_size=self._batch_size,
+                        backoff=self._backoff,
+                        poison_after=self._poison_after,
                     )
                     task = asyncio.get_running_loop().create_task(self.runner.run())
                     running = version

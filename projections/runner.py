@@ -21,18 +21,22 @@ from __future__ import annotations
 import asyncio
 import collections.abc
 import contextlib
+import functools
 import logging
-from typing import TYPE_CHECKING, Final, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Final, Literal, Protocol, runtime_checkable
 
-import asyncpg
 import msgspec
 
 from events.follow import follow_pages
 from events.notify import CONNECTION_ERRORS
 from events.records import START, Cursor, FeedFilter, FeedPage, RecordedEvent
+from projections.quarantine import QuarantinedEvent, entry_for, quarantine, settle
+from projections.supervision import Backoff, describe
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+    from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
+
+    import asyncpg
 
     from events.store import EventStore
 
@@ -42,12 +46,15 @@ __all__ = (
     "Preparing",
     "Projection",
     "ProjectionRunner",
+    "RunnerState",
     "checkpoint_of",
     "projection_lag",
     "wait_for_cursor",
 )
 
 log = logging.getLogger(__name__)
+
+RunnerState = Literal["starting", "standby", "active", "retrying", "paused"]
 
 TRY_LOCK_SQL: Final = "SELECT pg_try_advisory_lock(hashtextextended($1, 0))"
 ENSURE_CHECKPOINT_SQL: Final = """
@@ -177,7 +184,7 @@ _NOTHING_PREPARED: Final = object()
 async def _read_ahead(
     pages: AsyncIterator[FeedPage],
     prepare: Callable[[Sequence[RecordedEvent]], Awaitable[object]] | None,
-) -> AsyncIterator[tuple[FeedPage, object]]:
+) -> AsyncGenerator[tuple[FeedPage, object], None]:
     """``pages``, each read (and prepared, see ``Preparing``) while the caller applies the one
     before: the database serves the read, on a pool connection, while this process folds, and
     this process prepares while the database writes. At most two pages are held, so memory
@@ -214,45 +221,95 @@ class ProjectionRunner:
         *,
         batch_size: int = 1_000,
         standby_interval: float = 1.0,
+        backoff: Backoff | None = None,
+        poison_after: int = 3,
     ) -> None:
         self._store = store
         self.projection = projection
         self._connect = connect
         self.batch_size = batch_size
         self._standby_interval = standby_interval
+        self._backoff = backoff or Backoff()
+        self.poison_after = poison_after
+        """Attempts at one event, alone, before it is quarantined."""
         self.active = False
+        """Whether this runner holds the projection's lock (it may be paused all the same)."""
+        self.state: RunnerState = "starting"
         self.applied = 0
+        self.failures = 0
+        """Failures in a row (0 once a batch is applied again)."""
+        self.restarts = 0
+        self.last_error: str | None = None
+        self.held: QuarantinedEvent | None = None
+        """The quarantined event this runner is paused before."""
+        self._saved = START
         self._lock_key = f"diplofeed.projection:{projection.name}:v{projection.version}"
 
     async def run(self) -> None:
-        """Run until cancelled: wait for leadership, then follow the feed."""
+        """Run until cancelled: wait for leadership, then follow the feed. Any failure ends
+        the session (releasing the lock) and starts again, after ``standby_interval`` when the
+        database went away or another runner took over, after a growing backoff otherwise."""
         while True:
             conn: asyncpg.Connection | None = None
+            delay = self._standby_interval
             try:
                 conn = await self._connect()
+                self.state = "standby"
                 # Standby: the lock lives in the database, so there is nothing to wait on here.
                 while not await conn.fetchval(TRY_LOCK_SQL, self._lock_key):  # noqa: ASYNC110
                     await asyncio.sleep(self._standby_interval)
                 self.active = True
+                self.state = "active"
                 await self._lead(conn)
-            except (*CONNECTION_ERRORS, LostLeadershipError, asyncpg.PostgresError) as exc:
-                # Includes a batch the database refused (a dropped table after a rebuild, a
-                # statement timeout): the batch rolled back, and the runner tries again.
-                log.warning("projection %s paused: %s", self.projection.name, exc)
+            except (*CONNECTION_ERRORS, LostLeadershipError) as exc:
+                log.warning("projection %s interrupted: %s", self.projection.name, exc)
+            except Exception as exc:
+                # Anything else (a table a rebuild dropped, a setup that failed, a bug) used
+                # to end this task for good, silently: only the lag showed it.
+                self.failures += 1
+                self.restarts += 1
+                self.last_error = describe(exc)
+                self.state = "retrying"
+                delay = self._backoff.delay(self.failures)
+                log.error(
+                    "projection %s failed; restarting in %.1fs",
+                    self.projection.name,
+                    delay,
+                    exc_info=exc,
+                )
             finally:
                 self.active = False
+                self.held = None
                 if conn is not None and not conn.is_closed():
                     # Ending the session releases the advisory lock for a standby runner.
                     conn.terminate()
-            await asyncio.sleep(self._standby_interval)
+            await asyncio.sleep(delay)
 
     async def _lead(self, conn: asyncpg.Connection) -> None:
         projection = self.projection
         await projection.setup(conn)
         await conn.execute(ENSURE_CHECKPOINT_SQL, projection.name, projection.version)
-        saved, _ = await checkpoint_of(conn, projection.name, projection.version)
+        self._saved, _ = await checkpoint_of(conn, projection.name, projection.version)
+        while True:
+            try:
+                await self._follow(conn)
+            except (*CONNECTION_ERRORS, LostLeadershipError):
+                raise
+            except Exception as exc:
+                # One event of the batch may be at fault (or none: a timeout, a transient
+                # error): apply the batch's events one at a time, each in its own transaction.
+                log.warning(
+                    "projection %s: a batch failed (%s); applying it one event at a time",
+                    projection.name,
+                    describe(exc),
+                )
+                if not await self._one_by_one(conn):
+                    raise  # no event to blame: the runner starts again, after a backoff
+
+    async def _follow(self, conn: asyncpg.Connection) -> None:
+        projection = self.projection
         pages = follow_pages(
-            self._store, saved, filter=projection.filter, batch_size=self.batch_size
+            self._store, self._saved, filter=projection.filter, batch_size=self.batch_size
         )
         prepare = None
         if isinstance(projection, Preparing):
@@ -262,24 +319,102 @@ class ProjectionRunner:
             async def prepare(events: Sequence[RecordedEvent]) -> object:
                 return await preparing.prepare(pool, events)
 
-        async for page, prepared in _read_ahead(pages, prepare):
-            await self._apply(conn, page.events, saved, page.next_cursor, prepared)
-            saved = page.next_cursor
+        # Closed at once when a batch fails: the page it read ahead is read again.
+        async with contextlib.aclosing(_read_ahead(pages, prepare)) as batches:
+            async for page, prepared in batches:
+                await self._apply(conn, page.events, page.next_cursor, prepared)
+
+    async def _one_by_one(self, conn: asyncpg.Connection) -> bool:
+        """Apply the next page's events one at a time: an event that fails ``poison_after``
+        times alone is quarantined, and the runner pauses before it until it is released
+        (``projections.quarantine``). Whether there was any event to apply."""
+        projection = self.projection
+        page = await self._store.read_all(
+            self._saved, limit=self.batch_size, filter=projection.filter
+        )
+        for event in page.events:
+            await self._apply_alone(conn, event)
+        if page.events:
+            await self._apply(conn, [], page.next_cursor)
+        return bool(page.events)
+
+    async def _apply_alone(self, conn: asyncpg.Connection, event: RecordedEvent) -> None:
+        projection = self.projection
+        name, version = projection.name, projection.version
+        attempts = 0
+        while True:
+            entry = await entry_for(conn, name, version, event)
+            if entry is not None and entry.status == "held":
+                await self._pause(conn, event, entry)
+                attempts = 0  # released: it gets its full number of attempts again
+                continue
+            if entry is not None and entry.status == "skip":
+                skipped = functools.partial(settle, conn, name, version, event, "skipped")
+                await self._apply(conn, [], event.cursor, also=skipped)
+                log.warning("projection %s went past event %s", name, event.event_id)
+                return
+            applied = functools.partial(settle, conn, name, version, event, "applied")
+            try:
+                await self._apply(
+                    conn, [event], event.cursor, also=applied if entry is not None else None
+                )
+            except (*CONNECTION_ERRORS, LostLeadershipError):
+                raise
+            except Exception as exc:
+                attempts += 1
+                self.last_error = describe(exc)
+                if attempts < self.poison_after:
+                    await asyncio.sleep(self._backoff.delay(attempts))
+                    continue
+                await quarantine(
+                    conn, event, name=name, version=version, error=self.last_error,
+                    attempts=attempts,
+                )  # fmt: skip
+                log.error(
+                    "projection %s: event %s (%s) quarantined after %d attempts",
+                    name,
+                    event.event_id,
+                    event.type,
+                    attempts,
+                    exc_info=exc,
+                )
+            else:
+                return
+
+    async def _pause(
+        self, conn: asyncpg.Connection, event: RecordedEvent, entry: QuarantinedEvent
+    ) -> None:
+        """Wait, holding the lead, until ``entry`` is released."""
+        self.held, self.state = entry, "paused"
+        name, version = entry.name, entry.version
+        now: QuarantinedEvent | None = entry
+        try:
+            while now is not None and now.status == "held":
+                await asyncio.sleep(self._standby_interval)
+                now = await entry_for(conn, name, version, event)
+        finally:
+            self.held, self.state = None, "active"
 
     async def _apply(
         self,
         conn: asyncpg.Connection,
         events: Sequence[RecordedEvent],
-        start: Cursor,
         end: Cursor,
         prepared: object = _NOTHING_PREPARED,
+        *,
+        also: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
+        """Apply ``events`` (if any), run ``also``, and move the checkpoint to ``end``, in one
+        transaction."""
         projection = self.projection
+        start = self._saved
         async with conn.transaction():
-            if prepared is not _NOTHING_PREPARED and isinstance(projection, Preparing):
+            if events and prepared is not _NOTHING_PREPARED and isinstance(projection, Preparing):
                 await projection.apply_prepared(conn, events, prepared)
-            else:
+            elif events:
                 await projection.apply(conn, events)
+            if also is not None:
+                await also()
             status = await conn.execute(
                 SAVE_CHECKPOINT_SQL,
                 projection.name,
@@ -295,4 +430,8 @@ class ProjectionRunner:
                     f"checkpoint of {projection.name} v{projection.version} moved since "
                     f"{start.encode()}; batch rolled back"
                 )
+        self._saved = end
         self.applied += len(events)
+        if events:
+            self.failures = 0
+            self.last_error = None

@@ -18,6 +18,7 @@ from events.records import START
 from events.store import EventStore
 from projections.collector import long_lived_collector
 from projections.rebuild import LiveRunner
+from projections.supervision import Supervised
 from service.auth import FailureLimit
 from service.fanout import FeedHub
 from service.keys import KeyRing
@@ -47,14 +48,22 @@ def projection_runners(
     }
 
 
+def supervise(runners: dict[str, LiveRunner]) -> dict[str, Supervised]:
+    """Each runner's task, started again with backoff whenever it fails."""
+    return {name: Supervised(f"projection {name}", r.run) for name, r in runners.items()}
+
+
+def _actor_index(store: EventStore) -> Supervised:
+    return Supervised("actor index", lambda: keep_actor_refs_indexed(store))
+
+
 async def run_projections(settings: Settings, names: Iterable[str] | None = None) -> None:
     """Run the projections until cancelled (``diplofeed project``)."""
     async with open_store(settings) as store:
-        runners = projection_runners(store, settings, names)
+        runners = supervise(projection_runners(store, settings, names))
+        work = [_actor_index(store), *runners.values()]
         with long_lived_collector():
-            await asyncio.gather(
-                keep_actor_refs_indexed(store), *(runner.run() for runner in runners.values())
-            )
+            await asyncio.gather(*(w.run() for w in work))
 
 
 class Runtime:
@@ -75,7 +84,10 @@ class Runtime:
         self.feed_head = START
         """The feed's head as last read (``service.requests.check_issued``): it only grows."""
         self.live = LiveVersions(store.pool)
-        self.runners: list[LiveRunner] = []
+        self.runners: dict[str, LiveRunner] = {}
+        """This process's projection runners (none when another process runs them)."""
+        self.supervisors: dict[str, Supervised] = {}
+        self.projection_tasks: dict[str, asyncio.Task[None]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._background: set[asyncio.Task[None]] = set()
 
@@ -93,12 +105,13 @@ class Runtime:
             return
         loop = asyncio.get_running_loop()
         # The process that runs the projections also keeps the feed's actor index current.
-        self._tasks.append(
-            loop.create_task(keep_actor_refs_indexed(self.store), name="actor index")
-        )
-        for name, runner in projection_runners(self.store, self.settings).items():
-            self.runners.append(runner)
-            self._tasks.append(loop.create_task(runner.run(), name=f"projection:{name}"))
+        self._tasks.append(loop.create_task(_actor_index(self.store).run(), name="actor index"))
+        self.runners = projection_runners(self.store, self.settings)
+        self.supervisors = supervise(self.runners)
+        for name, supervisor in self.supervisors.items():
+            task = loop.create_task(supervisor.run(), name=f"projection:{name}")
+            self.projection_tasks[name] = task
+            self._tasks.append(task)
 
     def spawn(self, work: Coroutine[Any, Any, None]) -> None:
         """Run ``work`` in the background (a request's clean-up that outlives it); cancelled

@@ -39,3 +39,28 @@ END
 $$;
 
 SELECT grant_projection_tables();
+
+-- Events a projection could not apply. A runner that fails on one event however often it
+-- retries records it here and pauses before it (its other events, and every other projection,
+-- go on); an operator releases it, to be tried again after a fix ('retry') or gone past
+-- ('skip'), and the runner marks what it then did.
+CREATE TABLE projection_quarantine (
+    name            text NOT NULL,
+    version         integer NOT NULL CHECK (version >= 1),
+    transaction_id  xid8 NOT NULL,
+    position        bigint NOT NULL,
+    event_id        uuid NOT NULL,
+    type            text NOT NULL,
+    error           text NOT NULL,
+    attempts        integer NOT NULL CHECK (attempts >= 1),
+    status          text NOT NULL DEFAULT 'held'
+                    CHECK (status IN ('held', 'retry', 'skip', 'applied', 'skipped')),
+    quarantined_at  timestamptz NOT NULL DEFAULT now(),
+    released_at     timestamptz,
+    CONSTRAINT projection_quarantine_pkey PRIMARY KEY (name, version, transaction_id, position)
+);
+
+CREATE INDEX projection_quarantine_held ON projection_quarantine (name, version)
+    WHERE status = 'held';
+
+GRANT SELECT, INSERT, UPDATE ON projection_quarantine TO diplofeed_app;
