@@ -1,5 +1,5 @@
-"""The ``diplofeed`` command: serve, project, migrate, rebuild, verify, keys, load, export,
-tail. Each has ``--help`` with an example; failures are one line on standard error and a
+"""The ``diplofeed`` command: serve, project, migrate, rebuild, quarantine, verify, keys, load,
+export, tail. Each has ``--help`` with an example; failures are one line on standard error and a
 non-zero exit status."""
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from projections.rebuild import rebuild as run_rebuild
 from projections.runner import projection_lag
 from service.app import create_app
 from service.cli_data import export, load, tail
+from service.cli_quarantine import quarantine
 from service.cli_support import demo_option, settings_or_exit, wait_or_exit
 from service.cli_support import run as _run
 from service.demo import embedded_postgres, keep_demo_key, prepare_demo, read_demo_key
@@ -55,6 +56,7 @@ def main() -> None:
 main.add_command(load)
 main.add_command(export)
 main.add_command(tail)
+main.add_command(quarantine)
 
 
 @main.command()

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import time
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from prometheus_client import Counter, Gauge, Histogram
 
 from events.horizon import horizon_lag
-from projections.runner import projection_lag
-from service.projectors import PROJECTIONS
+from service.readiness import projection_statuses
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -49,6 +48,31 @@ PROJECTION_LAG_SECONDS = Gauge(
     "Age of the oldest event a projection has not applied",
     ["name"],
 )
+PROJECTION_QUARANTINED = Gauge(
+    "diplofeed_projection_quarantined_events",
+    "Events a projection is paused before: they failed however often they were tried",
+    ["name"],
+)
+RUNNER_STATES: Final = (
+    "starting",
+    "standby",
+    "active",
+    "retrying",
+    "paused",
+    "restarting",
+    "stopped",
+)
+PROJECTION_RUNNER = Gauge(
+    "diplofeed_projection_runner",
+    "1 for the state this process's runner of a projection is in, 0 for the others (no series "
+    "where another process runs the projections)",
+    ["name", "state"],
+)
+PROJECTION_RUNNER_RESTARTS = Gauge(
+    "diplofeed_projection_runner_restarts",
+    "Times this process's runner of a projection started again after a failure",
+    ["name"],
+)
 SSE_SUBSCRIBERS = Gauge("diplofeed_sse_subscribers", "Open live-stream (SSE) connections")
 
 
@@ -73,8 +97,15 @@ async def refresh_gauges(runtime: Runtime) -> None:
     lag = await horizon_lag(runtime.pool)
     HORIZON_LAG_SECONDS.set(lag.seconds_behind)
     HORIZON_HELD_BACK.set(lag.events_held_back)
-    for name in PROJECTIONS:
-        projection = await runtime.live.projection(name)
-        behind = await projection_lag(runtime.pool, projection)
-        PROJECTION_LAG_EVENTS.labels(name).set(behind.events)
-        PROJECTION_LAG_SECONDS.labels(name).set(behind.seconds)
+    for status in await projection_statuses(runtime):
+        name = status.name
+        PROJECTION_LAG_EVENTS.labels(name).set(status.lag_events)
+        PROJECTION_LAG_SECONDS.labels(name).set(status.lag_seconds)
+        PROJECTION_QUARANTINED.labels(name).set(status.quarantined)
+        if status.runner is not None:
+            for state in RUNNER_STATES:
+                PROJECTION_RUNNER.labels(name, state).set(state == status.runner)
+        supervisor, live = runtime.supervisors.get(name), runtime.runners.get(name)
+        if supervisor is not None and live is not None:
+            restarts = supervisor.restarts + (live.runner.restarts if live.runner else 0)
+            PROJECTION_RUNNER_RESTARTS.labels(name).set(restarts)

@@ -134,6 +134,13 @@ class ProjectionStatus(msgspec.Struct, frozen=True, kw_only=True):
     ok: bool
     problem: str | None = None
     """Why it is not ok."""
+    quarantined: int = 0
+    """Events it is paused before: they failed however often they were tried (see
+    ``diplofeed quarantine``)."""
+    runner: str | None = None
+    """This process's runner of it: ``active``, ``standby`` (another runner leads),
+    ``paused`` (before a quarantined event), ``retrying`` (after a failure), ``restarting``,
+    ``stopped``; ``null`` when another process runs the projections."""
 
 
 class Readiness(msgspec.Struct, frozen=True, kw_only=True):

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 DATA_COMMANDS = (
     "migrate", "verify", "project", "rebuild", "keys create", "keys list", "keys revoke",
-    "load", "export", "tail",
+    "load", "export", "tail", "quarantine list", "quarantine release",
 )  # fmt: skip
 
 

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 SEED = Path(__file__).resolve().parent.parent / "events" / "domain" / "seed_article.jsonl"
 COMMANDS = (
     "serve", "project", "migrate", "rebuild", "verify", "keys", "keys create", "keys list",
-    "keys revoke", "load", "export", "tail",
+    "keys revoke", "load", "export", "tail", "quarantine", "quarantine list", "quarantine release",
 )  # fmt: skip
 
 
