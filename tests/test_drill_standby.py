@@ -205,7 +205,7 @@ async def test_a_hot_standby_serves_the_feed_and_the_views() -> None:
             running_api(standby.url, tokens=writer.tokens, run_projections=True) as mistaken,
             mistaken.client("read") as client,
         ):
-            assert mistaken.app.state.runtime.runners == []
+            assert mistaken.app.state.runtime.runners == {}
             assert (await client.get("/ready")).status_code == 200
 
 
