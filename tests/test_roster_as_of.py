@@ -42,7 +42,8 @@ if TYPE_CHECKING:
 
 EVENTS = 2_500
 # Older layouts: an unversioned table, as every roster table was before system time; then
-# versions whose JSON is not what the API sends (a cursor as an object), in a ``view`` column.
+# versions whose JSON is not what the API sends (a cursor as an object), in a ``view`` column;
+# then today's columns unstamped: bodies of format 1, without a meeting's ``purpose``.
 OLD_LAYOUTS = {
     "unversioned": """
 CREATE TABLE projections.{table} (
@@ -68,6 +69,12 @@ INSERT INTO projections.{table} (meeting_id, sys_from, draft, view)
 VALUES ('stale', '\\x00', '', 'null')
 """,
 }
+
+OLD_LAYOUTS["unstamped"] = (
+    OLD_LAYOUTS["view_column"]
+    .replace("view       bytea", "body       bytea")
+    .replace("draft, view)", "draft, body)")
+)
 
 ROWS_SQL = """
 SELECT meeting_id, sys_from, sys_to, draft, body

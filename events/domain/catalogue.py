@@ -48,6 +48,7 @@ __all__ = (
     "MeetingDateRevised",
     "MeetingHeld",
     "MeetingPostponed",
+    "MeetingPurposeStated",
     "MeetingScheduled",
     "PhoneCallHeld",
     "RoleAssigned",
@@ -204,6 +205,17 @@ class MeetingScheduled(_Event, frozen=True, kw_only=True, tag="meeting.scheduled
     attributed_to: str | None = None
     coding: Coding
     sources: tuple[Source, ...] = ()
+    purpose: str | None = None
+    """What the meeting is for, as the source gives it (events recorded before the field
+    existed have none)."""
+
+
+class MeetingPurposeStated(_Event, frozen=True, kw_only=True, tag="meeting.purpose_stated.v1"):
+    """What the meeting is for, its agenda, as a (later) report gives it."""
+
+    meeting_id: str
+    purpose: str
+    sources: tuple[Source, ...] = ()
 
 
 class MeetingDateRevised(_Event, frozen=True, kw_only=True, tag="meeting.date_revised.v1"):
@@ -358,6 +370,7 @@ DomainEvent = (
     | ActorsMerged
     | Interaction
     | MeetingScheduled
+    | MeetingPurposeStated
     | MeetingDateRevised
     | MeetingPostponed
     | MeetingCancelled

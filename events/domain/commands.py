@@ -53,6 +53,7 @@ __all__ = (
     "ReviseMeetingDate",
     "ScheduleMeeting",
     "SignDeclaration",
+    "StateMeetingPurpose",
 )
 
 Id = Annotated[str, msgspec.Meta(max_length=100, pattern=anchored("[a-z0-9][a-z0-9_.]{0,99}"))]
@@ -164,6 +165,15 @@ class ScheduleMeeting(_Command, frozen=True, kw_only=True, tag="schedule_meeting
     valid_time_raw: Name | None = None
     modality: Modality = "announced"
     attributed_to: Name | None = None
+    purpose: Prose | None = None
+    """What the meeting is for, its agenda, as the source gives it."""
+
+
+class StateMeetingPurpose(_Command, frozen=True, kw_only=True, tag="state_meeting_purpose"):
+    """A source gives what the meeting is for; the roster shows the latest purpose stated."""
+
+    meeting_id: Id
+    purpose: Prose
 
 
 class ReviseMeetingDate(_Command, frozen=True, kw_only=True, tag="revise_meeting_date"):
@@ -290,6 +300,7 @@ Command = (
     | MergeActors
     | RecordInteraction
     | ScheduleMeeting
+    | StateMeetingPurpose
     | ReviseMeetingDate
     | PostponeMeeting
     | CancelMeeting

@@ -24,6 +24,7 @@ from events.domain.catalogue import (
     MeetingCancelled,
     MeetingDateRevised,
     MeetingPostponed,
+    MeetingPurposeStated,
     MeetingScheduled,
 )
 from events.domain.coding import code_for
@@ -40,6 +41,7 @@ from events.domain.commands import (
     RetractEvent,
     ReviseMeetingDate,
     ScheduleMeeting,
+    StateMeetingPurpose,
 )
 from events.domain.directory import ORGANISATION_KINDS
 from events.domain.errors import RuleViolationError, UnknownTargetError
@@ -53,6 +55,7 @@ __all__ = ("MeetingCommand", "MeetingState", "decide", "evolve")
 
 MeetingCommand = (
     ScheduleMeeting
+    | StateMeetingPurpose
     | ReviseMeetingDate
     | PostponeMeeting
     | CancelMeeting
@@ -75,6 +78,7 @@ class MeetingState(msgspec.Struct, frozen=True, kw_only=True):
 
     meeting_id: str | None = None
     status: Status | None = None
+    purpose: str | None = None
     invited: frozenset[str] = frozenset()
     confirmed: frozenset[str] = frozenset()
     declined: frozenset[str] = frozenset()
@@ -91,7 +95,13 @@ def evolve(state: MeetingState, stored: Stored) -> MeetingState:
         return refold(MeetingState(), evolve, record)
     replace = msgspec.structs.replace
     if isinstance(event, MeetingScheduled):
-        return MeetingState(meeting_id=event.meeting_id, status="scheduled", record=record)
+        # A purpose stated before a retracted scheduling still stands unless this one gives one.
+        purpose = event.purpose if event.purpose is not None else state.purpose
+        return MeetingState(
+            meeting_id=event.meeting_id, status="scheduled", purpose=purpose, record=record
+        )
+    if isinstance(event, MeetingPurposeStated):
+        return replace(state, purpose=event.purpose, record=record)
     if isinstance(event, MeetingPostponed):
         return replace(state, status="postponed", record=record)
     if isinstance(event, MeetingDateRevised):
@@ -135,14 +145,19 @@ def _faction(state: MeetingState, ref: str, directory: Directory, *, invited: bo
     return faction
 
 
-def _open(state: MeetingState, action: str, meeting_id: str) -> str:
+def _known(state: MeetingState, meeting_id: str) -> str:
     if state.meeting_id is None:
         raise UnknownTargetError(f"meeting {meeting_id!r} was never scheduled", field="meeting_id")
+    return state.meeting_id
+
+
+def _open(state: MeetingState, action: str, meeting_id: str) -> str:
+    meeting = _known(state, meeting_id)
     if state.status == "cancelled":
         raise RuleViolationError(
             f"cannot {action}: meeting {meeting_id!r} was cancelled", field="meeting_id"
         )
-    return state.meeting_id
+    return meeting
 
 
 def decide(state: MeetingState, command: MeetingCommand, directory: Directory) -> list[DomainEvent]:
@@ -169,6 +184,7 @@ def decide(state: MeetingState, command: MeetingCommand, directory: Directory) -
                 attributed_to=command.attributed_to,
                 coding=code_for("meeting_scheduled"),
                 sources=command.sources,
+                purpose=command.purpose,
             )
         ]
     if isinstance(command, (AddSource, CorrectEvent, RetractEvent)):
@@ -176,6 +192,16 @@ def decide(state: MeetingState, command: MeetingCommand, directory: Directory) -
             raise UnknownTargetError("the meeting was never scheduled", field="stream")
         return decide_amendment(state.record, command)
     meeting_id = command.meeting_id
+    if isinstance(command, StateMeetingPurpose):
+        # Whatever the status: what a cancelled meeting was for is still worth recording.
+        meeting = _known(state, meeting_id)
+        if command.purpose == state.purpose:
+            return []  # already stated so
+        return [
+            MeetingPurposeStated(
+                meeting_id=meeting, purpose=command.purpose, sources=command.sources
+            )
+        ]
     if isinstance(command, ReviseMeetingDate):
         meeting = _open(state, "revise its date", meeting_id)
         return [

@@ -29,6 +29,7 @@ from events.domain.catalogue import (
     MeetingDateRevised,
     MeetingHeld,
     MeetingPostponed,
+    MeetingPurposeStated,
     MeetingScheduled,
     SignatureRefused,
     SourceAdded,
@@ -157,6 +158,7 @@ class Draft(msgspec.Struct, kw_only=True):
     scheduled: _Scheduling | None = None
     status: Status = "scheduled"
     held: bool = False
+    purpose: str | None = None
     date: ValidTime | None = None
     history: list[DateChange] = msgspec.field(default_factory=list)
     factions: dict[str, _FactionDraft] = msgspec.field(default_factory=dict)
@@ -173,6 +175,8 @@ def _fold_meeting(draft: Draft, item: _Live) -> None:
     event, at = item.event, item.fact.recorded_at
     if isinstance(event, MeetingScheduled):
         draft.scheduled, draft.date = _Scheduling.of(event), event.valid_time
+        if event.purpose is not None:
+            draft.purpose = event.purpose
         draft.history.append(
             DateChange(
                 kind="scheduled",
@@ -200,6 +204,8 @@ def _fold_meeting(draft: Draft, item: _Live) -> None:
         )
     elif isinstance(event, MeetingCancelled):
         draft.status = "cancelled"
+    elif isinstance(event, MeetingPurposeStated):
+        draft.purpose = event.purpose
 
 
 def _fold_delegations(draft: Draft, event: Any) -> None:
@@ -305,6 +311,7 @@ def view_of(draft: Draft, as_of: AsOf) -> RosterView | None:
     return RosterView(
         meeting_id=draft.meeting_id,
         title=scheduled.title,
+        purpose=draft.purpose,
         status=draft.status,
         held=draft.held,
         host_id=scheduled.host_id,

@@ -98,6 +98,8 @@ class RosterView(msgspec.Struct, frozen=True, kw_only=True):
 
     meeting_id: str
     title: str
+    purpose: str | None = None
+    """What the meeting is for, as last stated (at scheduling or since)."""
     status: Status
     held: bool
     host_id: str | None = None

@@ -13,6 +13,7 @@ from projections.common import first_versions
 from projections.roster.fold import Draft, Fact, fold_each, refold_each
 from projections.roster.routes import Routes, decode, may_belong, route_all, route_rows
 from projections.roster.schema import (
+    BODY_STAMP,
     CATEGORIES,
     CLOSE_SQL,
     COLUMNS_SQL,
@@ -27,6 +28,8 @@ from projections.roster.schema import (
     PLAIN_COLUMNS_SQL,
     RESTART_SQL,
     SAVE_LINKS_SQL,
+    STAMP_OF_SQL,
+    STAMP_SQL,
     USE_LZ4_SQL,
     tables,
 )
@@ -82,6 +85,7 @@ class RosterProjection:
                 ("load_drafts", LOAD_DRAFTS_SQL),
                 ("earlier", EARLIER_FACTS_SQL),
                 ("close", CLOSE_SQL),
+                ("stamp", STAMP_SQL),
             )
         }
 
@@ -93,20 +97,24 @@ class RosterProjection:
         catches up, saying it is stale): without system time (no ``sys_from``) they hold no
         past versions to answer "as of" from, and no version can be made up for them; with
         ``view`` instead of ``body`` their JSON is not what the API sends (a cursor as an
-        object), and the API sends stored bytes as they are.
+        object), and the API sends stored bytes as they are; for the same reason, tables whose
+        stamp names another body format (``schema.BODY_FORMAT``) than this code's.
         """
         columns = {r["column_name"] for r in await conn.fetch(COLUMNS_SQL, self._table)}
+        qualified = f"projections.{self._table}"
+        stamp = await conn.fetchval(STAMP_OF_SQL, qualified) if columns else None
         async with conn.transaction():
-            if columns and not {"sys_from", "body"} <= columns:
+            if columns and (not {"sys_from", "body"} <= columns or stamp != BODY_STAMP):
                 log.warning(
-                    "%s: tables of an older layout replaced; folding the log again", self.name
+                    "%s: tables of another layout or body format replaced; refolding", self.name
                 )
                 await conn.execute(self._sql["drop"])
                 await conn.execute(RESTART_SQL, self.name, self.version)
+                stamp = None
             await conn.execute(self._sql["create"])
-        if await conn.fetchval(LZ4_SQL) and await conn.fetchval(
-            PLAIN_COLUMNS_SQL, f"projections.{self._table}"
-        ):
+            if stamp != BODY_STAMP:
+                await conn.execute(self._sql["stamp"])
+        if await conn.fetchval(LZ4_SQL) and await conn.fetchval(PLAIN_COLUMNS_SQL, qualified):
             await conn.execute(self._sql["use_lz4"])
 
     async def drop(self, conn: asyncpg.Connection) -> None:

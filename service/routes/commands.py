@@ -40,6 +40,7 @@ from events.domain.commands import (
     ReviseMeetingDate,
     ScheduleMeeting,
     SignDeclaration,
+    StateMeetingPurpose,
 )
 from events.domain.strict import StrictTypes
 from events.errors import WrongExpectedVersionError
@@ -112,6 +113,9 @@ COMMAND_ROUTES: Final[tuple[CommandRoute, ...]] = (
                  "interactions", fixed=(("kind", "apology"),)),
     CommandRoute("/meetings", ScheduleMeeting, "scheduleMeeting", "Schedule a meeting",
                  "meetings", location=_meeting_location),
+    CommandRoute(f"{_M}/purpose", StateMeetingPurpose, "stateMeetingPurpose",
+                 "State what a meeting is for (its purpose or agenda)", "meetings",
+                 ("meeting_id",), location=_meeting_location),
     CommandRoute(f"{_M}/date-revisions", ReviseMeetingDate, "reviseMeetingDate",
                  "Revise a meeting's date", "meetings", ("meeting_id",),
                  location=_meeting_location),
