@@ -92,10 +92,10 @@ async def test_data_commands_reach_the_demo_running_or_not(tmp_path: Path) -> No
         assert "newsroom" in listed.values()
         status, out, err = await _cli("verify", "--demo", env=env)
         assert status == 0, err
-        assert "checked 63 events" in out and "all chains intact" in out
+        assert "checked 73 events" in out and "all chains intact" in out
         status, out, err = await _cli("export", "--demo", "--format", "cloudevents", env=env)
         assert status == 0, err
-        assert len([json.loads(line) for line in out.splitlines()]) == 63
+        assert len([json.loads(line) for line in out.splitlines()]) == 73
         # The banner's DATABASE_URL reaches the same data without --demo.
         status, out, err = await _cli("keys", "list", env={**env, "DATABASE_URL": database_url})
         assert status == 0, err

@@ -50,7 +50,7 @@ async def loaded(server_url: str) -> AsyncIterator[dict[str, str]]:
         env = _env(DATABASE_URL=dsn, DIPLOFEED_DB_ROLE="diplofeed_app")
         status, out, err = await _run("load", str(SEED), env=env)
         assert status == 0, err
-        assert "63 recorded" in out
+        assert "73 recorded" in out
         assert "loading" in err and "lines/s" in err
         yield env
 
@@ -80,7 +80,7 @@ async def test_a_second_load_records_nothing_and_bad_lines_are_named(
 ) -> None:
     status, out, _ = await _run("load", str(SEED), env=loaded)
     assert status == 0
-    assert "0 recorded" in out and "63 recorded before" in out
+    assert "0 recorded" in out and "73 recorded before" in out
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"type": "register_actor", "actor_id": "x", "kind": "person"}\n')
     status, _, err = await _run("load", str(bad), env=loaded)
@@ -146,7 +146,7 @@ async def test_exports_in_three_formats(loaded: dict[str, str], tmp_path: Path) 
     )
     assert status == 0, err
     events = [JSONFormat().read(None, line) for line in out.splitlines()]
-    assert len(events) == 63
+    assert len(events) == 73
     assert events[0].get_source().startswith("https://feed.example/streams/")
 
 
@@ -206,12 +206,12 @@ async def test_the_demo_runs_on_an_embedded_postgres_and_keeps_its_data(tmp_path
     assert status == 0, err
     assert seen == {"roster": 200, "factions": 5}
     assert f"http://127.0.0.1:{port}/schema" in out
-    assert "63 commands recorded now" in err
+    assert "73 commands recorded now" in err
     token = next(line for line in out.splitlines() if "Bearer" in line).split()[-1]
     status, out, err, seen = await _serve_demo(tmp_path / "demo", port)
     assert status == 0, err
     assert seen["factions"] == 5
-    assert "0 commands recorded now, 63 recorded before" in err
+    assert "0 commands recorded now, 73 recorded before" in err
     assert token in out  # the same key again
     assert (tmp_path / "demo" / "pgdata").is_dir()
 
@@ -237,5 +237,5 @@ async def test_with_database_url_the_demo_uses_that_server(server_url: str, tmp_
             recorded = await conn.fetchval("SELECT count(*) FROM events")
         finally:
             await conn.close()
-    assert recorded == 63  # migrated and seeded there, not in an embedded server
+    assert recorded == 73  # migrated and seeded there, not in an embedded server
     assert not (tmp_path / "demo" / "pgdata").exists()

@@ -47,7 +47,7 @@ def _kept(sent: Any, decoded: Any, path: str = "$") -> None:
 
 
 def test_the_seed_file_has_one_command_a_line() -> None:
-    assert len(SEED_LINES) == 63
+    assert len(SEED_LINES) == 73
     assert all(line.strip() for line in SEED_LINES)
 
 
@@ -70,7 +70,7 @@ def test_seed_commands_are_the_file_in_order_with_distinct_ids() -> None:
     assert None not in ids
     assert len(set(ids)) == len(ids)
     assert isinstance(commands[0], RegisterActor)
-    assert sum(isinstance(c, RecordInteraction) for c in commands) == 17
+    assert sum(isinstance(c, RecordInteraction) for c in commands) == 23
 
 
 # -- unknown fields -------------------------------------------------------------------------------
