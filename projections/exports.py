@@ -6,16 +6,27 @@ interactions left out) and stream: rows come from a server-side cursor, one at a
 memory does not grow with the log. The actor directory (names, CAMEO codes, Wikidata ids) is
 read once; it grows with the number of actors, not of events.
 
-What the formats cannot say, Diplofeed adds rather than invents: an uncertain date becomes
-PLOVER's ``date``/``enddate`` and GDELT's ``SQLDATE`` from its lower bound, with the EDTF
-string and the source's phrase beside it; an aggregate report ("several times") stays one
-record carrying its cardinality text; PLOVER has no type for a plain address, so those are
-skipped from PLOVER (and counted) but kept in the GDELT table under their CAMEO code.
+What the formats cannot say, Diplofeed adds rather than invents. One date rule for both: a
+record is dated by the first day its EDTF value can mean (its lower bound), never by another
+day in its place, and the last day (upper bound), the EDTF string, its precision and the
+source's phrase go beside it:
+
+- PLOVER: ``date`` is the lower bound, ``enddate`` the upper one when it differs. PLOVER
+  requires a date, so a record with an open start (``../2024-02``: "before February 2024")
+  or no bound at all is left out (``LeftOut("no_first_day")``).
+- GDELT: ``SQLDATE``, ``MonthYear``, ``Year`` and ``FractionDate`` come from the lower bound
+  and are empty when the start is open; ``DateUpper`` is the upper bound (empty when the end
+  is open) and ``DatePrecision`` the value's precision (``day``, ``month``, ``year``,
+  ``interval``, ``open``..., ``events.domain.valid_time``).
+
+An aggregate report ("several times") stays one record carrying its cardinality text; PLOVER
+has no type for a plain address, so those are left out of PLOVER (``no_plover_type``) but
+kept in the GDELT table under their CAMEO code.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 import msgspec
 
@@ -30,6 +41,7 @@ if TYPE_CHECKING:
 __all__ = (
     "GDELT_COLUMNS",
     "Directory",
+    "LeftOut",
     "count_interactions",
     "gdelt_rows",
     "interaction_views",
@@ -69,13 +81,24 @@ GDELT_COLUMNS: Final = (
     "GoldsteinScale", "NumSources", "ActionGeo_FullName", "ActionGeo_CountryCode",
     "SOURCEURL",
     # Diplofeed's own, after GDELT's: what GDELT has no column for.
-    "EDTF", "DateUpper", "DatePhrase", "Modality", "Cardinality", "PloverType",
+    "EDTF", "DateUpper", "DatePhrase", "Modality", "Cardinality", "PloverType", "DatePrecision",
 )  # fmt: skip
 """The GDELT 2.0 event columns this table fills (a subset, same names and meaning), then
 Diplofeed's."""
 
 Directory = dict[str, ActorView]
 """Actors by id."""
+
+Reason = Literal["no_plover_type", "no_first_day"]
+
+
+class LeftOut(msgspec.Struct, frozen=True):
+    """Why an interaction has no record in an export."""
+
+    reason: Reason
+    """``no_plover_type``: PLOVER has no event type for its codes (a plain address or
+    statement); ``no_first_day``: its date has an open start or no bound at all, and PLOVER
+    requires a date."""
 
 
 def _table(kind: str, version: int, prefix: str) -> str:
@@ -140,15 +163,15 @@ def _sides(view: InteractionView) -> tuple[list[Any], list[Any]]:
     return sources, targets
 
 
-def plover_record(view: InteractionView, directory: Directory) -> dict[str, Any] | None:
-    """One PLOVER JSON record, or ``None`` when PLOVER has no event type for it."""
+def plover_record(view: InteractionView, directory: Directory) -> dict[str, Any] | LeftOut:
+    """One PLOVER JSON record, or why there is none (see the module docstring)."""
     coding = view.coding
     if coding.plover_type is None:
-        return None
+        return LeftOut("no_plover_type")
     when = view.valid_time
-    start = when.lower or when.upper
+    start = when.lower
     if start is None:
-        return None  # PLOVER requires a date; an undated report cannot be a PLOVER event
+        return LeftOut("no_first_day")
     sources, targets = _sides(view)
     modes = [coding.plover_mode] if coding.plover_mode else []
     if view.negated:
@@ -197,7 +220,7 @@ def plover_record(view: InteractionView, directory: Directory) -> dict[str, Any]
     record["comment"] = "; ".join(
         part
         for part in (
-            f"EDTF {when.edtf}",
+            f"EDTF {when.edtf} ({when.precision})",
             f"as reported: {when.raw}" if when.raw else None,
             f"cardinality: {view.cardinality_text}" if view.cardinality_text else None,
             f"mapping {coding.mapping_version}",
@@ -217,7 +240,7 @@ def gdelt_rows(view: InteractionView, directory: Directory) -> list[list[str]]:
     writes dyads; one row with an empty Actor2 when nobody is acted upon."""
     coding = view.coding
     when = view.valid_time
-    start = when.lower or when.upper
+    start = when.lower
     sources, targets = _sides(view)
     pairs = [(s, t) for s in sources for t in targets] or [(s, None) for s in sources]
     url = next((s.url for s in view.sources if s.url), "")
@@ -254,6 +277,7 @@ def gdelt_rows(view: InteractionView, directory: Directory) -> list[list[str]]:
                 view.modality,
                 view.cardinality_text or "",
                 coding.plover_type or "",
+                when.precision,
             ]
         )
     return rows

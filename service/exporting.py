@@ -11,6 +11,7 @@ import msgspec
 from events.records import START, FeedFilter
 from projections.exports import (
     GDELT_COLUMNS,
+    LeftOut,
     count_interactions,
     gdelt_rows,
     interaction_views,
@@ -85,7 +86,7 @@ async def export(
             written += len(rows)
         else:
             record = plover_record(view, directory)
-            if record is not None:
+            if not isinstance(record, LeftOut):
                 out.write(_ENCODER.encode(record).decode())
                 out.write("\n")
                 written += 1
