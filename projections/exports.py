@@ -19,18 +19,23 @@ source's phrase go beside it:
   is open) and ``DatePrecision`` the value's precision (``day``, ``month``, ``year``,
   ``interval``, ``open``..., ``events.domain.valid_time``).
 
-An aggregate report ("several times") stays one record carrying its cardinality text; PLOVER
-has no type for a plain address, so those are left out of PLOVER (``no_plover_type``) but
-kept in the GDELT table under their CAMEO code.
+A negated statement ("avoids public contact") reports that something does not happen. PLOVER
+says so with its ``negation`` mode, so it is written and marked; a GDELT row has no way to
+say it and would count as an event that happened, so it is left out (``negated``), as the
+contact graph leaves it out of its counts. An aggregate report ("several times") stays one
+record carrying its cardinality text; PLOVER has no type for a plain address, so those are
+left out of PLOVER (``no_plover_type``) but kept in the GDELT table under their CAMEO code.
+Every interaction left out is counted by reason (``projections.left_out``).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
 
 from projections.contacts import ActorView, InteractionView
+from projections.left_out import LeftOut
 from projections.system_time import is_live
 
 if TYPE_CHECKING:
@@ -88,17 +93,6 @@ Diplofeed's."""
 
 Directory = dict[str, ActorView]
 """Actors by id."""
-
-Reason = Literal["no_plover_type", "no_first_day"]
-
-
-class LeftOut(msgspec.Struct, frozen=True):
-    """Why an interaction has no record in an export."""
-
-    reason: Reason
-    """``no_plover_type``: PLOVER has no event type for its codes (a plain address or
-    statement); ``no_first_day``: its date has an open start or no bound at all, and PLOVER
-    requires a date."""
 
 
 def _table(kind: str, version: int, prefix: str) -> str:
@@ -173,6 +167,8 @@ def plover_record(view: InteractionView, directory: Directory) -> dict[str, Any]
     if start is None:
         return LeftOut("no_first_day")
     sources, targets = _sides(view)
+    if not sources:
+        return LeftOut("no_acting_party")
     modes = [coding.plover_mode] if coding.plover_mode else []
     if view.negated:
         modes.append("negation")
@@ -235,14 +231,19 @@ def _name(actor_id: str, directory: Directory) -> str:
     return actor.canonical_name if actor else actor_id
 
 
-def gdelt_rows(view: InteractionView, directory: Directory) -> list[list[str]]:
+def gdelt_rows(view: InteractionView, directory: Directory) -> list[list[str]] | LeftOut:
     """The GDELT-style rows of one interaction: one per (actor, recipient) pair, as GDELT
-    writes dyads; one row with an empty Actor2 when nobody is acted upon."""
+    writes dyads; one row with an empty Actor2 when nobody is acted upon. Or why there are
+    none (see the module docstring)."""
+    if view.negated:
+        return LeftOut("negated")
     coding = view.coding
     when = view.valid_time
     start = when.lower
     sources, targets = _sides(view)
     pairs = [(s, t) for s in sources for t in targets] or [(s, None) for s in sources]
+    if not pairs:
+        return LeftOut("no_acting_party")
     url = next((s.url for s in view.sources if s.url), "")
     rows: list[list[str]] = []
     for n, (one, two) in enumerate(pairs):

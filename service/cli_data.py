@@ -87,7 +87,8 @@ def load(file: str, keep_going: bool) -> None:
 @demo_option
 def export(fmt: Format, output: str, source: str | None) -> None:
     """Export the interactions (corrections applied, retractions left out) or the feed,
-    streaming in constant memory, with progress on standard error.
+    streaming in constant memory, with progress on standard error; the summary names the
+    interactions a format left out, and why.
 
     Example: diplofeed export --format gdelt -o interactions.tsv
     """
@@ -118,13 +119,14 @@ async def _export(settings: Settings, fmt: Format, out: TextIO, source: str | No
             base = source or settings.public_url or "urn:diplofeed"
             unit = "events" if fmt == "cloudevents" else "interactions"
             with Progress(f"exporting {fmt}", total, unit=unit) as bar:
-                _, written = await write_export(
+                report = await write_export(
                     fmt, out, store=store, conn=conn, contacts_version=version,
                     source=base, on_item=bar.advance,
                 )  # fmt: skip
         finally:
             await conn.close()
-    click.echo(f"wrote {written:,} records", err=True)
+    for line in report.summary():
+        click.echo(line, err=True)
     return 0
 
 

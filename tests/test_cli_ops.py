@@ -8,6 +8,7 @@ import asyncio
 import csv
 import io
 import json
+import re
 import signal
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -130,6 +131,16 @@ async def test_exports_in_three_formats(loaded: dict[str, str], tmp_path: Path) 
     assert visit["mode"] == ["visit"]
     assert visit["actor"][0]["diplofeed_id"] == "mashal"
     assert visit["enddate"] == "2006-03-31"
+    # The summary adds up and names what was left out, and why.
+    counts = re.search(r"(\d+) interactions: wrote (\d+) records, left out (\d+)", err)
+    assert counts is not None, err
+    read, written, left_out = map(int, counts.groups())
+    assert (written, read) == (len(records), written + left_out)
+    undated = re.search(r"left out \d+ with no first day .*", err)
+    assert undated is not None and "call_bogdanov_al_ahmad_2024" in undated.group(), err
+    assert "call_bogdanov_al_ahmad_2024" not in {r["id"] for r in records}
+    untyped = re.search(r"left out \d+ with no PLOVER event type .*", err)
+    assert untyped is not None and "address_lavrov_factions_2017_01" in untyped.group(), err
 
     status, out, err = await _run("export", "--format", "gdelt", env=loaded)
     assert status == 0, err
@@ -140,6 +151,12 @@ async def test_exports_in_three_formats(loaded: dict[str, str], tmp_path: Path) 
     row = next(r for r in rows if r["GLOBALEVENTID"] == "visit_mashal_moscow_2006_03")
     assert (row["SQLDATE"], row["EventCode"], row["EventRootCode"]) == ("20060301", "042", "04")
     assert row["EDTF"] == "2006-03"
+    row = next(r for r in rows if r["GLOBALEVENTID"] == "call_bogdanov_al_ahmad_2024")
+    assert (row["SQLDATE"], row["DateUpper"], row["DatePrecision"]) == ("", "20240229", "open")
+    # "Putin avoids public contact" is no event: left out, and named.
+    assert not [r for r in rows if r["GLOBALEVENTID"].startswith("pattern_putin_avoids_hamas")]
+    negated = re.search(r"left out \d+ negated \(reported as not happening\): .*", err)
+    assert negated is not None and "pattern_putin_avoids_hamas" in negated.group(), err
 
     status, out, err = await _run(
         "export", "--format", "cloudevents", "--source", "https://feed.example", env=loaded

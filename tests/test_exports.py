@@ -1,17 +1,20 @@
 """What the PLOVER and GDELT-style exports write for one interaction view: the one date rule
-(the lower bound or nothing, never the upper bound in its place) for every shape of date."""
+(the lower bound or nothing, never the upper bound in its place) for every shape of date,
+negations, and the tally that names what an export left out and why."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 import pytest
 
-from events.domain.coding import code_for
+from events.domain.coding import CodingOverride, code_for
 from events.domain.valid_time import valid_time
 from events.domain.vocabulary import Participant
 from projections.contacts import ActorView, InteractionView
 from projections.exports import GDELT_COLUMNS, LeftOut, gdelt_rows, plover_record
+from projections.left_out import NAMED, Tally
 
 DIRECTORY = {
     "lavrov": ActorView(actor_id="lavrov", kind="person", canonical_name="Sergey Lavrov"),
@@ -89,3 +92,40 @@ def test_plover_leaves_out_what_it_has_no_type_for() -> None:
     view = _view("2024-02", kind="address", quote="We stand together.")
     assert plover_record(view, DIRECTORY) == LeftOut("no_plover_type")
     assert _gdelt(view)["EventCode"] == "010"
+
+
+def test_gdelt_leaves_a_negation_out_and_plover_marks_it() -> None:
+    # An analyst gave the statement a PLOVER type, so PLOVER can carry it, marked.
+    coding = code_for("statement", override=CodingOverride(plover_type="CONSULT"))
+    view = msgspec.structs.replace(
+        _view("2024-02", kind="statement", claim="avoids public contact", negated=True),
+        coding=coding,
+    )
+    assert gdelt_rows(view, DIRECTORY) == LeftOut("negated")
+    record = plover_record(view, DIRECTORY)
+    assert isinstance(record, dict)
+    assert record["mode"] == ["negation"]
+    assert record["event_text"] == "avoids public contact"
+
+
+def test_nobody_acting_leaves_the_interaction_out_of_both() -> None:
+    view = msgspec.structs.replace(
+        _view("2024-02"), participants=(Participant(actor_id="hamas", role="recipient"),)
+    )
+    assert gdelt_rows(view, DIRECTORY) == LeftOut("no_acting_party")
+    assert plover_record(view, DIRECTORY) == LeftOut("no_acting_party")
+
+
+def test_the_tally_names_what_it_left_out_and_why() -> None:
+    tally = Tally()
+    for n in range(NAMED + 2):
+        tally.leave_out(f"call_{n}", LeftOut("no_first_day"))
+    tally.leave_out("pattern_putin_avoids_hamas", LeftOut("negated"))
+    tally.negations_marked = 1
+    assert tally.total == NAMED + 3
+    negated, open_start, marked = tally.lines()
+    assert negated == ("left out 1 negated (reported as not happening): pattern_putin_avoids_hamas")
+    assert open_start.startswith(f"left out {NAMED + 2} with no first day")
+    assert open_start.endswith(f"call_{NAMED - 1} and 2 more")
+    assert f"call_{NAMED}" not in open_start
+    assert marked == "marked 1 negated with PLOVER mode 'negation'"
