@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 
 import msgspec
 
-from events.domain.coding import Coding
+from events.domain.codes import Coding
 from events.domain.valid_time import ValidTime
 from events.domain.vocabulary import (
     ActorKind,

@@ -45,6 +45,13 @@ from typing import TYPE_CHECKING, Annotated, Final
 import msgspec
 from msgspec import UNSET, UnsetType
 
+from events.domain.codes import (
+    MAPPING_VERSION,
+    Coding,
+    check_cameo,
+    quad_class_of,
+    table_coding,
+)
 from events.domain.errors import InvalidCommandError
 
 if TYPE_CHECKING:
@@ -60,11 +67,6 @@ __all__ = (
     "quad_class_of",
 )
 
-MAPPING_VERSION: Final = "diplofeed-2026.1"
-"""Bump whenever a code in ``CODINGS`` changes; recorded codings keep the version they used."""
-
-# A CAMEO code: a root 01..20 followed by up to two more digits (041, 0211, 1125).
-_CAMEO: Final = re.compile(r"(?:0[1-9]|1[0-9]|20)[0-9]{0,2}")
 # PLOVER spells event types in capitals and modes and contexts in lower case (third-party,
 # human_security); we check the spelling only, the vocabularies are still moving.
 _PLOVER_TYPE: Final = re.compile(r"[A-Z][A-Z_]*")
@@ -72,34 +74,6 @@ _PLOVER_WORD: Final = re.compile(r"[a-z][a-z0-9_-]*")
 _GOLDSTEIN_LIMIT: Final = 10.0
 # Bounds for the OpenAPI document and the decoder; the spelling is checked by the rules.
 _Word = Annotated[str, msgspec.Meta(max_length=64)]
-
-
-class Coding(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
-    """The event-data codes of one interaction.
-
-    Attributes:
-        cameo: The CAMEO event code, a string of 2-4 digits with its leading zero ("041").
-        goldstein: The Goldstein score of the CAMEO code, -10 (conflict) to 10 (cooperation).
-        quad_class: 1 verbal cooperation, 2 material cooperation, 3 verbal conflict,
-            4 material conflict.
-        plover_type: The PLOVER event type ("CONSULT"), or None where PLOVER has none.
-        plover_mode: The PLOVER mode ("phone", "visit"...), if any.
-        plover_contexts: PLOVER contexts ("diplomatic", "human_security"...).
-        mapping_version: The ``MAPPING_VERSION`` of the table the codes came from.
-        overridden: An analyst replaced some of the table's codes for this interaction.
-        alternatives: Other mapping sources' PLOVER types where they disagree with ours,
-            keyed by source (``{"cameo2plover_2021": "SUPPORT"}``).
-    """
-
-    cameo: str
-    goldstein: float
-    quad_class: int
-    plover_type: str | None
-    plover_mode: str | None = None
-    plover_contexts: tuple[str, ...] = ()
-    mapping_version: str
-    overridden: bool = False
-    alternatives: dict[str, str] = msgspec.field(default_factory=dict)
 
 
 class CodingOverride(
@@ -121,78 +95,30 @@ class CodingOverride(
     plover_contexts: Annotated[tuple[_Word, ...], msgspec.Meta(max_length=20)] | UnsetType = UNSET
 
 
-def quad_class_of(cameo: str) -> int:
-    """The CAMEO quad class of a code, from its two-digit root.
-
-    Roots 01-05 are verbal cooperation (1), 06-08 material cooperation (2), 09-14 verbal
-    conflict (3) and 15-20 material conflict (4).
-
-    Raises:
-        InvalidCommandError: ``cameo`` is not a CAMEO code (field ``coding.cameo``).
-    """
-    _check_cameo(cameo)
-    root = int(cameo[:2])
-    if root <= 5:
-        return 1
-    if root <= 8:
-        return 2
-    if root <= 14:
-        return 3
-    return 4
-
-
-def _check_cameo(cameo: object) -> None:
-    if not isinstance(cameo, str) or _CAMEO.fullmatch(cameo) is None:
-        raise InvalidCommandError(
-            f"{cameo!r} is not a CAMEO code: write 2-4 digits as a string, with the leading "
-            "zero, starting with a root 01-20 (e.g. '041')",
-            field="coding.cameo",
-        )
-
-
-def _coding(
-    cameo: str,
-    goldstein: float,
-    plover_type: str | None,
-    plover_mode: str | None = None,
-    *,
-    contexts: tuple[str, ...] = (),
-    alternatives: Mapping[str, str] | None = None,
-) -> Coding:
-    return Coding(
-        cameo=cameo,
-        goldstein=goldstein,
-        quad_class=quad_class_of(cameo),
-        plover_type=plover_type,
-        plover_mode=plover_mode,
-        plover_contexts=contexts,
-        mapping_version=MAPPING_VERSION,
-        alternatives=dict(alternatives or {}),
-    )
-
-
 # Read-only so that no caller can change the table behind MAPPING_VERSION's back; code_for
 # hands out copies because Coding.alternatives is a (mutable) dict.
 CODINGS: Final[Mapping[str, Coding]] = MappingProxyType(
     {
-        "phone_call": _coding("041", 1.0, "CONSULT", "phone"),
-        "contacts": _coding("040", 1.0, "CONSULT"),
-        "meeting": _coding("044", 2.5, "CONSULT", "third-party"),
-        "visit": _coding("042", 1.9, "CONSULT", "visit"),
-        "host_visit": _coding("043", 2.8, "CONSULT", "visit"),
-        "negotiation": _coding("046", 7.0, "CONSULT", contexts=("diplomatic",)),
-        "address": _coding("010", 0.0, None),
-        "statement": _coding("010", 0.0, None),
-        "meeting_scheduled": _coding("036", 4.0, "AGREE"),
-        "faction_invited": _coding("036", 4.0, "AGREE"),
-        "attendance_confirmed": _coding("036", 4.0, "AGREE"),
-        "attendance_declined": _coding("125", -5.0, "REJECT", "meet"),
-        "declaration_signed": _coding("057", 8.0, "SUPPORT"),
-        "signature_refused": _coding("127", -5.0, "REJECT", "meet"),
-        "rejection": _coding("120", -4.0, "REJECT"),
+        "phone_call": table_coding("041", 1.0, "CONSULT", "phone"),
+        "contacts": table_coding("040", 1.0, "CONSULT"),
+        "meeting": table_coding("044", 2.5, "CONSULT", "third-party"),
+        "visit": table_coding("042", 1.9, "CONSULT", "visit"),
+        "host_visit": table_coding("043", 2.8, "CONSULT", "visit"),
+        "negotiation": table_coding("046", 7.0, "CONSULT", contexts=("diplomatic",)),
+        "address": table_coding("010", 0.0, None),
+        "statement": table_coding("010", 0.0, None),
+        "meeting_scheduled": table_coding("036", 4.0, "AGREE"),
+        "faction_invited": table_coding("036", 4.0, "AGREE"),
+        "attendance_confirmed": table_coding("036", 4.0, "AGREE"),
+        "attendance_declined": table_coding("125", -5.0, "REJECT", "meet"),
+        "declaration_signed": table_coding("057", 8.0, "SUPPORT"),
+        "signature_refused": table_coding("127", -5.0, "REJECT", "meet"),
+        "rejection": table_coding("120", -4.0, "REJECT"),
         # The PLOVER manual: "expressions of regret or remorse ... should be coded as CONCEDE";
         # CAMEO2PLOVER-2021.txt maps 055 to SUPPORT. We follow the manual and keep the other.
-        "apology": _coding("055", 7.0, "CONCEDE", alternatives={"cameo2plover_2021": "SUPPORT"}),
+        "apology": table_coding(
+            "055", 7.0, "CONCEDE", alternatives={"cameo2plover_2021": "SUPPORT"}
+        ),
     }
 )
 """The mapping table, version ``MAPPING_VERSION``, keyed by interaction kind."""
@@ -243,7 +169,7 @@ def _apply(coding: Coding, override: CodingOverride) -> Coding:
     changes: dict[str, object] = {}
     cameo = override.cameo
     if not isinstance(cameo, UnsetType):
-        _check_cameo(cameo)
+        check_cameo(cameo)
         changes["cameo"] = cameo
     goldstein = override.goldstein
     if not isinstance(goldstein, UnsetType):
