@@ -65,7 +65,7 @@ async def test_every_kind_reads_back_as_the_view_the_full_path_builds(
         full = _full_path(event)
         assert _read_back(row) == _read_back(full.interactions[0])
         assert links == full.links
-        view = interaction_from([Stored(str(event.event_id), decoded)])  # type: ignore[arg-type]
+        view = interaction_from([Stored(str(event.event_id), decoded)])
         assert msgspec.json.decode(cast("str", row[2]), type=InteractionView) == view
         kinds.add(row[1])
     # Every kind but "meeting" comes up in the synthetic mix (held meetings are recorded through

@@ -3,24 +3,32 @@ versioned tag (its stored type), registered in ``CATALOGUE`` for decoding and up
 
 Streams: ``actor-<id>``, ``interaction-<id>``, ``meeting-<id>``, ``declaration-<id>``. Source
 additions, corrections and retractions are recorded in the stream of the event they amend.
+Interaction events are defined with their kinds (``events.domain.kinds``) and re-exported here.
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+import functools
+import operator
+from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
 import msgspec
 
 from events.domain.codes import Coding
-from events.domain.valid_time import ValidTime
-from events.domain.vocabulary import (
-    ActorKind,
-    Alias,
-    Modality,
-    Participant,
-    Place,
-    Source,
+from events.domain.event import Event
+from events.domain.kinds import (
+    INTERACTION_KINDS,
+    AddressDelivered,
+    ApologyIssued,
+    ContactsReported,
+    InteractionEvent,
+    MeetingHeld,
+    PhoneCallHeld,
+    StatementReported,
+    VisitMade,
 )
+from events.domain.valid_time import ValidTime
+from events.domain.vocabulary import ActorKind, Alias, Modality, Place, Source
 from events.registry import EventRegistry
 
 __all__ = (
@@ -59,14 +67,10 @@ __all__ = (
 )
 
 
-class _Event(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
-    schema_version: ClassVar[int] = 1
-
-
 # -- actors -------------------------------------------------------------------------------------
 
 
-class ActorRegistered(_Event, frozen=True, kw_only=True, tag="actor.registered.v1"):
+class ActorRegistered(Event, frozen=True, kw_only=True, tag="actor.registered.v1"):
     """A person, organisation, state or institution enters the registry."""
 
     actor_id: str
@@ -79,7 +83,7 @@ class ActorRegistered(_Event, frozen=True, kw_only=True, tag="actor.registered.v
     sources: tuple[Source, ...] = ()
 
 
-class AliasAdded(_Event, frozen=True, kw_only=True, tag="actor.alias_added.v1"):
+class AliasAdded(Event, frozen=True, kw_only=True, tag="actor.alias_added.v1"):
     """Another spelling of an actor's name, as some source wrote it."""
 
     actor_id: str
@@ -87,7 +91,7 @@ class AliasAdded(_Event, frozen=True, kw_only=True, tag="actor.alias_added.v1"):
     sources: tuple[Source, ...] = ()
 
 
-class RoleAssigned(_Event, frozen=True, kw_only=True, tag="actor.role_assigned.v1"):
+class RoleAssigned(Event, frozen=True, kw_only=True, tag="actor.role_assigned.v1"):
     """A person's membership and title in an organisation, for a valid time."""
 
     actor_id: str
@@ -98,7 +102,7 @@ class RoleAssigned(_Event, frozen=True, kw_only=True, tag="actor.role_assigned.v
     sources: tuple[Source, ...] = ()
 
 
-class ActorsMerged(_Event, frozen=True, kw_only=True, tag="actor.merged.v1"):
+class ActorsMerged(Event, frozen=True, kw_only=True, tag="actor.merged.v1"):
     """Two registered actors turned out to be one: ``merged_actor_id`` lives on as this one."""
 
     actor_id: str
@@ -109,90 +113,19 @@ class ActorsMerged(_Event, frozen=True, kw_only=True, tag="actor.merged.v1"):
 # -- interactions -------------------------------------------------------------------------------
 
 
-class _Interaction(_Event, frozen=True, kw_only=True):
-    interaction_id: str
-    participants: tuple[Participant, ...]
-    valid_time: ValidTime
-    place: Place | None = None
-    topics: tuple[str, ...] = ()
-    modality: Modality = "reported"
-    attributed_to: str | None = None
-    coding: Coding
-    sources: tuple[Source, ...] = ()
-    meeting_id: str | None = None
-    """The planned meeting this interaction belongs to, if any."""
-
-
-class PhoneCallHeld(_Interaction, frozen=True, kw_only=True, tag="interaction.phone_call_held.v1"):
-    """A telephone conversation (CAMEO 041)."""
-
-
-class MeetingHeld(_Interaction, frozen=True, kw_only=True, tag="interaction.meeting_held.v1"):
-    """A meeting that took place."""
-
-    format: str | None = None
-    """bilateral, multilateral or third_party."""
-
-
-class VisitMade(_Interaction, frozen=True, kw_only=True, tag="interaction.visit_made.v1"):
-    """A visit: the visitor travels to the host."""
-
-
-class AddressDelivered(
-    _Interaction, frozen=True, kw_only=True, tag="interaction.address_delivered.v1"
-):
-    """A speech or address to an audience."""
-
-    quote: str | None = None
-
-
-class ContactsReported(
-    _Interaction, frozen=True, kw_only=True, tag="interaction.contacts_reported.v1"
-):
-    """An aggregate report ("several times", "frequently"): never a single invented meeting."""
-
-    cardinality_text: str
-    min_count: int | None = None
-
-
-class StatementReported(
-    _Interaction, frozen=True, kw_only=True, tag="interaction.statement_reported.v1"
-):
-    """A statement or a pattern of behaviour, possibly negative ("avoids public contact")."""
-
-    claim: str
-    negated: bool = False
-
-
-class ApologyIssued(_Interaction, frozen=True, kw_only=True, tag="interaction.apology_issued.v1"):
-    """An apology (CAMEO 055)."""
-
-    subject: str | None = None
-
-
-Interaction = (
-    PhoneCallHeld
-    | MeetingHeld
-    | VisitMade
-    | AddressDelivered
-    | ContactsReported
-    | StatementReported
-    | ApologyIssued
-)
-INTERACTION_EVENTS: tuple[type[_Interaction], ...] = (
-    PhoneCallHeld,
-    MeetingHeld,
-    VisitMade,
-    AddressDelivered,
-    ContactsReported,
-    StatementReported,
-    ApologyIssued,
-)
+# Each kind's event type is defined where the kind is registered (events.domain.kinds).
+INTERACTION_EVENTS: Final = INTERACTION_KINDS.events()
+"""Every interaction event type, in the order the kinds were registered."""
+if TYPE_CHECKING:
+    Interaction: TypeAlias = InteractionEvent
+else:
+    Interaction = functools.reduce(operator.or_, INTERACTION_EVENTS)
+"""Any interaction event (the union of ``INTERACTION_EVENTS``)."""
 
 # -- meetings -----------------------------------------------------------------------------------
 
 
-class MeetingScheduled(_Event, frozen=True, kw_only=True, tag="meeting.scheduled.v1"):
+class MeetingScheduled(Event, frozen=True, kw_only=True, tag="meeting.scheduled.v1"):
     """A meeting announced or planned, with its (often uncertain) date window."""
 
     meeting_id: str
@@ -210,7 +143,7 @@ class MeetingScheduled(_Event, frozen=True, kw_only=True, tag="meeting.scheduled
     existed have none)."""
 
 
-class MeetingPurposeStated(_Event, frozen=True, kw_only=True, tag="meeting.purpose_stated.v1"):
+class MeetingPurposeStated(Event, frozen=True, kw_only=True, tag="meeting.purpose_stated.v1"):
     """What the meeting is for, its agenda, as a (later) report gives it."""
 
     meeting_id: str
@@ -218,7 +151,7 @@ class MeetingPurposeStated(_Event, frozen=True, kw_only=True, tag="meeting.purpo
     sources: tuple[Source, ...] = ()
 
 
-class MeetingDateRevised(_Event, frozen=True, kw_only=True, tag="meeting.date_revised.v1"):
+class MeetingDateRevised(Event, frozen=True, kw_only=True, tag="meeting.date_revised.v1"):
     """The meeting's date window, as a later report gives it."""
 
     meeting_id: str
@@ -227,7 +160,7 @@ class MeetingDateRevised(_Event, frozen=True, kw_only=True, tag="meeting.date_re
     sources: tuple[Source, ...] = ()
 
 
-class MeetingPostponed(_Event, frozen=True, kw_only=True, tag="meeting.postponed.v1"):
+class MeetingPostponed(Event, frozen=True, kw_only=True, tag="meeting.postponed.v1"):
     """The meeting is put off, to a new window if one is known."""
 
     meeting_id: str
@@ -236,7 +169,7 @@ class MeetingPostponed(_Event, frozen=True, kw_only=True, tag="meeting.postponed
     sources: tuple[Source, ...] = ()
 
 
-class MeetingCancelled(_Event, frozen=True, kw_only=True, tag="meeting.cancelled.v1"):
+class MeetingCancelled(Event, frozen=True, kw_only=True, tag="meeting.cancelled.v1"):
     """The meeting will not take place."""
 
     meeting_id: str
@@ -244,7 +177,7 @@ class MeetingCancelled(_Event, frozen=True, kw_only=True, tag="meeting.cancelled
     sources: tuple[Source, ...] = ()
 
 
-class FactionInvited(_Event, frozen=True, kw_only=True, tag="meeting.faction_invited.v1"):
+class FactionInvited(Event, frozen=True, kw_only=True, tag="meeting.faction_invited.v1"):
     """A faction is invited to the meeting."""
 
     meeting_id: str
@@ -255,7 +188,7 @@ class FactionInvited(_Event, frozen=True, kw_only=True, tag="meeting.faction_inv
     sources: tuple[Source, ...] = ()
 
 
-class AttendanceConfirmed(_Event, frozen=True, kw_only=True, tag="meeting.attendance_confirmed.v1"):
+class AttendanceConfirmed(Event, frozen=True, kw_only=True, tag="meeting.attendance_confirmed.v1"):
     """A faction confirms it will take part."""
 
     meeting_id: str
@@ -264,7 +197,7 @@ class AttendanceConfirmed(_Event, frozen=True, kw_only=True, tag="meeting.attend
     sources: tuple[Source, ...] = ()
 
 
-class AttendanceDeclined(_Event, frozen=True, kw_only=True, tag="meeting.attendance_declined.v1"):
+class AttendanceDeclined(Event, frozen=True, kw_only=True, tag="meeting.attendance_declined.v1"):
     """A faction says it will not take part."""
 
     meeting_id: str
@@ -275,7 +208,7 @@ class AttendanceDeclined(_Event, frozen=True, kw_only=True, tag="meeting.attenda
 
 
 class DelegationLeaderNamed(
-    _Event, frozen=True, kw_only=True, tag="meeting.delegation_leader_named.v1"
+    Event, frozen=True, kw_only=True, tag="meeting.delegation_leader_named.v1"
 ):
     """Who heads a faction's delegation to the meeting."""
 
@@ -288,7 +221,7 @@ class DelegationLeaderNamed(
 
 
 class DelegationMemberNamed(
-    _Event, frozen=True, kw_only=True, tag="meeting.delegation_member_named.v1"
+    Event, frozen=True, kw_only=True, tag="meeting.delegation_member_named.v1"
 ):
     """A member of a faction's delegation to the meeting."""
 
@@ -303,7 +236,7 @@ class DelegationMemberNamed(
 # -- declarations -------------------------------------------------------------------------------
 
 
-class DeclarationDrafted(_Event, frozen=True, kw_only=True, tag="declaration.drafted.v1"):
+class DeclarationDrafted(Event, frozen=True, kw_only=True, tag="declaration.drafted.v1"):
     """A declaration put forward, usually at a meeting."""
 
     declaration_id: str
@@ -313,7 +246,7 @@ class DeclarationDrafted(_Event, frozen=True, kw_only=True, tag="declaration.dra
     sources: tuple[Source, ...] = ()
 
 
-class DeclarationSigned(_Event, frozen=True, kw_only=True, tag="declaration.signed.v1"):
+class DeclarationSigned(Event, frozen=True, kw_only=True, tag="declaration.signed.v1"):
     """A party signs the declaration (CAMEO 057)."""
 
     declaration_id: str
@@ -324,7 +257,7 @@ class DeclarationSigned(_Event, frozen=True, kw_only=True, tag="declaration.sign
     sources: tuple[Source, ...] = ()
 
 
-class SignatureRefused(_Event, frozen=True, kw_only=True, tag="declaration.signature_refused.v1"):
+class SignatureRefused(Event, frozen=True, kw_only=True, tag="declaration.signature_refused.v1"):
     """A party refuses to sign the declaration (CAMEO 127)."""
 
     declaration_id: str
@@ -339,14 +272,14 @@ class SignatureRefused(_Event, frozen=True, kw_only=True, tag="declaration.signa
 # -- provenance and amendments ------------------------------------------------------------------
 
 
-class SourceAdded(_Event, frozen=True, kw_only=True, tag="record.source_added.v1"):
+class SourceAdded(Event, frozen=True, kw_only=True, tag="record.source_added.v1"):
     """Another source corroborates an event already recorded."""
 
     target_event_id: str
     source: Source
 
 
-class EventCorrected(_Event, frozen=True, kw_only=True, tag="record.event_corrected.v1"):
+class EventCorrected(Event, frozen=True, kw_only=True, tag="record.event_corrected.v1"):
     """Some fields of an earlier event were wrong: these values replace them."""
 
     target_event_id: str
@@ -355,7 +288,7 @@ class EventCorrected(_Event, frozen=True, kw_only=True, tag="record.event_correc
     sources: tuple[Source, ...] = ()
 
 
-class EventRetracted(_Event, frozen=True, kw_only=True, tag="record.event_retracted.v1"):
+class EventRetracted(Event, frozen=True, kw_only=True, tag="record.event_retracted.v1"):
     """An earlier event should not have been recorded: every view drops it."""
 
     target_event_id: str

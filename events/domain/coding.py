@@ -5,21 +5,15 @@ this table gives, stamped with ``MAPPING_VERSION``, so a later change to the tab
 what was recorded and a projection can tell which mapping a record followed. An analyst can
 override any code for one interaction; the record then says ``overridden=True``.
 
-Kinds (values from the domain notes, section 1.1; CAMEO codes are strings, leading zeros kept):
+Each interaction kind's row is registered with the kind (``events.domain.kinds``); the rows
+here code the other events and three kinds no command records yet (values from the domain
+notes, section 1.1; CAMEO codes are strings, leading zeros kept):
 
 ========================  =====  =========  ====  ==============================================
 kind                      CAMEO  Goldstein  Quad  PLOVER type / mode
 ========================  =====  =========  ====  ==============================================
-``phone_call``            041    1.0        1     CONSULT / phone
-``contacts``              040    1.0        1     CONSULT (regular consultation, form unknown)
-``meeting``               044    2.5        1     CONSULT / third-party (a meeting at a third
-                                                  location; override the mode to multilateral
-                                                  in an IGO setting)
-``visit``                 042    1.9        1     CONSULT / visit (actor: the visitor)
 ``host_visit``            043    2.8        1     CONSULT / visit (actor: the host)
 ``negotiation``           046    7.0        1     CONSULT, context diplomatic
-``address``               010    0.0        1     none (PLOVER drops statements)
-``statement``             010    0.0        1     none
 ``meeting_scheduled``     036    4.0        1     AGREE (PLOVER codes future meetings as AGREE)
 ``faction_invited``       036    4.0        1     AGREE (PETRARCH would say 040; PLOVER AGREE)
 ``attendance_confirmed``  036    4.0        1     AGREE
@@ -27,8 +21,6 @@ kind                      CAMEO  Goldstein  Quad  PLOVER type / mode
 ``declaration_signed``    057    8.0        1     SUPPORT ("ratify, sign, or finalize")
 ``signature_refused``     127    -5.0       3     REJECT / meet
 ``rejection``             120    -4.0       3     REJECT
-``apology``               055    7.0        1     CONCEDE (the PLOVER manual); CAMEO2PLOVER-2021
-                                                  says SUPPORT, kept in ``alternatives``
 ========================  =====  =========  ====  ==============================================
 
 ``alternatives`` maps the name of another mapping source to the PLOVER type it gives, where the
@@ -53,6 +45,7 @@ from events.domain.codes import (
     table_coding,
 )
 from events.domain.errors import InvalidCommandError
+from events.domain.kinds import INTERACTION_KINDS
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -95,33 +88,27 @@ class CodingOverride(
     plover_contexts: Annotated[tuple[_Word, ...], msgspec.Meta(max_length=20)] | UnsetType = UNSET
 
 
+_OTHER_ROWS: Final = {
+    "host_visit": table_coding("043", 2.8, "CONSULT", "visit"),
+    "negotiation": table_coding("046", 7.0, "CONSULT", contexts=("diplomatic",)),
+    "meeting_scheduled": table_coding("036", 4.0, "AGREE"),
+    "faction_invited": table_coding("036", 4.0, "AGREE"),
+    "attendance_confirmed": table_coding("036", 4.0, "AGREE"),
+    "attendance_declined": table_coding("125", -5.0, "REJECT", "meet"),
+    "declaration_signed": table_coding("057", 8.0, "SUPPORT"),
+    "signature_refused": table_coding("127", -5.0, "REJECT", "meet"),
+    "rejection": table_coding("120", -4.0, "REJECT"),
+}
+if _CLASH := sorted(set(_OTHER_ROWS).intersection(INTERACTION_KINDS.names())):
+    raise TypeError(f"interaction kinds {_CLASH} already name a row of the coding table")
+
 # Read-only so that no caller can change the table behind MAPPING_VERSION's back; code_for
 # hands out copies because Coding.alternatives is a (mutable) dict.
 CODINGS: Final[Mapping[str, Coding]] = MappingProxyType(
-    {
-        "phone_call": table_coding("041", 1.0, "CONSULT", "phone"),
-        "contacts": table_coding("040", 1.0, "CONSULT"),
-        "meeting": table_coding("044", 2.5, "CONSULT", "third-party"),
-        "visit": table_coding("042", 1.9, "CONSULT", "visit"),
-        "host_visit": table_coding("043", 2.8, "CONSULT", "visit"),
-        "negotiation": table_coding("046", 7.0, "CONSULT", contexts=("diplomatic",)),
-        "address": table_coding("010", 0.0, None),
-        "statement": table_coding("010", 0.0, None),
-        "meeting_scheduled": table_coding("036", 4.0, "AGREE"),
-        "faction_invited": table_coding("036", 4.0, "AGREE"),
-        "attendance_confirmed": table_coding("036", 4.0, "AGREE"),
-        "attendance_declined": table_coding("125", -5.0, "REJECT", "meet"),
-        "declaration_signed": table_coding("057", 8.0, "SUPPORT"),
-        "signature_refused": table_coding("127", -5.0, "REJECT", "meet"),
-        "rejection": table_coding("120", -4.0, "REJECT"),
-        # The PLOVER manual: "expressions of regret or remorse ... should be coded as CONCEDE";
-        # CAMEO2PLOVER-2021.txt maps 055 to SUPPORT. We follow the manual and keep the other.
-        "apology": table_coding(
-            "055", 7.0, "CONCEDE", alternatives={"cameo2plover_2021": "SUPPORT"}
-        ),
-    }
+    {**{kind.name: kind.coding for kind in INTERACTION_KINDS}, **_OTHER_ROWS}
 )
-"""The mapping table, version ``MAPPING_VERSION``, keyed by interaction kind."""
+"""The mapping table, version ``MAPPING_VERSION``, keyed by kind: every interaction kind's
+row, then the rows above."""
 
 KINDS: Final = frozenset(CODINGS)
 """The interaction kinds ``code_for`` knows."""

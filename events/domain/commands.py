@@ -5,7 +5,7 @@ fields are refused (a typo must not silently drop data) and every value is bound
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal, TypeAlias
 
 import msgspec
 
@@ -25,6 +25,7 @@ from events.domain.bounds import (
     line,
 )
 from events.domain.coding import CodingOverride
+from events.domain.kinds import INTERACTION_KINDS
 from events.domain.strict import StrictDecoder
 from events.domain.vocabulary import ActorKind, Alias, Modality, ParticipantRole, Place, Source
 
@@ -66,9 +67,11 @@ Edtf = Annotated[str, line(200, 1)]
 EventId = Annotated[str, line(100, 1)]
 """An event id, as the log gave it (a UUID)."""
 
-InteractionKind = Literal[
-    "phone_call", "meeting", "visit", "address", "contacts", "statement", "apology"
-]
+if TYPE_CHECKING:
+    InteractionKind: TypeAlias = str
+else:
+    InteractionKind = INTERACTION_KINDS.names_literal()
+"""The name of a registered interaction kind (``events.domain.kinds``)."""
 
 
 class _Command(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -150,6 +153,13 @@ class RecordInteraction(_Command, frozen=True, kw_only=True, tag="record_interac
     claim: Prose | None = None
     negated: bool = False
     subject: Name | None = None
+
+
+# Every field a kind carries is given on the command; a kind whose field it lacks is refused
+# here, at import, rather than when the first such command arrives.
+_MISSING = set(INTERACTION_KINDS.fields()) - set(RecordInteraction.__struct_fields__)
+if _MISSING:
+    raise TypeError(f"RecordInteraction has no field for {sorted(_MISSING)} (events.domain.kinds)")
 
 
 # -- meetings -----------------------------------------------------------------------------------

@@ -3,7 +3,7 @@ dated and sourced, and its later corroborations, corrections or retraction."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
 
@@ -15,52 +15,25 @@ from events.domain.amendments import (
     is_amendment,
     refold,
 )
-from events.domain.catalogue import (
-    INTERACTION_EVENTS,
-    AddressDelivered,
-    ApologyIssued,
-    ContactsReported,
-    MeetingHeld,
-    PhoneCallHeld,
-    StatementReported,
-    VisitMade,
-)
+from events.domain.catalogue import INTERACTION_EVENTS
 from events.domain.coding import code_for
 from events.domain.commands import AddSource, CorrectEvent, RecordInteraction, RetractEvent
 from events.domain.errors import InvalidCommandError, RuleViolationError, UnknownTargetError
+from events.domain.kinds import INTERACTION_KINDS
 from events.domain.valid_time import valid_time
 from events.domain.vocabulary import Participant
 
 if TYPE_CHECKING:
     from events.domain.catalogue import DomainEvent
     from events.domain.directory import Directory
+    from events.domain.kinds import Kind
 
 __all__ = ("InteractionCommand", "InteractionState", "decide", "evolve")
 
 InteractionCommand = RecordInteraction | AddSource | CorrectEvent | RetractEvent
 
-_EVENT_FOR_KIND: dict[str, type[Any]] = {
-    "phone_call": PhoneCallHeld,
-    "meeting": MeetingHeld,
-    "visit": VisitMade,
-    "address": AddressDelivered,
-    "contacts": ContactsReported,
-    "statement": StatementReported,
-    "apology": ApologyIssued,
-}
 # Fields only some kinds carry: a value given for another kind is refused, not dropped.
-_KIND_FIELDS: dict[str, frozenset[str]] = {
-    "meeting": frozenset({"format"}),
-    "address": frozenset({"quote"}),
-    "contacts": frozenset({"cardinality_text", "min_count"}),
-    "statement": frozenset({"claim", "negated"}),
-    "apology": frozenset({"subject"}),
-}
-_REQUIRED: dict[str, frozenset[str]] = {
-    "contacts": frozenset({"cardinality_text"}),
-    "statement": frozenset({"claim"}),
-}
-_OPTIONAL_KIND_FIELDS = frozenset().union(*_KIND_FIELDS.values())
+_KIND_FIELDS: Final = INTERACTION_KINDS.fields()
 
 
 class InteractionState(msgspec.Struct, frozen=True, kw_only=True):
@@ -84,19 +57,18 @@ def evolve(state: InteractionState, stored: Stored) -> InteractionState:
     return msgspec.structs.replace(state, record=record)
 
 
-def _kind_fields(command: RecordInteraction) -> dict[str, Any]:
-    allowed = _KIND_FIELDS.get(command.kind, frozenset())
+def _kind_fields(command: RecordInteraction, kind: Kind) -> dict[str, Any]:
     fields: dict[str, Any] = {}
-    for name in _OPTIONAL_KIND_FIELDS:
+    for name in _KIND_FIELDS:
         value = getattr(command, name)
         if value in (None, False):
             continue
-        if name not in allowed:
+        if name not in kind.fields:
             raise InvalidCommandError(
                 f"{name!r} does not apply to a {command.kind} interaction", field=name
             )
         fields[name] = value
-    for name in _REQUIRED.get(command.kind, frozenset()):
+    for name in kind.required:
         if name not in fields:
             raise InvalidCommandError(f"a {command.kind} interaction needs {name!r}", field=name)
     return fields
@@ -135,9 +107,9 @@ def decide(
         )
         for i, p in enumerate(command.participants)
     )
-    event_type = _EVENT_FOR_KIND[command.kind]
+    kind = INTERACTION_KINDS[command.kind]
     return [
-        event_type(
+        kind.event(
             interaction_id=command.interaction_id,
             participants=participants,
             valid_time=when,
@@ -145,13 +117,9 @@ def decide(
             topics=command.topics,
             modality=command.modality,
             attributed_to=command.attributed_to,
-            coding=code_for(
-                "apology" if command.kind == "apology" else command.kind,
-                override=command.coding,
-                contexts=command.contexts,
-            ),
+            coding=code_for(kind.name, override=command.coding, contexts=command.contexts),
             sources=command.sources,
             meeting_id=command.meeting_id,
-            **_kind_fields(command),
+            **_kind_fields(command, kind),
         )
     ]

@@ -5,7 +5,7 @@ The same functions give an item's view as of any cursor: feed them the facts rec
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from events.domain.amendments import Record, Stored, evolve_record
 from events.domain.catalogue import (
@@ -16,7 +16,8 @@ from events.domain.catalogue import (
     RoleAssigned,
     SourceAdded,
 )
-from projections.contacts.views import KINDS, ActorView, InteractionView, RoleView
+from events.domain.kinds import INTERACTION_KINDS
+from projections.contacts.views import ActorView, InteractionView, RoleView
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
     from events.domain.vocabulary import Source
 
 __all__ = ("actor_from", "interaction_from")
+
+_KINDS: Final = {kind.event: kind for kind in INTERACTION_KINDS}
 
 
 def _fold(facts: Iterable[Stored]) -> tuple[Record, list[SourceAdded]]:
@@ -70,9 +73,10 @@ def interaction_from(facts: Iterable[Stored]) -> InteractionView | None:
 
 
 def _interaction_view(event: Any, sources: tuple[Source, ...]) -> InteractionView:
+    kind = _KINDS[type(event)]
     return InteractionView(
         interaction_id=event.interaction_id,
-        kind=KINDS[type(event)],
+        kind=kind.name,
         participants=event.participants,
         valid_time=event.valid_time,
         place=event.place,
@@ -82,13 +86,7 @@ def _interaction_view(event: Any, sources: tuple[Source, ...]) -> InteractionVie
         coding=event.coding,
         sources=sources,
         meeting_id=event.meeting_id,
-        format=getattr(event, "format", None),
-        quote=getattr(event, "quote", None),
-        cardinality_text=getattr(event, "cardinality_text", None),
-        min_count=getattr(event, "min_count", None),
-        claim=getattr(event, "claim", None),
-        negated=getattr(event, "negated", False),
-        subject=getattr(event, "subject", None),
+        **{name: getattr(event, name) for name in kind.fields},
     )
 
 

@@ -7,16 +7,8 @@ from typing import Any, Final, Literal
 
 import msgspec
 
-from events.domain.catalogue import (
-    AddressDelivered,
-    ApologyIssued,
-    ContactsReported,
-    MeetingHeld,
-    PhoneCallHeld,
-    StatementReported,
-    VisitMade,
-)
 from events.domain.coding import Coding
+from events.domain.kinds import INTERACTION_KINDS
 from events.domain.valid_time import ValidTime
 from events.domain.vocabulary import Participant, Place, Source
 
@@ -32,16 +24,8 @@ __all__ = (
 
 WindowMode = Literal["possible", "certain"]
 
-KINDS: Final[dict[type[Any], str]] = {
-    PhoneCallHeld: "phone_call",
-    MeetingHeld: "meeting",
-    VisitMade: "visit",
-    AddressDelivered: "address",
-    ContactsReported: "contacts",
-    StatementReported: "statement",
-    ApologyIssued: "apology",
-}
-"""The kind of the view of each interaction event type."""
+KINDS: Final[dict[type[Any], str]] = {kind.event: kind.name for kind in INTERACTION_KINDS}
+"""The kind of the view of each interaction event type (``events.domain.kinds``)."""
 
 
 class InteractionView(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -49,7 +33,7 @@ class InteractionView(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=T
 
     interaction_id: str
     kind: str
-    """phone_call, meeting, visit, address, contacts, statement or apology."""
+    """One of the interaction kinds (``events.domain.kinds``)."""
     participants: tuple[Participant, ...]
     valid_time: ValidTime
     place: Place | None = None
@@ -66,6 +50,13 @@ class InteractionView(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=T
     claim: str | None = None
     negated: bool = False
     subject: str | None = None
+    # Every field a kind carries shows in its view (the fold copies them by name).
+
+
+# A kind whose field the view lacks is refused here, at import, not in the projection runner.
+_MISSING = set(INTERACTION_KINDS.fields()) - set(InteractionView.__struct_fields__)
+if _MISSING:
+    raise TypeError(f"InteractionView has no field for {sorted(_MISSING)} (events.domain.kinds)")
 
 
 class RoleView(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):

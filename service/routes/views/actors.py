@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, cast
 from litestar import Request, Response, get
 from litestar.params import FromPath, QueryParameter
 
+from events.domain.commands import InteractionKind
 from projections.contacts import (
     ActorView,
     HistoryEntry,
@@ -186,8 +187,7 @@ async def contacts(
     actor: FromPath[str],
     counterpart: Annotated[str | None, QueryParameter(name="counterpart", max_length=300)] = None,
     kind: Annotated[
-        Literal["phone_call", "meeting", "visit", "address", "contacts", "statement", "apology"]
-        | None,
+        InteractionKind | None,
         QueryParameter(name="kind"),
     ] = None,
     start: Annotated[
