@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, assert_never
 
 import msgspec
 
@@ -88,68 +88,99 @@ def _check_name(name: object, field: str) -> None:
 
 
 def decide(state: ActorState, command: ActorCommand, directory: Directory) -> list[DomainEvent]:
-    """The rules for an actor."""
-    if isinstance(command, RegisterActor):
-        _check_name(command.canonical_name, "canonical_name")
-        if state.actor_id is not None:
-            raise RuleViolationError(
-                f"actor {command.actor_id!r} is already registered as {state.canonical_name!r}",
-                field="actor_id",
-            )
-        return [
-            ActorRegistered(
-                actor_id=command.actor_id,
-                kind=command.kind,
-                canonical_name=command.canonical_name,
-                aliases=command.aliases,
-                cameo_code=command.cameo_code,
-                wikidata_qid=command.wikidata_qid,
-                country=command.country,
-                sources=command.sources,
-            )
-        ]
-    if isinstance(command, (AddSource, CorrectEvent, RetractEvent)) and state.record.facts:
-        # Amendments act on the stream's facts, even once its registration was retracted.
-        if isinstance(command, CorrectEvent) and "canonical_name" in command.changes:
-            _check_name(command.changes["canonical_name"], "changes.canonical_name")
-        return decide_amendment(state.record, command)
+    """The rules for an actor: one function per command."""
+    match command:
+        case RegisterActor():
+            return _register(state, command)
+        case AddSource() | CorrectEvent() | RetractEvent():
+            return _amend(state, command)
+        case AddAlias():
+            return _add_alias(state, command)
+        case AssignRole():
+            return _assign_role(state, command, directory)
+        case MergeActors():
+            return _merge(state, command, directory)
+        case _:
+            assert_never(command)
+
+
+def _registered(state: ActorState) -> str:
     if state.actor_id is None:
         raise UnknownTargetError("the actor is not registered", field="actor")
-    if isinstance(command, AddAlias):
-        if normalise(command.alias.text) in state.names:
-            return []  # already known under that spelling: nothing new to record
-        return [AliasAdded(actor_id=state.actor_id, alias=command.alias, sources=command.sources)]
-    if isinstance(command, AssignRole):
-        organisation = directory.resolve(
-            command.organisation, field="organisation", kinds=ORGANISATION_KINDS
+    return state.actor_id
+
+
+def _register(state: ActorState, command: RegisterActor) -> list[DomainEvent]:
+    _check_name(command.canonical_name, "canonical_name")
+    if state.actor_id is not None:
+        raise RuleViolationError(
+            f"actor {command.actor_id!r} is already registered as {state.canonical_name!r}",
+            field="actor_id",
         )
-        if organisation == state.actor_id:
-            raise RuleViolationError("an actor cannot hold a role in itself", field="organisation")
-        return [
-            RoleAssigned(
-                actor_id=state.actor_id,
-                organisation_id=organisation,
-                title_as_reported=command.title_as_reported,
-                role_code=command.role_code,
-                valid_time=valid_time(command.valid_time, command.valid_time_raw),
-                sources=command.sources,
-            )
-        ]
-    if isinstance(command, MergeActors):
-        if command.merged_actor in state.merged:
-            return []  # the directory now resolves that id to this very actor
-        merged = directory.resolve(command.merged_actor, field="merged_actor")
-        if merged == state.actor_id:
-            raise RuleViolationError("an actor cannot be merged into itself", field="merged_actor")
-        if merged in state.merged:
-            return []
-        if directory.kind_of(merged) != state.kind:
-            raise RuleViolationError(
-                f"cannot merge {directory.kind_of(merged)} {merged!r} into {state.kind} "
-                f"{state.actor_id!r}: they are different kinds of actor",
-                field="merged_actor",
-            )
-        return [
-            ActorsMerged(actor_id=state.actor_id, merged_actor_id=merged, reason=command.reason)
-        ]
+    return [
+        ActorRegistered(
+            actor_id=command.actor_id,
+            kind=command.kind,
+            canonical_name=command.canonical_name,
+            aliases=command.aliases,
+            cameo_code=command.cameo_code,
+            wikidata_qid=command.wikidata_qid,
+            country=command.country,
+            sources=command.sources,
+        )
+    ]
+
+
+def _amend(
+    state: ActorState, command: AddSource | CorrectEvent | RetractEvent
+) -> list[DomainEvent]:
+    if not state.record.facts:
+        _registered(state)
+    # Amendments act on the stream's facts, even once its registration was retracted.
+    if isinstance(command, CorrectEvent) and "canonical_name" in command.changes:
+        _check_name(command.changes["canonical_name"], "changes.canonical_name")
     return decide_amendment(state.record, command)
+
+
+def _add_alias(state: ActorState, command: AddAlias) -> list[DomainEvent]:
+    actor_id = _registered(state)
+    if normalise(command.alias.text) in state.names:
+        return []  # already known under that spelling: nothing new to record
+    return [AliasAdded(actor_id=actor_id, alias=command.alias, sources=command.sources)]
+
+
+def _assign_role(state: ActorState, command: AssignRole, directory: Directory) -> list[DomainEvent]:
+    actor_id = _registered(state)
+    organisation = directory.resolve(
+        command.organisation, field="organisation", kinds=ORGANISATION_KINDS
+    )
+    if organisation == actor_id:
+        raise RuleViolationError("an actor cannot hold a role in itself", field="organisation")
+    return [
+        RoleAssigned(
+            actor_id=actor_id,
+            organisation_id=organisation,
+            title_as_reported=command.title_as_reported,
+            role_code=command.role_code,
+            valid_time=valid_time(command.valid_time, command.valid_time_raw),
+            sources=command.sources,
+        )
+    ]
+
+
+def _merge(state: ActorState, command: MergeActors, directory: Directory) -> list[DomainEvent]:
+    actor_id = _registered(state)
+    if command.merged_actor in state.merged:
+        return []  # the directory now resolves that id to this very actor
+    merged = directory.resolve(command.merged_actor, field="merged_actor")
+    if merged == actor_id:
+        raise RuleViolationError("an actor cannot be merged into itself", field="merged_actor")
+    if merged in state.merged:
+        return []
+    if directory.kind_of(merged) != state.kind:
+        raise RuleViolationError(
+            f"cannot merge {directory.kind_of(merged)} {merged!r} into {state.kind} "
+            f"{actor_id!r}: they are different kinds of actor",
+            field="merged_actor",
+        )
+    return [ActorsMerged(actor_id=actor_id, merged_actor_id=merged, reason=command.reason)]

@@ -4,7 +4,7 @@ source to one, correcting it, or retracting it."""
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, assert_never
 
 import msgspec
 
@@ -152,24 +152,28 @@ def decide_amendment(
     record: Record, command: AddSource | CorrectEvent | RetractEvent
 ) -> list[DomainEvent]:
     """The rules for amending a recorded fact."""
-    if isinstance(command, AddSource):
-        _target(record, command.target_event_id, "add a source to")
-        return [SourceAdded(target_event_id=command.target_event_id, source=command.source)]
-    if isinstance(command, CorrectEvent):
-        target = _target(record, command.target_event_id, "correct")
-        return [
-            EventCorrected(
-                target_event_id=command.target_event_id,
-                changes=_validated_changes(target, command.changes),
-                reason=command.reason,
-                sources=command.sources,
-            )
-        ]
-    _target(record, command.target_event_id, "retract")
-    return [
-        EventRetracted(
-            target_event_id=command.target_event_id,
-            reason=command.reason,
-            sources=command.sources,
-        )
-    ]
+    match command:
+        case AddSource():
+            _target(record, command.target_event_id, "add a source to")
+            return [SourceAdded(target_event_id=command.target_event_id, source=command.source)]
+        case CorrectEvent():
+            target = _target(record, command.target_event_id, "correct")
+            return [
+                EventCorrected(
+                    target_event_id=command.target_event_id,
+                    changes=_validated_changes(target, command.changes),
+                    reason=command.reason,
+                    sources=command.sources,
+                )
+            ]
+        case RetractEvent():
+            _target(record, command.target_event_id, "retract")
+            return [
+                EventRetracted(
+                    target_event_id=command.target_event_id,
+                    reason=command.reason,
+                    sources=command.sources,
+                )
+            ]
+        case _:
+            assert_never(command)

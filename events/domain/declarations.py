@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, assert_never
 
 import msgspec
 
@@ -30,6 +30,7 @@ from events.domain.valid_time import valid_time
 if TYPE_CHECKING:
     from events.domain.catalogue import DomainEvent
     from events.domain.directory import Directory
+    from events.domain.valid_time import ValidTime
 
 __all__ = ("DeclarationCommand", "DeclarationState", "decide", "evolve")
 
@@ -72,70 +73,89 @@ def evolve(state: DeclarationState, stored: Stored) -> DeclarationState:
 def decide(
     state: DeclarationState, command: DeclarationCommand, directory: Directory
 ) -> list[DomainEvent]:
-    """The rules for a declaration."""
-    if isinstance(command, DraftDeclaration):
-        if state.declaration_id is not None:
-            raise RuleViolationError(
-                f"declaration {command.declaration_id!r} is already drafted",
-                field="declaration_id",
-            )
-        when = (
-            valid_time(command.valid_time, command.valid_time_raw) if command.valid_time else None
-        )
-        return [
-            DeclarationDrafted(
-                declaration_id=command.declaration_id,
-                title=command.title,
-                meeting_id=command.meeting_id,
-                valid_time=when,
-                sources=command.sources,
-            )
-        ]
-    if isinstance(command, (AddSource, CorrectEvent, RetractEvent)) and state.record.facts:
-        # Amendments act on the stream's facts, even once the draft itself was retracted.
-        return decide_amendment(state.record, command)
+    """The rules for a declaration: one function per command."""
+    match command:
+        case DraftDeclaration():
+            return _draft(state, command)
+        case AddSource() | CorrectEvent() | RetractEvent():
+            if not state.record.facts:
+                raise UnknownTargetError("declaration '' was never drafted", field="declaration_id")
+            # Amendments act on the stream's facts, even once the draft itself was retracted.
+            return decide_amendment(state.record, command)
+        case SignDeclaration():
+            return _sign(state, command, directory)
+        case RefuseSignature():
+            return _refuse(state, command, directory)
+        case _:
+            assert_never(command)
+
+
+def _drafted(state: DeclarationState, command: SignDeclaration | RefuseSignature) -> str:
     if state.declaration_id is None:
         raise UnknownTargetError(
-            f"declaration {getattr(command, 'declaration_id', '')!r} was never drafted",
-            field="declaration_id",
+            f"declaration {command.declaration_id!r} was never drafted", field="declaration_id"
         )
-    if isinstance(command, SignDeclaration):
-        signatory = directory.resolve(command.signatory, field="signatory")
-        if signatory in state.signed:
-            raise RuleViolationError(f"{signatory!r} already signed", field="signatory")
-        when = (
-            valid_time(command.valid_time, command.valid_time_raw) if command.valid_time else None
+    return state.declaration_id
+
+
+def _when(command: DraftDeclaration | SignDeclaration | RefuseSignature) -> ValidTime | None:
+    return valid_time(command.valid_time, command.valid_time_raw) if command.valid_time else None
+
+
+def _draft(state: DeclarationState, command: DraftDeclaration) -> list[DomainEvent]:
+    if state.declaration_id is not None:
+        raise RuleViolationError(
+            f"declaration {command.declaration_id!r} is already drafted", field="declaration_id"
         )
-        return [
-            DeclarationSigned(
-                declaration_id=state.declaration_id,
-                signatory_id=signatory,
-                name_as_reported=command.name_as_reported,
-                valid_time=when,
-                coding=code_for("declaration_signed"),
-                sources=command.sources,
-            )
-        ]
-    if isinstance(command, RefuseSignature):
-        refuser = directory.resolve(command.refuser, field="refuser")
-        if refuser in state.signed:
-            raise RuleViolationError(
-                f"{refuser!r} signed; correct or retract that event instead", field="refuser"
-            )
-        if refuser in state.refused:
-            raise RuleViolationError(f"{refuser!r} already refused", field="refuser")
-        when = (
-            valid_time(command.valid_time, command.valid_time_raw) if command.valid_time else None
+    return [
+        DeclarationDrafted(
+            declaration_id=command.declaration_id,
+            title=command.title,
+            meeting_id=command.meeting_id,
+            valid_time=_when(command),
+            sources=command.sources,
         )
-        return [
-            SignatureRefused(
-                declaration_id=state.declaration_id,
-                refuser_id=refuser,
-                name_as_reported=command.name_as_reported,
-                reason=command.reason,
-                valid_time=when,
-                coding=code_for("signature_refused"),
-                sources=command.sources,
-            )
-        ]
-    return decide_amendment(state.record, command)
+    ]
+
+
+def _sign(
+    state: DeclarationState, command: SignDeclaration, directory: Directory
+) -> list[DomainEvent]:
+    declaration = _drafted(state, command)
+    signatory = directory.resolve(command.signatory, field="signatory")
+    if signatory in state.signed:
+        raise RuleViolationError(f"{signatory!r} already signed", field="signatory")
+    return [
+        DeclarationSigned(
+            declaration_id=declaration,
+            signatory_id=signatory,
+            name_as_reported=command.name_as_reported,
+            valid_time=_when(command),
+            coding=code_for("declaration_signed"),
+            sources=command.sources,
+        )
+    ]
+
+
+def _refuse(
+    state: DeclarationState, command: RefuseSignature, directory: Directory
+) -> list[DomainEvent]:
+    declaration = _drafted(state, command)
+    refuser = directory.resolve(command.refuser, field="refuser")
+    if refuser in state.signed:
+        raise RuleViolationError(
+            f"{refuser!r} signed; correct or retract that event instead", field="refuser"
+        )
+    if refuser in state.refused:
+        raise RuleViolationError(f"{refuser!r} already refused", field="refuser")
+    return [
+        SignatureRefused(
+            declaration_id=declaration,
+            refuser_id=refuser,
+            name_as_reported=command.name_as_reported,
+            reason=command.reason,
+            valid_time=_when(command),
+            coding=code_for("signature_refused"),
+            sources=command.sources,
+        )
+    ]

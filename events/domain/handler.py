@@ -11,7 +11,7 @@ import asyncio
 import math
 import time
 import uuid
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, assert_never
 
 import msgspec
 
@@ -23,15 +23,24 @@ from events.domain.commands import (
     AddAlias,
     AddSource,
     AssignRole,
+    CancelMeeting,
+    ConfirmAttendance,
     CorrectEvent,
+    DeclineAttendance,
     DraftDeclaration,
+    InviteFaction,
     MergeActors,
+    NameDelegationLeader,
+    NameDelegationMember,
+    PostponeMeeting,
     RecordInteraction,
     RefuseSignature,
     RegisterActor,
     RetractEvent,
+    ReviseMeetingDate,
     ScheduleMeeting,
     SignDeclaration,
+    StateMeetingPurpose,
 )
 from events.domain.directory import Directory
 from events.domain.errors import AmbiguousActorError, UnknownActorError
@@ -79,17 +88,32 @@ _AGGREGATES: dict[str, _Aggregate] = {
 
 def stream_of(command: Command, directory: Directory) -> str:
     """The stream a command is decided on (resolving an actor named by name)."""
-    if isinstance(command, (AddSource, CorrectEvent, RetractEvent)):
-        return command.stream
-    if isinstance(command, RegisterActor):
-        return f"actor-{command.actor_id}"
-    if isinstance(command, (AddAlias, AssignRole, MergeActors)):
-        return f"actor-{directory.resolve(command.actor, field='actor')}"
-    if isinstance(command, RecordInteraction):
-        return f"interaction-{command.interaction_id}"
-    if isinstance(command, (DraftDeclaration, SignDeclaration, RefuseSignature)):
-        return f"declaration-{command.declaration_id}"
-    return f"meeting-{command.meeting_id}"
+    match command:
+        case AddSource() | CorrectEvent() | RetractEvent():
+            return command.stream
+        case RegisterActor():
+            return f"actor-{command.actor_id}"
+        case AddAlias() | AssignRole() | MergeActors():
+            return f"actor-{directory.resolve(command.actor, field='actor')}"
+        case RecordInteraction():
+            return f"interaction-{command.interaction_id}"
+        case DraftDeclaration() | SignDeclaration() | RefuseSignature():
+            return f"declaration-{command.declaration_id}"
+        case (
+            ScheduleMeeting()
+            | StateMeetingPurpose()
+            | ReviseMeetingDate()
+            | PostponeMeeting()
+            | CancelMeeting()
+            | InviteFaction()
+            | ConfirmAttendance()
+            | DeclineAttendance()
+            | NameDelegationLeader()
+            | NameDelegationMember()
+        ):
+            return f"meeting-{command.meeting_id}"
+        case _:
+            assert_never(command)
 
 
 class CommandHandler:

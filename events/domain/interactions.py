@@ -3,7 +3,7 @@ dated and sourced, and its later corroborations, corrections or retraction."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, assert_never
 
 import msgspec
 
@@ -78,10 +78,20 @@ def decide(
     state: InteractionState, command: InteractionCommand, directory: Directory
 ) -> list[DomainEvent]:
     """The rules for an interaction."""
-    if not isinstance(command, RecordInteraction):
-        if not state.record.facts:
-            raise UnknownTargetError("no such interaction was recorded", field="stream")
-        return decide_amendment(state.record, command)
+    match command:
+        case RecordInteraction():
+            return _record(state, command, directory)
+        case AddSource() | CorrectEvent() | RetractEvent():
+            if not state.record.facts:
+                raise UnknownTargetError("no such interaction was recorded", field="stream")
+            return decide_amendment(state.record, command)
+        case _:
+            assert_never(command)
+
+
+def _record(
+    state: InteractionState, command: RecordInteraction, directory: Directory
+) -> list[DomainEvent]:
     if state.interaction_id is not None:
         raise RuleViolationError(
             f"interaction {command.interaction_id!r} is already recorded; correct it instead",

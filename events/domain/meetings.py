@@ -3,7 +3,7 @@ attendance and delegations."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, assert_never
 
 import msgspec
 
@@ -161,129 +161,192 @@ def _open(state: MeetingState, action: str, meeting_id: str) -> str:
 
 
 def decide(state: MeetingState, command: MeetingCommand, directory: Directory) -> list[DomainEvent]:
-    """The rules for a meeting."""
-    if isinstance(command, ScheduleMeeting):
-        if state.meeting_id is not None:
-            raise RuleViolationError(
-                f"meeting {command.meeting_id!r} is already scheduled; revise its date instead",
-                field="meeting_id",
-            )
-        host = directory.resolve(command.host, field="host") if command.host else None
-        organiser = (
-            directory.resolve(command.organiser, field="organiser") if command.organiser else None
+    """The rules for a meeting: one function per command."""
+    match command:
+        case ScheduleMeeting():
+            return _schedule(state, command, directory)
+        case AddSource() | CorrectEvent() | RetractEvent():
+            if not state.record.facts:
+                raise UnknownTargetError("the meeting was never scheduled", field="stream")
+            return decide_amendment(state.record, command)
+        case StateMeetingPurpose():
+            return _state_purpose(state, command)
+        case ReviseMeetingDate():
+            return _revise_date(state, command)
+        case PostponeMeeting():
+            return _postpone(state, command)
+        case CancelMeeting():
+            return _cancel(state, command)
+        case InviteFaction():
+            return _invite(state, command, directory)
+        case ConfirmAttendance():
+            return _confirm(state, command, directory)
+        case DeclineAttendance():
+            return _decline(state, command, directory)
+        case NameDelegationLeader():
+            return _name_leader(state, command, directory)
+        case NameDelegationMember():
+            return _name_member(state, command, directory)
+        case _:
+            assert_never(command)
+
+
+def _schedule(
+    state: MeetingState, command: ScheduleMeeting, directory: Directory
+) -> list[DomainEvent]:
+    if state.meeting_id is not None:
+        raise RuleViolationError(
+            f"meeting {command.meeting_id!r} is already scheduled; revise its date instead",
+            field="meeting_id",
         )
-        return [
-            MeetingScheduled(
-                meeting_id=command.meeting_id,
-                title=command.title,
-                host_id=host,
-                organiser_id=organiser,
-                place=command.place,
-                valid_time=valid_time(command.valid_time, command.valid_time_raw),
-                modality=command.modality,
-                attributed_to=command.attributed_to,
-                coding=code_for("meeting_scheduled"),
-                sources=command.sources,
-                purpose=command.purpose,
-            )
-        ]
-    if isinstance(command, (AddSource, CorrectEvent, RetractEvent)):
-        if not state.record.facts:
-            raise UnknownTargetError("the meeting was never scheduled", field="stream")
-        return decide_amendment(state.record, command)
-    meeting_id = command.meeting_id
-    if isinstance(command, StateMeetingPurpose):
-        # Whatever the status: what a cancelled meeting was for is still worth recording.
-        meeting = _known(state, meeting_id)
-        if command.purpose == state.purpose:
-            return []  # already stated so
-        return [
-            MeetingPurposeStated(
-                meeting_id=meeting, purpose=command.purpose, sources=command.sources
-            )
-        ]
-    if isinstance(command, ReviseMeetingDate):
-        meeting = _open(state, "revise its date", meeting_id)
-        return [
-            MeetingDateRevised(
-                meeting_id=meeting,
-                valid_time=valid_time(command.valid_time, command.valid_time_raw),
-                reason=command.reason,
-                sources=command.sources,
-            )
-        ]
-    if isinstance(command, PostponeMeeting):
-        meeting = _open(state, "postpone it", meeting_id)
-        when = (
-            valid_time(command.valid_time, command.valid_time_raw) if command.valid_time else None
-        )
-        return [
-            MeetingPostponed(
-                meeting_id=meeting, valid_time=when, reason=command.reason, sources=command.sources
-            )
-        ]
-    if isinstance(command, CancelMeeting):
-        meeting = _open(state, "cancel it again", meeting_id)
-        return [
-            MeetingCancelled(meeting_id=meeting, reason=command.reason, sources=command.sources)
-        ]
-    if isinstance(command, InviteFaction):
-        meeting = _open(state, "invite to it", meeting_id)
-        faction = _faction(state, command.faction, directory, invited=False)
-        if faction in state.invited:
-            raise RuleViolationError(f"{faction!r} is already invited", field="faction")
-        inviter = directory.resolve(command.inviter, field="inviter") if command.inviter else None
-        return [
-            FactionInvited(
-                meeting_id=meeting,
-                faction_id=faction,
-                name_as_reported=command.name_as_reported,
-                inviter_id=inviter,
-                coding=code_for("faction_invited"),
-                sources=command.sources,
-            )
-        ]
-    if isinstance(command, ConfirmAttendance):
-        meeting = _open(state, "confirm attendance", meeting_id)
-        faction = _faction(state, command.faction, directory, invited=True)
-        if faction in state.confirmed:
-            return []
-        return [
-            AttendanceConfirmed(
-                meeting_id=meeting,
-                faction_id=faction,
-                coding=code_for("attendance_confirmed"),
-                sources=command.sources,
-            )
-        ]
-    if isinstance(command, DeclineAttendance):
-        meeting = _open(state, "decline attendance", meeting_id)
-        faction = _faction(state, command.faction, directory, invited=True)
-        if faction in state.declined:
-            return []
-        return [
-            AttendanceDeclined(
-                meeting_id=meeting,
-                faction_id=faction,
-                reason=command.reason,
-                coding=code_for("attendance_declined"),
-                sources=command.sources,
-            )
-        ]
-    meeting = _open(state, "name its delegations", meeting_id)
-    faction = _faction(state, command.faction, directory, invited=True)
-    person = directory.resolve(command.person, field="person", organisation=faction, kinds=_PERSON)
-    leader = isinstance(command, NameDelegationLeader)
-    if (state.leaders.get(faction) == person) if leader else ((faction, person) in state.members):
-        return []  # already named so
-    named = DelegationLeaderNamed if leader else DelegationMemberNamed
+    host = directory.resolve(command.host, field="host") if command.host else None
+    organiser = (
+        directory.resolve(command.organiser, field="organiser") if command.organiser else None
+    )
     return [
-        named(
+        MeetingScheduled(
+            meeting_id=command.meeting_id,
+            title=command.title,
+            host_id=host,
+            organiser_id=organiser,
+            place=command.place,
+            valid_time=valid_time(command.valid_time, command.valid_time_raw),
+            modality=command.modality,
+            attributed_to=command.attributed_to,
+            coding=code_for("meeting_scheduled"),
+            sources=command.sources,
+            purpose=command.purpose,
+        )
+    ]
+
+
+def _state_purpose(state: MeetingState, command: StateMeetingPurpose) -> list[DomainEvent]:
+    # Whatever the status: what a cancelled meeting was for is still worth recording.
+    meeting = _known(state, command.meeting_id)
+    if command.purpose == state.purpose:
+        return []  # already stated so
+    return [
+        MeetingPurposeStated(meeting_id=meeting, purpose=command.purpose, sources=command.sources)
+    ]
+
+
+def _revise_date(state: MeetingState, command: ReviseMeetingDate) -> list[DomainEvent]:
+    meeting = _open(state, "revise its date", command.meeting_id)
+    return [
+        MeetingDateRevised(
             meeting_id=meeting,
-            faction_id=faction,
-            person_id=person,
-            name_as_reported=command.name_as_reported,
-            title_as_reported=command.title_as_reported,
+            valid_time=valid_time(command.valid_time, command.valid_time_raw),
+            reason=command.reason,
             sources=command.sources,
         )
     ]
+
+
+def _postpone(state: MeetingState, command: PostponeMeeting) -> list[DomainEvent]:
+    meeting = _open(state, "postpone it", command.meeting_id)
+    when = valid_time(command.valid_time, command.valid_time_raw) if command.valid_time else None
+    return [
+        MeetingPostponed(
+            meeting_id=meeting, valid_time=when, reason=command.reason, sources=command.sources
+        )
+    ]
+
+
+def _cancel(state: MeetingState, command: CancelMeeting) -> list[DomainEvent]:
+    meeting = _open(state, "cancel it again", command.meeting_id)
+    return [MeetingCancelled(meeting_id=meeting, reason=command.reason, sources=command.sources)]
+
+
+def _invite(state: MeetingState, command: InviteFaction, directory: Directory) -> list[DomainEvent]:
+    meeting = _open(state, "invite to it", command.meeting_id)
+    faction = _faction(state, command.faction, directory, invited=False)
+    if faction in state.invited:
+        raise RuleViolationError(f"{faction!r} is already invited", field="faction")
+    inviter = directory.resolve(command.inviter, field="inviter") if command.inviter else None
+    return [
+        FactionInvited(
+            meeting_id=meeting,
+            faction_id=faction,
+            name_as_reported=command.name_as_reported,
+            inviter_id=inviter,
+            coding=code_for("faction_invited"),
+            sources=command.sources,
+        )
+    ]
+
+
+def _confirm(
+    state: MeetingState, command: ConfirmAttendance, directory: Directory
+) -> list[DomainEvent]:
+    meeting, faction = _invited(state, command, directory, "confirm attendance")
+    if faction in state.confirmed:
+        return []
+    coding = code_for("attendance_confirmed")
+    return [AttendanceConfirmed(meeting_id=meeting, faction_id=faction, coding=coding,
+                                sources=command.sources)]  # fmt: skip
+
+
+def _decline(
+    state: MeetingState, command: DeclineAttendance, directory: Directory
+) -> list[DomainEvent]:
+    meeting, faction = _invited(state, command, directory, "decline attendance")
+    if faction in state.declined:
+        return []
+    coding = code_for("attendance_declined")
+    return [AttendanceDeclined(meeting_id=meeting, faction_id=faction, reason=command.reason,
+                               coding=coding, sources=command.sources)]  # fmt: skip
+
+
+def _invited(
+    state: MeetingState,
+    command: ConfirmAttendance | DeclineAttendance | NameDelegationLeader | NameDelegationMember,
+    directory: Directory,
+    action: str,
+) -> tuple[str, str]:
+    """The open meeting and the invited faction a command names."""
+    meeting = _open(state, action, command.meeting_id)
+    return meeting, _faction(state, command.faction, directory, invited=True)
+
+
+def _delegate(
+    state: MeetingState, command: NameDelegationLeader | NameDelegationMember, directory: Directory
+) -> tuple[str, str, str]:
+    """The meeting, faction and person a delegation command names, checked."""
+    meeting, faction = _invited(state, command, directory, "name its delegations")
+    person = directory.resolve(command.person, field="person", organisation=faction, kinds=_PERSON)
+    return meeting, faction, person
+
+
+def _name_leader(
+    state: MeetingState, command: NameDelegationLeader, directory: Directory
+) -> list[DomainEvent]:
+    meeting, faction, person = _delegate(state, command, directory)
+    if state.leaders.get(faction) == person:
+        return []  # already named so
+    return [_named(DelegationLeaderNamed, command, meeting, faction, person)]
+
+
+def _name_member(
+    state: MeetingState, command: NameDelegationMember, directory: Directory
+) -> list[DomainEvent]:
+    meeting, faction, person = _delegate(state, command, directory)
+    if (faction, person) in state.members:
+        return []  # already named so
+    return [_named(DelegationMemberNamed, command, meeting, faction, person)]
+
+
+def _named(
+    event_type: type[DelegationLeaderNamed | DelegationMemberNamed],
+    command: NameDelegationLeader | NameDelegationMember,
+    meeting: str,
+    faction: str,
+    person: str,
+) -> DomainEvent:
+    return event_type(
+        meeting_id=meeting,
+        faction_id=faction,
+        person_id=person,
+        name_as_reported=command.name_as_reported,
+        title_as_reported=command.title_as_reported,
+        sources=command.sources,
+    )
