@@ -56,8 +56,12 @@ async def follow_pages(
                 continue
             listening = listener is not None and listener.listening
             timeout = store.idle_poll_interval if listening else store.poll_interval
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation
+            # that arrives as the wake-up does, and the follower then never stopped (a
+            # rebuild waited for ever on its runner).
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), timeout)
+                async with asyncio.timeout(timeout):
+                    await wake.wait()
     finally:
         if listener is not None:
             listener.unsubscribe(wake)

@@ -118,8 +118,10 @@ class FeedHub:
             if remaining <= 0:
                 return False
             wake = self._wake
+            # Not wait_for, which on Python 3.11 can swallow a cancellation (events.follow).
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), remaining)
+                async with asyncio.timeout(remaining):
+                    await wake.wait()
         return True
 
     async def subscribe(
