@@ -40,11 +40,13 @@ async def run_diplofeed(
         diplofeed(), *args, env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
+    # Shielded: what a process wrote before it was killed is kept.
+    communicating = asyncio.ensure_future(process.communicate())
     try:
-        out, err = await asyncio.wait_for(process.communicate(), within)
+        out, err = await asyncio.wait_for(asyncio.shield(communicating), within)
     except TimeoutError:
         process.kill()
-        out, err = await process.communicate()
+        out, err = await communicating
     assert process.returncode is not None
     return process.returncode, out.decode(), err.decode()
 

@@ -53,6 +53,8 @@ class Drill:
     """Idempotency-Key -> receipt of its acknowledged write."""
     failures: list[tuple[int | None, str]] = field(default_factory=list)
     reads: list[tuple[str, int]] = field(default_factory=list)
+    refused: list[tuple[str, int, str]] = field(default_factory=list)
+    """Reads not answered 200: path, status, body."""
     stop: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -85,6 +87,8 @@ async def _reader(api: ApiServer, drill: Drill) -> None:
             for path in VIEWS:
                 response = await client.get(path)
                 drill.reads.append((path, response.status_code))
+                if response.status_code != 200:
+                    drill.refused.append((path, response.status_code, response.text[:300]))
             await asyncio.sleep(0.05)
 
 
@@ -97,13 +101,26 @@ async def _rebuild_as_owner(name: str, owner_dsn: str) -> str:
 
 
 async def _until_ready(api: ApiServer, *, within: float = 30) -> dict[str, Any]:
-    async with api.client("read") as client, asyncio.timeout(within):
-        while True:
-            response = await client.get("/ready")
-            if response.status_code == 200:
-                body: dict[str, Any] = response.json()
-                return body
-            await asyncio.sleep(0.2)
+    body: dict[str, Any] = {}
+    async with api.client("read") as client:
+        try:
+            async with asyncio.timeout(within):
+                while True:
+                    response = await client.get("/ready")
+                    body = response.json()
+                    if response.status_code == 200:
+                        return body
+                    await asyncio.sleep(0.2)
+        except TimeoutError:
+            raise AssertionError(f"not ready within {within}s: {body}") from None
+
+
+async def _until_views_serve(api: ApiServer) -> None:
+    """Until every view has the seed (``/ready`` only says the projections are close)."""
+    async with api.client("read") as client, asyncio.timeout(30):
+        for path in VIEWS:
+            while (await client.get(path)).status_code != 200:  # noqa: ASYNC110
+                await asyncio.sleep(0.1)
 
 
 async def _owners(dsn: str) -> dict[str, str]:
@@ -123,6 +140,7 @@ async def test_rebuilds_by_the_owner_leave_views_the_api_can_serve(own_dsn: str)
         runtime: Runtime = api.app.state.runtime
         await load_seed(runtime.handler)
         await _until_ready(api)
+        await _until_views_serve(api)
         tasks = [asyncio.create_task(_writer(api, drill, i)) for i in range(WRITERS)]
         tasks.append(asyncio.create_task(_reader(api, drill)))
         try:
@@ -163,9 +181,7 @@ async def test_rebuilds_by_the_owner_leave_views_the_api_can_serve(own_dsn: str)
     assert {path: r.status_code for path, r in after.items()} == dict.fromkeys(VIEWS, 200), {
         path: r.text[:300] for path, r in after.items() if r.status_code != 200
     }
-    server_errors = [(path, status) for path, status in drill.reads if status >= 500]
-    assert not server_errors, server_errors[:10]
-    assert {status for _, status in drill.reads} == {200}
+    assert not drill.refused, drill.refused[:10]
     assert drill.reads
     assert not drill.failures, drill.failures[:10]
     assert drill.acked, "no write was acknowledged"
