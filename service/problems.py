@@ -12,6 +12,7 @@ import re
 from typing import TYPE_CHECKING, Any, Final
 
 import asyncpg
+import msgspec
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsException
 
@@ -63,7 +64,8 @@ PROBLEM_TYPES: Final[dict[str, str]] = {
     "unknown-actor": "A name or id that matches no registered actor; `suggestions` lists the "
     "closest names.",
     "ambiguous-actor": "A name that matches several actors equally well; `candidates` lists "
-    "them. Name the actor by id, or give context such as the organisation.",
+    "each with its `actor_id`, `canonical_name` and the name or alias it `matched`. Name the "
+    "actor by id, or give context such as the organisation.",
     "idempotency-mismatch": "The Idempotency-Key (or command_id) was used before with another "
     "request. Use a new key for a new request.",
     "rate-limited": "Too many requests for this API key, or too many failed authentications "
@@ -204,7 +206,7 @@ def _from_domain(exc: DomainError) -> Problem:
     if isinstance(exc, AmbiguousActorError):
         return problem(
             422, str(exc), slug="ambiguous-actor", title="Ambiguous actor", errors=errors,
-            candidates=exc.candidates,
+            candidates=msgspec.to_builtins(exc.candidates),
         )  # fmt: skip
     if isinstance(exc, UnknownTargetError):
         return problem(404, str(exc), errors=errors)

@@ -10,6 +10,7 @@ import msgspec
 from litestar.openapi.datastructures import ResponseSpec
 
 from events.domain.bounds import line
+from events.domain.errors import Candidate
 from events.records import CursorText
 from service.keys import Scope
 
@@ -55,7 +56,9 @@ class ProblemBody(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True)
     current_version: int | None = None
     """With 412: the stream's version now."""
     suggestions: list[str] | None = None
-    candidates: list[str] | None = None
+    """With an unknown actor: the closest canonical names."""
+    candidates: list[Candidate] | None = None
+    """With an ambiguous actor: every actor the name may refer to, the most likely first."""
 
 
 _DESCRIPTIONS: Final = {

@@ -1317,7 +1317,10 @@ def test_an_ambiguous_participant_name_is_refused_with_the_candidates(
         .when(record("visit", participants=participants, valid_time="2006-03"), directory)
         .then_raises(AmbiguousActorError, match="could be any of", field="participants[0].actor")
     )
-    assert error.candidates == ["Khaled Mashal", "Khalid Mishaal"]
+    assert [(c.actor_id, c.canonical_name) for c in error.candidates] == [
+        ("mashal", "Khaled Mashal"),
+        ("mishaal", "Khalid Mishaal"),
+    ]
 
 
 def test_an_organisation_outside_its_dates_does_not_settle_an_ambiguity(

@@ -147,6 +147,11 @@ class Directory:
         matches = self._index.candidates(name, limit=limit)
         return [m for m in matches if m.actor_id not in self._merged_into]
 
+    def spelled(self, name: str) -> list[Match]:
+        """Every actor ``name`` spells, in any transliteration (see ``NameIndex.spelled``):
+        the candidates a command naming it chooses among."""
+        return [m for m in self._index.spelled(name) if m.actor_id not in self._merged_into]
+
     def memberships(self, actor_id: str, on: date | None = None) -> list[RoleSpan]:
         """The roles ``actor_id`` held (on the day ``on``, when given): which organisation a
         person represented at the time. An open end of a role counts as still valid."""

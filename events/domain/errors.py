@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import msgspec
+
 __all__ = (
     "AmbiguousActorError",
+    "Candidate",
     "DomainError",
     "InvalidCommandError",
     "InvalidValidTimeError",
@@ -39,13 +42,23 @@ class UnknownActorError(DomainError, LookupError):
         self.suggestions = suggestions
 
 
-class AmbiguousActorError(DomainError, LookupError):
-    """A name that matches several registered actors equally well: the candidates, no guess."""
+class Candidate(msgspec.Struct, frozen=True, kw_only=True):
+    """An actor an ambiguous name may refer to."""
 
-    def __init__(self, name: str, candidates: list[str], *, field: str | None = None) -> None:
+    actor_id: str
+    canonical_name: str
+    matched: str
+    """The registered name or alias the name spells."""
+
+
+class AmbiguousActorError(DomainError, LookupError):
+    """A name that matches several registered actors equally well: the candidates, each with
+    its id (two actors may share a canonical name), no guess."""
+
+    def __init__(self, name: str, candidates: list[Candidate], *, field: str | None = None) -> None:
+        listed = ", ".join(f"{c.canonical_name!r} ({c.actor_id})" for c in candidates)
         super().__init__(
-            f"{name!r} could be any of {', '.join(repr(c) for c in candidates)}; "
-            "name the actor by id or give more context",
+            f"{name!r} could be any of {listed}; name the actor by id or give more context",
             field=field,
         )
         self.name = name

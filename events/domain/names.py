@@ -6,11 +6,14 @@ Egyptian military). The pipeline follows the domain notes (section 2):
 
 1. :func:`normalise` removes what carries no identity: accents, apostrophe-like marks for
    ʿayn/hamza, case, punctuation and the Arabic article.
-2. :func:`skeleton` reduces each token to a consonant key. Keys are only used for *blocking*
-   (finding which registered names are worth scoring), never as the final verdict.
-3. :class:`NameIndex` scores the blocked names with ``rapidfuzz`` and, in
-   :meth:`NameIndex.resolve`, lets context (organisation, role title, date) break ties. When the
-   evidence does not single out one actor it raises instead of guessing.
+2. :func:`skeleton` reduces each token to a consonant key that transliteration variants share
+   (kh/k, q/k, th/t, sh/ch, ou/u, ee/i, doubled letters, the article in any form).
+3. :class:`NameIndex` blocks on those keys and scores the blocked names with ``rapidfuzz``. In
+   :meth:`NameIndex.resolve` only a name the query *spells* (the same skeleton, or the query's
+   skeleton tokens all among the name's: a surname alone) can resolve; every actor it spells
+   is a candidate, whether by a literal alias or by a variant, and only context (organisation,
+   role title, date) may choose between them. A merely similar name is a suggestion, never a
+   resolution: when the evidence does not single out one actor it raises instead of guessing.
 
 Everything here is pure and in memory: no I/O, no clock.
 """
@@ -18,6 +21,7 @@ Everything here is pure and in memory: no I/O, no clock.
 from __future__ import annotations
 
 import datetime
+import re
 import unicodedata
 from itertools import groupby
 from typing import Final, TypeVar
@@ -25,7 +29,7 @@ from typing import Final, TypeVar
 import msgspec
 from rapidfuzz import fuzz, process
 
-from events.domain.errors import AmbiguousActorError, UnknownActorError
+from events.domain.errors import AmbiguousActorError, Candidate, UnknownActorError
 
 __all__ = (
     "ACCEPT_SCORE",
@@ -44,17 +48,19 @@ KINDS: Final = frozenset({"person", "organisation", "state", "institution"})
 """The kinds of actor the registry knows."""
 
 ACCEPT_SCORE: Final = 85.0
-"""The name score a candidate needs before :meth:`NameIndex.resolve` will return it."""
+"""The name score one of the actors a name spells needs before :meth:`NameIndex.resolve` will
+return any of them (a fragment such as "Abu" covers too little of every name to count)."""
 
 MARGIN: Final = 5.0
-"""How far (after context) the best actor must lead the next distinct one to be returned."""
+"""How far (in context bonus) the best of the actors a name spells must lead every other one
+to be returned."""
 
 CONTEXT_BONUS: Final = 10.0
-"""Added to a candidate's ranking score per context clue it satisfies (organisation, role).
+"""Added to a candidate's context score per clue it satisfies (organisation, role).
 
-Larger than :data:`MARGIN`, so one satisfied clue settles a tie between spelling variants,
-but smaller than the gap between a matching and a non-matching first name (a different
-first name scores far below :data:`ACCEPT_SCORE`), so context never overrides the name.
+Larger than :data:`MARGIN`, so one satisfied clue settles a tie between the actors a name
+spells. Context only ever chooses among those: it never turns a name the query does not spell
+(a different first name) into a match.
 """
 
 # Scores of the three tiers of :func:`_name_score`. Tiers keep a whole-name skeleton match
@@ -80,6 +86,9 @@ _APOSTROPHES: Final = dict.fromkeys(
 # assimilated forms ("ash-Shaykh", "ar-Rantisi", "az-Zahar").
 _ARTICLES: Final = frozenset(
     {"al", "el", "ad", "adh", "an", "ar", "as", "ash", "at", "ath", "az", "ud", "ul"}
+    # French and other romanisations write the assimilated article with e ("ech-Chaer",
+    # "es-Sisi", "ez-Zahar").
+    | {"ech", "ed", "edh", "en", "er", "es", "esh", "et", "eth", "ez"}
 )
 # Standing alone (not hyphen-joined), only these are certainly articles; the assimilated forms
 # are also English words ("as", "at", "an"), so they only count as articles when the next word
@@ -87,6 +96,25 @@ _ARTICLES: Final = frozenset(
 # false positive ("at Tel Aviv") only drops a small word from both sides of a comparison.
 _FREE_ARTICLES: Final = frozenset({"al", "el", "the"})
 _VOWELS: Final = frozenset("aeiouy")
+# Letters and digraphs transliterations write for one sound, each rewritten to one symbol
+# before vowels are dropped, in this order: English "sh" and French "ch" for shin, "kh"/"k"
+# and "q"/"k", "th"/"t" and "dh"/"d", "ou"/"oo"/"u" and "ee"/"i" (vowels, which go anyway,
+# but "ou" must not leave an "o" beside a consonant rule).
+_DIGRAPHS: Final = (
+    ("ou", "u"),
+    ("oo", "u"),
+    ("ee", "i"),
+    ("sh", "$"),
+    ("ch", "$"),
+    ("kh", "k"),
+    ("q", "k"),
+    ("th", "t"),
+    ("dh", "d"),
+)
+# "Abdel", "Abdul", "Abdoul", "Abdal": "Abd" with the article attached, as in "Abd al-Salam";
+# the article goes, and a name written in one word ("Abdelaziz") is split after it. Before a
+# sun letter the article is assimilated and the letter doubled ("Abdessalam", "Abdurrahman").
+_ABD_ARTICLE: Final = re.compile(r"abd(?:ou|[aeiou])(?:l|([tdrszn])(?=\1))")
 
 K = TypeVar("K", str, tuple[str, ...])
 
@@ -149,10 +177,26 @@ def _is_article(token: str, hyphenated: bool, following: str | None) -> bool:
     return following.startswith(token[1:])
 
 
+def _words(norm: str) -> list[str]:
+    """The words of a normalised name as skeletons compare them: "Abdel Salam", "Abdul
+    Salam", "Abd al-Salam" and "Abdelsalam" all become ``abd salam``."""
+    words: list[str] = []
+    for token in norm.split():
+        attached = _ABD_ARTICLE.match(token)
+        if attached is None:
+            words.append(token)
+            continue
+        words.append("abd")
+        if rest := token[attached.end() :]:
+            words.append(rest)
+    return words
+
+
 def _token_skeleton(token: str) -> str:
     """The consonant skeleton of one normalised token (see :func:`skeleton`)."""
-    key = token.replace("ou", "u").replace("oo", "u")
-    key = key.replace("kh", "x").replace("sh", "$").replace("q", "k")
+    key = token
+    for spelling, symbol in _DIGRAPHS:
+        key = key.replace(spelling, symbol)
     # Haniyeh/Haniya, Fatah/Fateh: a final h after a vowel is a spelling of the vowel.
     if len(key) > 1 and key.endswith("h") and key[-2] in _VOWELS:
         key = key[:-1]
@@ -168,10 +212,12 @@ def _token_skeleton(token: str) -> str:
 def skeleton(name: str) -> str:
     """The consonant-skeleton key of a name, for blocking fuzzy matches.
 
-    The name is normalised (:func:`normalise`), then each token is rewritten: ``ou``/``oo``
-    become ``u``, ``kh`` becomes ``x``, ``sh`` becomes ``$``, ``q`` becomes ``k``; a word-final
-    ``h`` after a vowel is dropped; the vowels a, e, i, o, u are removed, and so is y except
-    at the start of a token; doubled letters are collapsed. Tokens keep their order.
+    The name is normalised (:func:`normalise`); "Abd" with an attached article ("Abdel",
+    "Abdul") becomes "Abd" and a separate word; then each token is rewritten: ``ou``/``oo``
+    become ``u``, ``ee`` becomes ``i``, ``sh`` and ``ch`` become ``$``, ``kh`` and ``q``
+    become ``k``, ``th`` becomes ``t``, ``dh`` becomes ``d``; a word-final ``h`` after a vowel
+    is dropped; the vowels a, e, i, o, u are removed, and so is y except at the start of a
+    token; doubled letters are collapsed. Tokens keep their order.
 
     Args:
         name: A name as a source wrote it.
@@ -181,11 +227,13 @@ def skeleton(name: str) -> str:
 
     Examples:
         >>> skeleton("Khaled Meshaal")
-        'xld m$l'
+        'kld m$l'
         >>> skeleton("Moussa Abou Marzouk")
         'ms b mrzk'
+        >>> skeleton("Abdul Salam Hanieh") == skeleton("Abd al-Salam Haniyeh")
+        True
     """
-    return " ".join(_token_skeleton(token) for token in normalise(name).split())
+    return " ".join(_token_skeleton(token) for token in _words(normalise(name)))
 
 
 class RoleSpan(msgspec.Struct, frozen=True):
@@ -270,7 +318,7 @@ class _Name(msgspec.Struct, frozen=True):
     @classmethod
     def of(cls, text: str) -> _Name:
         norm = normalise(text)
-        tokens = tuple(_token_skeleton(t) for t in norm.split())
+        tokens = tuple(_token_skeleton(t) for t in _words(norm))
         return cls(text=text, norm=norm, tokens=tokens, key=tuple(sorted(tokens)))
 
 
@@ -285,7 +333,8 @@ def _name_score(query: _Name, name: _Name) -> float:
       ``token_sort_ratio``, so a fragment covering little of the name stays below
       :data:`ACCEPT_SCORE` ("Abu" alone) while a surname of a two-word name clears it.
     - up to 89: otherwise, the mean of ``token_sort_ratio`` over the normalised forms and over
-      the skeletons, so a typo in one consonant ("Sergey Lavrof") can still be accepted.
+      the skeletons, so a typo in one consonant ("Sergey Lavrof") still ranks high among the
+      suggestions.
     """
     if query.norm == name.norm:
         return 100.0
@@ -299,11 +348,28 @@ def _name_score(query: _Name, name: _Name) -> float:
     return min(_FUZZY_CAP, (similarity + skeletal) / 2)
 
 
-class _Scored(msgspec.Struct, frozen=True):
-    """A candidate with its ranking score after context."""
+def _spells(query: _Name, name: _Name) -> bool:
+    """Whether ``query`` is a way of writing ``name`` or a part of it: the same skeleton, or
+    every skeleton token of the query among the name's ("Haniya" for "Ismail Haniyeh").
+
+    Not the other way round: a query with words the name lacks ("Abdel Salam Haniyeh" for an
+    alias "Haniyeh") may be another person of the same family, so it is only similar.
+    """
+    return query.key == name.key or set(query.tokens) <= set(name.tokens)
+
+
+class _Found(msgspec.Struct, frozen=True):
+    """A candidate actor, and whether the query spells one of its names."""
 
     match: Match
-    effective: float
+    spells: bool
+
+
+class _Scored(msgspec.Struct, frozen=True):
+    """A candidate the query spells, with its context score."""
+
+    match: Match
+    context: float
 
 
 class NameIndex:
@@ -384,7 +450,23 @@ class NameIndex:
         """
         if limit < 0:
             raise ValueError(f"limit must not be negative, not {limit}")
-        return self._candidates(_Name.of(name))[:limit]
+        return [found.match for found in self._candidates(_Name.of(name))[:limit]]
+
+    def spelled(self, name: str, *, kind: str | None = None) -> list[Match]:
+        """Every registered actor ``name`` spells, best first: the actors :meth:`resolve`
+        chooses among (by a literal name or alias, a spelling variant, or a part of a name),
+        however many there are. ``matched`` is the name it spells.
+
+        Args:
+            name: The name to look up.
+            kind: Only actors of this kind (one of :data:`KINDS`).
+        """
+        query = _Name.of(name)
+        return [
+            found.match
+            for found in self._candidates(query)
+            if found.spells and (kind is None or self._records[found.match.actor_id].kind == kind)
+        ]
 
     def resolve(
         self,
@@ -399,15 +481,18 @@ class NameIndex:
         """The one registered actor ``name`` refers to, or an error saying why there is none.
 
         1. A registered actor id (exact string) wins outright, unless ``kind`` says otherwise.
-        2. Otherwise the :meth:`candidates` of ``name``, restricted to ``kind`` if given.
+        2. Otherwise the actors ``name`` spells (:meth:`spelled`), restricted to ``kind`` if
+           given: whether by a literal alias, a transliteration variant or a part of a name,
+           each is equally a candidate. One of them must score :data:`ACCEPT_SCORE`, or
+           none is accepted (a fragment such as "Abu" covers too little of any name).
         3. Context: a candidate gets :data:`CONTEXT_BONUS` for a role in ``organisation``
            and another for a role whose title contains ``role`` (word-wise, normalised). With
            ``on``, only roles active that day count (open bounds are open); an organisation
            listed in ``organisations`` with no dated role there counts on any day.
-        4. The winner is the candidate with the best score after context among those whose
-           name score reaches :data:`ACCEPT_SCORE`. It is returned if it leads every other
-           contender (a candidate with name score at least ``ACCEPT_SCORE - MARGIN``) by at
-           least :data:`MARGIN` after context.
+        4. The candidate with the most context is returned if it leads every other one by at
+           least :data:`MARGIN`; otherwise the name is ambiguous. A name that is merely
+           similar to a registered one (a typo, a longer name) is never returned: it is a
+           suggestion in the error.
 
         Args:
             name: An actor id or a name as a source wrote it.
@@ -421,44 +506,50 @@ class NameIndex:
             The match; ``score`` is the name score, without context bonuses.
 
         Raises:
-            UnknownActorError: No candidate scores :data:`ACCEPT_SCORE`; ``suggestions``
-                holds up to three closest canonical names.
-            AmbiguousActorError: Several actors are within :data:`MARGIN` of the best after
-                context; ``candidates`` holds their canonical names, best first.
+            UnknownActorError: ``name`` spells no actor (well enough); ``suggestions`` holds
+                up to three closest canonical names.
+            AmbiguousActorError: ``name`` spells several actors and context does not single
+                out one; ``candidates`` holds each with its id and the name it spells, the
+                most likely first.
         """
         record = self._records.get(name)
         if record is not None and (kind is None or record.kind == kind):
             return Match(record.actor_id, record.canonical_name, name, 100.0)
         found = [
-            m
-            for m in self._candidates(_Name.of(name))
-            if kind is None or self._records[m.actor_id].kind == kind
+            f
+            for f in self._candidates(_Name.of(name))
+            if kind is None or self._records[f.match.actor_id].kind == kind
         ]
-        accepted = [m for m in found if m.score >= ACCEPT_SCORE]
-        if not accepted:
-            raise UnknownActorError(name, [m.name for m in found[:_SUGGESTIONS]], field=field)
+        spelled = [f.match for f in found if f.spells]
+        if not any(m.score >= ACCEPT_SCORE for m in spelled):
+            suggestions = [f.match.name for f in found[:_SUGGESTIONS]]
+            raise UnknownActorError(name, suggestions, field=field)
         role_norm = normalise(role) if role else None
-        contenders = sorted(
+        best, *others = sorted(
             (
                 _Scored(
                     match=m,
-                    effective=m.score
-                    + self._context(self._records[m.actor_id], organisation, role_norm, on),
+                    context=self._context(self._records[m.actor_id], organisation, role_norm, on),
                 )
-                for m in found
-                if m.score >= ACCEPT_SCORE - MARGIN
+                for m in spelled
             ),
-            key=lambda s: (-s.effective, -s.match.score, s.match.name, s.match.actor_id),
+            key=lambda s: (-s.context, -s.match.score, s.match.name, s.match.actor_id),
         )
-        best = next(s for s in contenders if s.match.score >= ACCEPT_SCORE)
-        rivals = [s for s in contenders if s is not best and s.effective > best.effective - MARGIN]
+        rivals = [s for s in others if s.context > best.context - MARGIN]
         if not rivals:
             return best.match
-        tied = [best, *rivals]
-        tied.sort(key=lambda s: (-s.effective, -s.match.score, s.match.name, s.match.actor_id))
-        raise AmbiguousActorError(name, [s.match.name for s in tied], field=field)
+        raise AmbiguousActorError(
+            name,
+            [
+                Candidate(
+                    actor_id=s.match.actor_id, canonical_name=s.match.name, matched=s.match.matched
+                )
+                for s in (best, *rivals)
+            ],
+            field=field,
+        )
 
-    def _candidates(self, query: _Name) -> list[Match]:
+    def _candidates(self, query: _Name) -> list[_Found]:
         """All candidates for ``query``, best first (see :meth:`candidates`)."""
         if not query.norm:
             return []
@@ -468,13 +559,13 @@ class NameIndex:
         fallback = not blocked
         if fallback:
             blocked = self._fallback(query)
-        matches = [self._best(actor_id, query) for actor_id in blocked]
+        found = [self._best(actor_id, query) for actor_id in blocked]
         if fallback:
             # WRatio's partial matching lets in names that merely share a short chunk
             # ("Lavrof" and "PFLP"); our own score keeps the suggestions to real look-alikes.
-            matches = [m for m in matches if m.score >= _FALLBACK_CUTOFF]
-        matches.sort(key=lambda m: (-m.score, m.name, m.actor_id))
-        return matches
+            found = [f for f in found if f.match.score >= _FALLBACK_CUTOFF]
+        found.sort(key=lambda f: (-f.match.score, f.match.name, f.match.actor_id))
+        return found
 
     def _fallback(self, query: _Name) -> set[str]:
         """Actors with a name ``WRatio``-similar to ``query`` (typos, no skeleton in common)."""
@@ -488,14 +579,19 @@ class NameIndex:
         )
         return {key[0] for _, _, key in hits}
 
-    def _best(self, actor_id: str, query: _Name) -> Match:
-        """The actor's best-matching name as a match (the canonical name wins ties)."""
+    def _best(self, actor_id: str, query: _Name) -> _Found:
+        """The actor's best-matching name as a match: among the names ``query`` spells if
+        there are any (the canonical name wins ties)."""
         record = self._records[actor_id]
+        names = self._names[actor_id]
+        spelled = [n for n in names if _spells(query, n)]
         score, name = max(
-            ((_name_score(query, n), n) for n in self._names[actor_id]),
+            ((_name_score(query, n), n) for n in spelled or names),
             key=lambda pair: pair[0],  # max keeps the first maximum: the canonical name
         )
-        return Match(actor_id, record.canonical_name, name.text, round(score, 2))
+        return _Found(
+            Match(actor_id, record.canonical_name, name.text, round(score, 2)), bool(spelled)
+        )
 
     @staticmethod
     def _context(

@@ -34,6 +34,8 @@ from projections.contacts.views import ActorView, HistoryEntry, WindowMode
 from projections.interaction_rows import OPEN_BOUND
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from events.records import Cursor
 
 __all__ = (
@@ -266,22 +268,30 @@ async def search_actors(
     at: Cursor | None = None,
     after: SearchKey | None = None,
     limit: int = 20,
+    variants: Sequence[str] = (),
     version: int = 1,
     prefix: str = "",
 ) -> list[ActorView]:
     """Actors whose id, name or an alias is ``name``, or one of whose name's or aliases' words
-    starts with it (case-insensitive), as of ``at`` (``None``: now). Order: exact matches
-    first, then by canonical name, then by id; ``after`` is the key (``search_actors_keyed``)
-    of the previous page's last actor.
+    starts with it (case-insensitive), or whose id is among ``variants``, as of ``at``
+    (``None``: now). Order: exact matches first, then by canonical name, then by id; ``after``
+    is the key (``search_actors_keyed``) of the previous page's last actor.
 
-    This serves lookups and suggestions; resolving a name as sources spell it (transliteration
-    variants, fuzzy matches) is ``events.domain.names``' job.
+    Which actors a name spells in another transliteration is ``events.domain.names``' job: its
+    caller passes their ids as ``variants``.
 
     Raises:
         ValueError: ``after`` is no search key.
     """
     found = await search_actors_keyed(
-        conn, name, at=at, after=after, limit=limit, version=version, prefix=prefix
+        conn,
+        name,
+        at=at,
+        after=after,
+        limit=limit,
+        variants=variants,
+        version=version,
+        prefix=prefix,
     )
     return [actor for actor, _ in found]
 
@@ -293,6 +303,7 @@ async def search_actors_keyed(
     at: Cursor | None = None,
     after: SearchKey | None = None,
     limit: int = 20,
+    variants: Sequence[str] = (),
     version: int = 1,
     prefix: str = "",
 ) -> list[tuple[ActorView, SearchKey]]:
@@ -321,6 +332,7 @@ async def search_actors_keyed(
         exact,
         last_name,
         last_id,
+        list(variants),
     )
     return [
         (

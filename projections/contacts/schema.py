@@ -369,7 +369,8 @@ SELECT view, exact, canonical_name, actor_id FROM (
             OR EXISTS (SELECT 1 FROM unnest(aliases) AS a WHERE lower(a) = lower($1))) AS exact
     FROM projections.{{actors}}
     WHERE {candidates} view IS NOT NULL AND {current_at(5)}
-      AND (actor_id = lower($1) OR canonical_name ILIKE $2 OR canonical_name ILIKE $4
+      AND (actor_id = lower($1) OR actor_id = any($9::text[])
+           OR canonical_name ILIKE $2 OR canonical_name ILIKE $4
            OR EXISTS (SELECT 1 FROM unnest(aliases) AS a WHERE a ILIKE $2 OR a ILIKE $4))
 ) AS m
 WHERE $6::boolean IS NULL
@@ -381,13 +382,16 @@ LIMIT $3
 
 
 # Actors at the cursor key $5 whose id, name or alias is $1 (exact), or one of whose name's or
-# aliases' words starts with it ($2: at the start, $4: after a space). Order: exact first, then
-# canonical name, then id; $6/$7/$8 the previous page's last (exact, name, id), NULL for the
-# first page; $3 rows.
+# aliases' words starts with it ($2: at the start, $4: after a space), or whose id is in $9
+# (the actors the name spells in another transliteration, from the name index). Order: exact
+# first, then canonical name, then id; $6/$7/$8 the previous page's last (exact, name, id),
+# NULL for the first page; $3 rows.
 #
-# Every such actor's names hold $1 somewhere: that condition (an id match by the primary key,
-# or a trigram match over the names) picks the candidates through indexes, and the exact
-# conditions keep the matches. Without pg_trgm it is one more filter.
-SEARCH_ACTORS_SQL: Final = _search_sql(f"(actor_id = lower($1) OR {_NAMES} ILIKE '%' || $2) AND")
+# Every such actor's names hold $1 somewhere, or its id is given: that condition (id matches
+# by the primary key, or a trigram match over the names) picks the candidates through indexes,
+# and the exact conditions keep the matches. Without pg_trgm it is one more filter.
+SEARCH_ACTORS_SQL: Final = _search_sql(
+    f"(actor_id = lower($1) OR actor_id = any($9::text[]) OR {_NAMES} ILIKE '%' || $2) AND"
+)
 # The same, for a text the index's JSON would hold escaped: every current actor filtered.
 SEARCH_ACTORS_SCAN_SQL: Final = _search_sql("")

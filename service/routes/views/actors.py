@@ -67,10 +67,11 @@ async def _actor_at(
     "/actors",
     operation_id="searchActors",
     summary="Search actors by name or alias (any spelling)",
-    description="Exact and prefix matches on ids, names and aliases, in pages ordered exact "
-    "matches first, then by canonical name, then by actor id. If there are none at all, the "
-    "closest spellings (transliteration variants, typos) from the name index: at most "
-    "`limit`, closest first, on one page.",
+    description="Every actor the name may refer to: exact and prefix matches on ids, names "
+    "and aliases, and every actor whose name or alias it spells in another transliteration "
+    "(the candidates a write naming it would be refused with), in pages ordered exact matches "
+    "first, then by canonical name, then by actor id. If there are none at all, the closest "
+    "spellings (typos) from the name index: at most `limit`, closest first, on one page.",
     tags=["actors"],
     opt=require("read"),
     responses=VIEW_ERRORS,
@@ -92,6 +93,8 @@ async def actors(
         runtime, "contacts", reflect=reflect, as_of=as_of, as_of_cursor=as_of_cursor, token=token
     )
     version = point.projection.version
+    await runtime.handler.refresh_directory()
+    variants = [match.actor_id for match in runtime.handler.directory.spelled(name)]
     async with view_connection(runtime) as conn:
         at = await checkpoint_here(conn, point)
         try:
@@ -101,12 +104,12 @@ async def actors(
                 at=at,
                 after=_search_key(token),
                 limit=limit + 1,
+                variants=variants,
                 version=version,
             )
         except ValueError as exc:
             raise problem(400, "after: the token is not one of this search's") from exc
         if not found and token is None:
-            await runtime.handler.refresh_directory()
             for match in runtime.handler.directory.candidates(name, limit=limit):
                 view = await get_actor(conn, match.actor_id, at=at, version=version)
                 if view is not None:

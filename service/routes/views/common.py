@@ -7,6 +7,7 @@ import asyncio
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Final, NamedTuple
 
+import msgspec
 from litestar.params import QueryParameter
 
 from events.domain.errors import AmbiguousActorError, UnknownActorError
@@ -153,7 +154,7 @@ async def actor_id_of(runtime: Runtime, ref: str, version: int) -> str:
             str(exc),
             slug="ambiguous-actor",
             title="Ambiguous actor",
-            candidates=exc.candidates,
+            candidates=msgspec.to_builtins(exc.candidates),
         ) from exc
 
 
