@@ -107,7 +107,10 @@ async def test_an_idempotent_retry_returns_the_original_response_and_appends_not
         again = await client.post("/meetings", json=body, headers=key)
         other = await client.post("/meetings", json={**body, "title": "Other"}, headers=key)
     assert first.status_code == again.status_code == 201
-    assert again.json() == first.json()
+    assert first.json()["replayed"] is False
+    assert "Idempotent-Replayed" not in first.headers
+    # The header and the receipt agree: this answer is a replay.
+    assert again.json() == {**first.json(), "replayed": True}
     assert again.headers["Location"] == first.headers["Location"]
     assert again.headers["Diplofeed-Cursor"] == first.headers["Diplofeed-Cursor"]
     assert again.headers["Idempotent-Replayed"] == "true"
@@ -160,6 +163,7 @@ async def test_a_retry_whose_response_was_lost_answers_the_original_write(
     assert retry.status_code == 200, retry.text
     assert retry.json()["event_ids"] == first.json()["event_ids"]
     assert retry.json()["replayed"] is True
+    assert retry.headers["Idempotent-Replayed"] == "true"
     assert len(await stored(api, f"meeting-{meeting_id}")) == 1
 
 

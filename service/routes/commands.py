@@ -255,10 +255,22 @@ def _response(route: CommandRoute, receipt: WriteReceipt, command: Any) -> Respo
     headers = {"Location": located, "ETag": f'"{receipt.stream_version}"'}
     if receipt.cursor is not None:
         headers["Diplofeed-Cursor"] = receipt.cursor
+    if receipt.replayed:
+        headers["Idempotent-Replayed"] = "true"
     created = bool(receipt.event_ids) and not receipt.replayed
     return Response(
         msgspec.to_builtins(receipt), status_code=201 if created else 200, headers=headers
     )
+
+
+def _replayed(replay: idempotency.Replay) -> Response[Any]:
+    """The response a key's first request got, saying it is a replay in the header and in
+    the receipt alike (the receipt was stored saying ``replayed: false``)."""
+    body = replay.body
+    if isinstance(body, dict) and "replayed" in body:
+        body = {**body, "replayed": True}
+    headers = {**replay.headers, "Idempotent-Replayed": "true"}
+    return Response(body, status_code=replay.status, headers=headers)
 
 
 async def _give_back(runtime: Runtime, held: idempotency.Claim) -> None:
@@ -302,8 +314,7 @@ def _build(route: CommandRoute) -> HTTPRouteHandler:
                 owner=runtime.liveness.owner,
             )
             if isinstance(claimed, idempotency.Replay):
-                headers = {**claimed.headers, "Idempotent-Replayed": "true"}
-                return Response(claimed.body, status_code=claimed.status, headers=headers)
+                return _replayed(claimed)
             held = claimed
             # The body always carries ``command_id`` (None when the client sent none), so a
             # ``setdefault`` here never took effect: keyed writes got random event ids, and a
