@@ -149,3 +149,36 @@ async def test_the_actor_search_lists_every_candidate_with_its_id(
             following = page.links.get("next")
             url, params = (following["url"], None) if following else (None, None)
     assert paged == expected
+
+
+async def _meeting_with_leader(
+    client: httpx.AsyncClient, meeting_id: str, person: str
+) -> httpx.Response:
+    """Schedule ``meeting_id``, invite Hamas, and name ``person`` its delegation's head."""
+    for path, body in (
+        ("/meetings", {"meeting_id": meeting_id, "title": "Talks", "valid_time": "2024-03"}),
+        (f"/meetings/{meeting_id}/invitations", {"faction": "Hamas"}),
+        (f"/meetings/{meeting_id}/confirmations", {"faction": "hamas"}),
+    ):
+        response = await _post(client, path, body)
+        assert response.status_code == 201, response.text
+    return await _post(
+        client, f"/meetings/{meeting_id}/leaders", {"faction": "hamas", "person": person}
+    )
+
+
+async def _roster(client: httpx.AsyncClient, meeting_id: str, cursor: str) -> dict[str, Any]:
+    response = await client.get(f"/meetings/{meeting_id}", params={"reflect": cursor})
+    assert response.status_code == 200, response.text
+    roster: dict[str, Any] = response.json()
+    return roster
+
+
+async def test_a_leader_named_by_a_spelling_keeps_it_as_reported(api: ApiServer) -> None:
+    async with api.client("write") as client:
+        named = await _meeting_with_leader(client, "leader_spelling", "Isma'il Haniya")
+        assert named.status_code == 201, named.text
+        roster = await _roster(client, "leader_spelling", named.headers["Diplofeed-Cursor"])
+    [hamas] = roster["factions"]
+    head = hamas["head"]
+    assert (head["person_id"], head["name_as_reported"]) == ("ismail_haniyeh", "Isma'il Haniya")

@@ -464,9 +464,14 @@ def declined(faction_id: str) -> AttendanceDeclined:
     return AttendanceDeclined(meeting_id="moscow_2024", faction_id=faction_id, coding=DECLINED)
 
 
-def leader(faction_id: str, person_id: str) -> DelegationLeaderNamed:
+def leader(
+    faction_id: str, person_id: str, name_as_reported: str | None = None
+) -> DelegationLeaderNamed:
     return DelegationLeaderNamed(
-        meeting_id="moscow_2024", faction_id=faction_id, person_id=person_id
+        meeting_id="moscow_2024",
+        faction_id=faction_id,
+        person_id=person_id,
+        name_as_reported=name_as_reported,
     )
 
 
@@ -806,7 +811,30 @@ def test_the_faction_breaks_a_tie_between_namesakes_when_naming_a_leader(
     given(meetings, Stored("m1", SCHEDULED), Stored("m2", invited("hamas"))).when(
         NameDelegationLeader(meeting_id="moscow_2024", faction="hamas", person="Khalid Meshal"),
         directory,
-    ).then(leader("hamas", "mashal"))
+    ).then(leader("hamas", "mashal", "Khalid Meshal"))
+
+
+@pytest.mark.parametrize(
+    ("command", "event"),
+    [(NameDelegationLeader, DelegationLeaderNamed), (NameDelegationMember, DelegationMemberNamed)],
+)
+@pytest.mark.parametrize(
+    ("person", "reported"), [("Azzam Ahmed", "Azzam Ahmed"), ("azzam_al_ahmad", None)]
+)
+def test_a_delegate_named_by_a_spelling_keeps_it_as_reported(
+    directory: Directory, command: Any, event: Any, person: str, reported: str | None
+) -> None:
+    """Like an interaction's participants: the name a source used, when no other is given."""
+    given(meetings, Stored("m1", SCHEDULED), Stored("m2", invited("fatah"))).when(
+        command(meeting_id="moscow_2024", faction="fatah", person=person), directory
+    ).then(
+        event(
+            meeting_id="moscow_2024",
+            faction_id="fatah",
+            person_id="azzam_al_ahmad",
+            name_as_reported=reported,
+        )
+    )
 
 
 @pytest.mark.parametrize("person", ["pij", "Islamic Jihad", "Russia"])

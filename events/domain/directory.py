@@ -152,6 +152,11 @@ class Directory:
         the candidates a command naming it chooses among."""
         return [m for m in self._index.spelled(name) if m.actor_id not in self._merged_into]
 
+    def as_reported(self, ref: str) -> str | None:
+        """``ref`` as a source's spelling to keep beside the id it resolves to: itself when it
+        is a name, ``None`` when it is an actor id."""
+        return None if self.get(ref) is not None else ref
+
     def memberships(self, actor_id: str, on: date | None = None) -> list[RoleSpan]:
         """The roles ``actor_id`` held (on the day ``on``, when given): which organisation a
         person represented at the time. An open end of a role counts as still valid."""

@@ -323,7 +323,7 @@ def _name_leader(
     meeting, faction, person = _delegate(state, command, directory)
     if state.leaders.get(faction) == person:
         return []  # already named so
-    return [_named(DelegationLeaderNamed, command, meeting, faction, person)]
+    return [_named(DelegationLeaderNamed, command, meeting, faction, person, directory)]
 
 
 def _name_member(
@@ -332,7 +332,7 @@ def _name_member(
     meeting, faction, person = _delegate(state, command, directory)
     if (faction, person) in state.members:
         return []  # already named so
-    return [_named(DelegationMemberNamed, command, meeting, faction, person)]
+    return [_named(DelegationMemberNamed, command, meeting, faction, person, directory)]
 
 
 def _named(
@@ -341,12 +341,14 @@ def _named(
     meeting: str,
     faction: str,
     person: str,
+    directory: Directory,
 ) -> DomainEvent:
+    # Named by a spelling, the delegate keeps it as the source's (as participants do).
     return event_type(
         meeting_id=meeting,
         faction_id=faction,
         person_id=person,
-        name_as_reported=command.name_as_reported,
+        name_as_reported=command.name_as_reported or directory.as_reported(command.person),
         title_as_reported=command.title_as_reported,
         sources=command.sources,
     )
