@@ -52,10 +52,15 @@ if TYPE_CHECKING:
 HAMAS_HISTORY = [
     # (interaction, via), newest first: by upper bound, then lower bound (open last), then id.
     ("pattern_putin_avoids_hamas", None),
+    ("statement_russia_hamas_pij_not_terrorist", None),
     ("contacts_mfa_hamas_delegations_2023", None),
+    ("statement_mfa_hamas_contacts_release", None),
     ("call_bogdanov_abu_marzook_2024", "abu_marzook"),
     ("contacts_lavrov_abu_marzook_moscow", "abu_marzook"),
+    ("contacts_mfa_hamas_leadership", None),
     ("meeting_medvedev_hamas", None),
+    ("meeting_haniyeh_lavrov_2022_09", "haniyeh"),
+    ("meeting_haniyeh_lavrov_2020_03", "haniyeh"),
     ("meeting_moscow_2019", None),
     ("address_lavrov_factions_2017_01", None),
     ("contacts_hamdan_moscow_2007_2011", "hamdan"),
@@ -219,7 +224,11 @@ async def test_a_factions_history_includes_its_members_at_the_time(
     assert putin.negated
     assert putin.kind == "statement"
     assert putin.claim == "avoids public personal contact with Hamas representatives"
-    assert not any(e.negated for e in history if e is not putin)
+    # The only other negation: Russia does not consider Hamas a terrorist organisation.
+    assert [e.interaction_id for e in history if e.negated] == [
+        "pattern_putin_avoids_hamas",
+        "statement_russia_hamas_pij_not_terrorist",
+    ]
 
     medvedev = entries["meeting_medvedev_hamas"]
     assert [c.actor_id for c in medvedev.counterparts] == ["medvedev"]
@@ -233,15 +242,52 @@ async def test_a_factions_history_includes_its_members_at_the_time(
 
 
 async def test_members_outside_their_role_period_do_not_count(
-    pool: asyncpg.Pool, contacts: ContactsProjection
+    seeded: EventStore,
+    pool: asyncpg.Pool,
+    app_options: ConnectionOptions,
+    contacts: ContactsProjection,
 ) -> None:
-    # Haniyeh holds no role in Hamas on record, so his meetings with Lavrov stay his own.
-    history = _ids(await _history(pool, contacts, "hamas"))
-    assert "meeting_haniyeh_lavrov_2020_03" not in history
-    assert _ids(await _history(pool, contacts, "haniyeh")) == [
-        "meeting_haniyeh_lavrov_2022_09",
-        "meeting_haniyeh_lavrov_2020_03",
+    u = uuid.uuid4().hex[:8]
+    person, other, faction = f"p_{u}", f"q_{u}", f"f_{u}"
+    handler = CommandHandler(seeded)
+    kinds: tuple[tuple[str, ActorKind], ...] = (
+        (person, "person"),
+        (other, "person"),
+        (faction, "organisation"),
+    )
+    for actor_id, kind in kinds:
+        await handler.handle(
+            RegisterActor(actor_id=actor_id, kind=kind, canonical_name=f"Actor {actor_id}")
+        )
+    await handler.handle(AssignRole(actor=person, organisation=faction, valid_time="2010/2012"))
+    for year in ("2009-05", "2011-05", "2013-05"):
+        await handler.handle(
+            RecordInteraction(
+                kind="meeting",
+                interaction_id=f"m_{u}_{year}",
+                participants=(
+                    ParticipantRef(actor=person, role="participant"),
+                    ParticipantRef(actor=other, role="participant"),
+                ),
+                valid_time=year,
+            )
+        )
+    await _catch_up(seeded, contacts, app_options, pool)
+
+    # Only the meeting inside the role's years counts for the faction, through the member.
+    faction_history = await _history(pool, contacts, faction)
+    assert [(e.interaction_id, e.via) for e in faction_history] == [(f"m_{u}_2011-05", person)]
+    assert _ids(await _history(pool, contacts, person)) == [
+        f"m_{u}_2013-05",
+        f"m_{u}_2011-05",
+        f"m_{u}_2009-05",
     ]
+    # Haniyeh heads Hamas's Politburo from 2017: his meetings with Lavrov count for Hamas.
+    hamas = await _history(pool, contacts, "hamas")
+    assert {(e.interaction_id, e.via) for e in hamas} >= {
+        ("meeting_haniyeh_lavrov_2022_09", "haniyeh"),
+        ("meeting_haniyeh_lavrov_2020_03", "haniyeh"),
+    }
     direct = await _history(pool, contacts, "hamas", as_person_only=True)
     assert [(e.interaction_id, e.via) for e in direct] == [
         (i, v) for i, v in HAMAS_HISTORY if v is None
@@ -270,6 +316,8 @@ async def test_counterpart_and_kind_filters(
     with_lavrov = await _history(pool, contacts, "hamas", counterpart="lavrov")
     assert _ids(with_lavrov) == [
         "contacts_lavrov_abu_marzook_moscow",
+        "meeting_haniyeh_lavrov_2022_09",
+        "meeting_haniyeh_lavrov_2020_03",
         "address_lavrov_factions_2017_01",
         "meeting_lavrov_mashal_2009_05",
         "meeting_lavrov_mashal_2008_03",
@@ -296,6 +344,7 @@ async def test_window_certain_and_possible(
     assert _ids(possible) == [
         "call_bogdanov_abu_marzook_2024",
         "contacts_lavrov_abu_marzook_moscow",
+        "contacts_mfa_hamas_leadership",
         "meeting_medvedev_hamas",
         "contacts_hamdan_moscow_2007_2011",
         "meeting_lavrov_mashal_2009_05",
@@ -305,7 +354,12 @@ async def test_window_certain_and_possible(
     recent = await _history(
         pool, contacts, "hamas", window=(date(2023, 1, 1), None), window_mode="certain"
     )
-    assert _ids(recent) == ["pattern_putin_avoids_hamas", "contacts_mfa_hamas_delegations_2023"]
+    assert _ids(recent) == [
+        "pattern_putin_avoids_hamas",
+        "statement_russia_hamas_pij_not_terrorist",
+        "contacts_mfa_hamas_delegations_2023",
+        "statement_mfa_hamas_contacts_release",
+    ]
     with pytest.raises(ValueError, match="ends"):
         await _history(pool, contacts, "hamas", window=(date(2009, 1, 1), date(2008, 1, 1)))
 
