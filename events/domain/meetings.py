@@ -323,7 +323,7 @@ def _name_leader(
     meeting, faction, person = _delegate(state, command, directory)
     if state.leaders.get(faction) == person:
         return []  # already named so
-    return [_named(DelegationLeaderNamed, command, meeting, faction, person, directory)]
+    return [_named(DelegationLeaderNamed, command, meeting, faction, person, directory=directory)]
 
 
 def _name_member(
@@ -332,7 +332,7 @@ def _name_member(
     meeting, faction, person = _delegate(state, command, directory)
     if (faction, person) in state.members:
         return []  # already named so
-    return [_named(DelegationMemberNamed, command, meeting, faction, person, directory)]
+    return [_named(DelegationMemberNamed, command, meeting, faction, person, directory=directory)]
 
 
 def _named(
@@ -341,6 +341,7 @@ def _named(
     meeting: str,
     faction: str,
     person: str,
+    *,
     directory: Directory,
 ) -> DomainEvent:
     # Named by a spelling, the delegate keeps it as the source's (as participants do).
