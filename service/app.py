@@ -21,6 +21,7 @@ from service.auth import ApiKeyMiddleware, principal_of
 from service.bodies import JsonRequest
 from service.body_timeout import BodyTimeoutMiddleware, close_unread
 from service.conformance import ConformanceMiddleware
+from service.correctable import CorrectableChanges
 from service.docs import docs_assets, render_plugins
 from service.logs import RequestIdMiddleware, configure_logging
 from service.problems import problem_details_config
@@ -110,7 +111,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         state=State({"settings": settings}),
         middleware=middleware,
         before_send=[close_unread],
-        plugins=[ProblemDetailsPlugin(problem_details_config())],
+        plugins=[ProblemDetailsPlugin(problem_details_config()), CorrectableChanges()],
         cors_config=(
             CORSConfig(allow_origins=list(settings.cors_origins), expose_headers=_EXPOSED)
             if settings.cors_origins

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from events.domain.corrections import CHANGES
 from tests.api_server import running_api
 from tests.database import scratch_database
 
@@ -182,3 +183,64 @@ async def test_a_leader_named_by_a_spelling_keeps_it_as_reported(api: ApiServer)
     [hamas] = roster["factions"]
     head = hamas["head"]
     assert (head["person_id"], head["name_as_reported"]) == ("ismail_haniyeh", "Isma'il Haniya")
+
+
+async def _correct_leader(
+    client: httpx.AsyncClient, meeting_id: str, event_id: str, version: str, person: str
+) -> httpx.Response:
+    return await client.post(
+        f"/streams/meeting-{meeting_id}/events/{event_id}/corrections",
+        json={"changes": {"person_id": person}, "reason": "the wrong Haniyeh"},
+        headers={"If-Match": version},
+    )
+
+
+async def test_a_corrected_leader_is_resolved_by_name_and_must_exist(api: ApiServer) -> None:
+    async with api.client("write") as client:
+        named = await _meeting_with_leader(client, "leader_corrected", "Ismail Haniyeh")
+        assert named.status_code == 201, named.text
+        [event_id] = named.json()["event_ids"]
+        version = named.headers["ETag"]
+        refusals = {}
+        for person, status in (("Nobody Known", 422), ("Haniya", 422), ("hamas", 409)):
+            refused = await _correct_leader(client, "leader_corrected", event_id, version, person)
+            assert refused.status_code == status, refused.text
+            refusals[person] = refused.json()
+            assert refusals[person]["errors"][0]["field"] == "$.changes.person_id"
+        corrected = await _correct_leader(
+            client, "leader_corrected", event_id, version, "Abdul Salam Hanieh"
+        )
+        assert corrected.status_code == 201, corrected.text
+        stream = (await client.get("/streams/meeting-leader_corrected")).json()
+        roster = await _roster(client, "leader_corrected", corrected.headers["Diplofeed-Cursor"])
+    assert refusals["Nobody Known"]["type"] == "/problems/unknown-actor"
+    assert refusals["Haniya"]["type"] == "/problems/ambiguous-actor"
+    assert {c["actor_id"] for c in refusals["Haniya"]["candidates"]} == BOTH
+    assert "not a person" in refusals["hamas"]["detail"]
+    # The log holds the id the name resolved to, and the roster's head is that actor.
+    assert stream["events"][-1]["data"]["changes"] == {"person_id": "abdel_salam_haniyeh"}
+    [hamas] = roster["factions"]
+    assert hamas["head"]["person_id"] == "abdel_salam_haniyeh"
+
+
+async def test_the_openapi_document_lists_each_event_types_correctable_fields(
+    api: ApiServer,
+) -> None:
+    async with api.client(None) as client:
+        document = (await client.get("/schema/openapi.json")).json()
+    schemas = document["components"]["schemas"]
+    operation = document["paths"]["/streams/{stream}/events/{target_event_id}/corrections"]
+    body = operation["post"]["requestBody"]["content"]["application/json"]["schema"]
+    changes = schemas[body["$ref"].rsplit("/", 1)[1]]["properties"]["changes"]
+    listed = {ref["$ref"].rsplit("/", 1)[1] for ref in changes["anyOf"]}
+    assert {"DelegationLeaderNamedChanges", "PhoneCallHeldChanges", "RoleAssignedChanges"} <= listed
+    assert listed == {f"{event.__name__}Changes" for event in CHANGES}
+    leader = schemas["DelegationLeaderNamedChanges"]
+    assert set(leader["properties"]) == {
+        "faction_id",
+        "person_id",
+        "name_as_reported",
+        "title_as_reported",
+        "sources",
+    }
+    assert leader["properties"]["person_id"]["maxLength"] == 300

@@ -138,4 +138,4 @@ def test_a_command_no_branch_names_is_refused_not_decided_by_another() -> None:
         with pytest.raises(AssertionError):
             decide(state, command, Directory())
     with pytest.raises(AssertionError):
-        amendments.decide_amendment(amendments.Record(), command)
+        amendments.decide_amendment(amendments.Record(), command, Directory())

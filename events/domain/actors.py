@@ -93,7 +93,7 @@ def decide(state: ActorState, command: ActorCommand, directory: Directory) -> li
         case RegisterActor():
             return _register(state, command)
         case AddSource() | CorrectEvent() | RetractEvent():
-            return _amend(state, command)
+            return _amend(state, command, directory)
         case AddAlias():
             return _add_alias(state, command)
         case AssignRole():
@@ -132,14 +132,14 @@ def _register(state: ActorState, command: RegisterActor) -> list[DomainEvent]:
 
 
 def _amend(
-    state: ActorState, command: AddSource | CorrectEvent | RetractEvent
+    state: ActorState, command: AddSource | CorrectEvent | RetractEvent, directory: Directory
 ) -> list[DomainEvent]:
     if not state.record.facts:
         _registered(state)
     # Amendments act on the stream's facts, even once its registration was retracted.
     if isinstance(command, CorrectEvent) and "canonical_name" in command.changes:
         _check_name(command.changes["canonical_name"], "changes.canonical_name")
-    return decide_amendment(state.record, command)
+    return decide_amendment(state.record, command, directory)
 
 
 def _add_alias(state: ActorState, command: AddAlias) -> list[DomainEvent]:

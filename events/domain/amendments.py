@@ -3,18 +3,19 @@ source to one, correcting it, or retracting it."""
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, Any, TypeVar, assert_never
 
 import msgspec
 
 from events.domain.catalogue import DomainEvent, EventCorrected, EventRetracted, SourceAdded
 from events.domain.commands import AddSource, CorrectEvent, RetractEvent
+from events.domain.corrections import corrected_fields
 from events.domain.errors import InvalidCommandError, RuleViolationError, UnknownTargetError
-from events.domain.valid_time import valid_time
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+
+    from events.domain.directory import Directory
 
 S = TypeVar("S", bound=msgspec.Struct)
 
@@ -30,19 +31,6 @@ __all__ = (
 )
 
 AMENDMENTS = (SourceAdded, EventCorrected, EventRetracted)
-
-# Fields that say what a fact is about; a correction that changed them would be a different fact.
-# ``meeting_id`` identifies a meeting's own events, but is only a link on an interaction or a
-# declaration, and a link may be corrected.
-_IDENTITY_FIELDS = frozenset({"actor_id", "interaction_id", "declaration_id", "merged_actor_id"})
-_PATH = re.compile(r"at `\$\.(\w+)")
-
-
-def _identity_fields(target: Any) -> frozenset[str]:
-    tag = type(target).__struct_config__.tag
-    if isinstance(tag, str) and tag.startswith("meeting."):
-        return _IDENTITY_FIELDS | {"meeting_id"}
-    return _IDENTITY_FIELDS
 
 
 class Stored(msgspec.Struct, frozen=True):
@@ -100,6 +88,18 @@ def apply_changes(target: Any, changes: dict[str, Any]) -> Any:
     return msgspec.convert(data, type(target))
 
 
+def _checked(target: Any, changes: dict[str, Any], directory: Directory) -> dict[str, Any]:
+    """The correction's values as the event stores them, checked against the whole event."""
+    clean = corrected_fields(target, changes, directory)
+    try:
+        apply_changes(target, clean)
+    except msgspec.ValidationError as exc:  # a value valid alone but not in this event
+        raise InvalidCommandError(
+            f"the corrected event would be invalid: {exc}", field="changes"
+        ) from exc
+    return clean
+
+
 def _target(record: Record, target_event_id: str, action: str) -> Any:
     target = record.facts.get(target_event_id)
     if target is None:
@@ -115,43 +115,11 @@ def _target(record: Record, target_event_id: str, action: str) -> Any:
     return target
 
 
-def _validated_changes(target: Any, changes: dict[str, Any]) -> dict[str, Any]:
-    fields = set(target.__struct_fields__)
-    clean: dict[str, Any] = {}
-    for name, given in changes.items():
-        if name not in fields:
-            raise InvalidCommandError(
-                f"{type(target).__name__} has no field {name!r}; it has {sorted(fields)}",
-                field=f"changes.{name}",
-            )
-        if name in _identity_fields(target):
-            raise InvalidCommandError(
-                f"{name!r} identifies the fact and cannot be corrected; retract it and record "
-                "the right one instead",
-                field=f"changes.{name}",
-            )
-        value = given
-        if name == "valid_time" and isinstance(given, str):
-            try:
-                value = msgspec.to_builtins(valid_time(given))
-            except InvalidCommandError as exc:
-                raise type(exc)(str(exc), field="changes.valid_time") from exc
-        clean[name] = value
-    try:
-        apply_changes(target, clean)
-    except msgspec.ValidationError as exc:
-        path = _PATH.search(str(exc))
-        raise InvalidCommandError(
-            f"the corrected event would be invalid: {exc}",
-            field=f"changes.{path.group(1)}" if path else "changes",
-        ) from exc
-    return clean
-
-
 def decide_amendment(
-    record: Record, command: AddSource | CorrectEvent | RetractEvent
+    record: Record, command: AddSource | CorrectEvent | RetractEvent, directory: Directory
 ) -> list[DomainEvent]:
-    """The rules for amending a recorded fact."""
+    """The rules for amending a recorded fact (a correction's actor references are resolved
+    through ``directory``, like any command's)."""
     match command:
         case AddSource():
             _target(record, command.target_event_id, "add a source to")
@@ -161,7 +129,7 @@ def decide_amendment(
             return [
                 EventCorrected(
                     target_event_id=command.target_event_id,
-                    changes=_validated_changes(target, command.changes),
+                    changes=_checked(target, command.changes, directory),
                     reason=command.reason,
                     sources=command.sources,
                 )

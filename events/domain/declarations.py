@@ -81,7 +81,7 @@ def decide(
             if not state.record.facts:
                 raise UnknownTargetError("declaration '' was never drafted", field="declaration_id")
             # Amendments act on the stream's facts, even once the draft itself was retracted.
-            return decide_amendment(state.record, command)
+            return decide_amendment(state.record, command, directory)
         case SignDeclaration():
             return _sign(state, command, directory)
         case RefuseSignature():

@@ -84,7 +84,7 @@ def decide(
         case AddSource() | CorrectEvent() | RetractEvent():
             if not state.record.facts:
                 raise UnknownTargetError("no such interaction was recorded", field="stream")
-            return decide_amendment(state.record, command)
+            return decide_amendment(state.record, command, directory)
         case _:
             assert_never(command)
 

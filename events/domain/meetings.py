@@ -168,7 +168,7 @@ def decide(state: MeetingState, command: MeetingCommand, directory: Directory) -
         case AddSource() | CorrectEvent() | RetractEvent():
             if not state.record.facts:
                 raise UnknownTargetError("the meeting was never scheduled", field="stream")
-            return decide_amendment(state.record, command)
+            return decide_amendment(state.record, command, directory)
         case StateMeetingPurpose():
             return _state_purpose(state, command)
         case ReviseMeetingDate():

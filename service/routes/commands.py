@@ -42,6 +42,7 @@ from events.domain.commands import (
     SignDeclaration,
     StateMeetingPurpose,
 )
+from events.domain.corrections import CORRECTABLE
 from events.domain.strict import StrictTypes
 from events.errors import WrongExpectedVersionError
 from events.notify import CONNECTION_ERRORS
@@ -61,7 +62,7 @@ if TYPE_CHECKING:
     from events.domain.handler import Outcome
     from service.runtime import Runtime
 
-__all__ = ("COMMAND_ROUTES", "command_handlers")
+__all__ = ("BODY_TYPES", "COMMAND_ROUTES", "command_handlers")
 
 
 class CommandRoute(NamedTuple):
@@ -173,7 +174,8 @@ def _documented(annotated: Any, meta: msgspec.Meta) -> BodyKwarg:
     )  # fmt: skip
 
 
-_BODY_TYPES: Final = StrictTypes(INBOUND, document=_documented)
+BODY_TYPES: Final = StrictTypes(INBOUND, document=_documented)
+"""The form a command's field takes in a request body, and in the OpenAPI document."""
 
 
 def _body_type(route: CommandRoute) -> type[msgspec.Struct]:
@@ -185,7 +187,10 @@ def _body_type(route: CommandRoute) -> type[msgspec.Struct]:
     for field in msgspec.structs.fields(route.command):
         if field.name in supplied:
             continue
-        info = msgspec.structs.replace(field, type=_BODY_TYPES(field.type))
+        info = msgspec.structs.replace(field, type=BODY_TYPES(field.type))
+        if route.command is CorrectEvent and field.name == "changes":
+            # Documented as the corrected event type's own fields (service.correctable).
+            info = msgspec.structs.replace(info, type=Annotated[info.type, CORRECTABLE])
         if info.default is not msgspec.NODEFAULT:
             fields.append((info.name, info.type, info.default))
         elif info.default_factory is not msgspec.NODEFAULT:
