@@ -77,6 +77,13 @@ async def test_the_moscow_roster_over_http(api: ApiServer, seeded: dict[str, Any
     def leader(person: str, name: str) -> dict[str, Any]:
         return {"person_id": person, "name_as_reported": name, "title_as_reported": None}
 
+    # Every faction's invitation and answer, each with its date and sources.
+    histories = [faction.pop("attendance_history") for faction in roster["factions"]]
+    for history in histories:
+        assert [step["attendance"] for step in history] == ["invited", "confirmed"]
+        assert all(step["recorded_at"] and step["event_id"] for step in history)
+        assert all(step["sources"] and step["sources"][0]["quote"] for step in history)
+        assert all(step["reason"] is None and step["corrected_at"] is None for step in history)
     assert roster["factions"] == [
         invited("fatah", "Fatah", leader("azzam_al_ahmad", "Azzam al-Ahmad")),
         invited("hamas", "Hamas", leader("abu_marzook", "Mousa Abu Marzook")),
@@ -84,6 +91,17 @@ async def test_the_moscow_roster_over_http(api: ApiServer, seeded: dict[str, Any
         invited("pflp", "the Popular Front for the Liberation of Palestine (PFLP)"),
         invited("dflp", "the Democratic Front for the Liberation of Palestine (DFLP)"),
     ]
+
+
+async def test_the_2019_meeting_was_held_over_http(api: ApiServer, seeded: dict[str, Any]) -> None:
+    async with api.client("read") as client:
+        roster = (await _get(client, "/meetings/moscow_2019", reflect=seeded["cursor"])).json()
+    assert (roster["status"], roster["held"]) == ("held", True)
+    factions = [
+        (f["faction_id"], f["took_part"], f["attendance_history"]) for f in roster["factions"]
+    ]
+    assert factions == [("fatah", True, []), ("hamas", True, []), ("pij", True, [])]
+    assert [d["declaration_id"] for d in roster["declarations"]] == ["moscow_declaration_2019"]
 
 
 async def test_hamas_contact_history_over_http(api: ApiServer, seeded: dict[str, Any]) -> None:

@@ -7,24 +7,32 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from datetime import date
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
+import msgspec
 import pytest
 
 from events import START, Cursor, EventStore, horizon_lag
 from events.connect import connect
 from events.domain.catalogue import CATALOGUE, DelegationLeaderNamed
 from events.domain.commands import (
+    AddSource,
+    ConfirmAttendance,
     CorrectEvent,
+    DeclineAttendance,
     InviteFaction,
     NameDelegationLeader,
+    ParticipantRef,
+    PostponeMeeting,
+    RecordInteraction,
     RegisterActor,
     RetractEvent,
     ScheduleMeeting,
 )
 from events.domain.handler import CommandHandler
 from events.domain.seed import load_seed
+from events.domain.vocabulary import Source
 from events.store import MAX_PAGE
 from projections.roster import (
     Delegate,
@@ -33,6 +41,7 @@ from projections.roster import (
     RosterProjection,
     get_roster,
     roster_from,
+    roster_json,
 )
 from projections.runner import ProjectionRunner, checkpoint_of
 from tests.roster_oracle import every_meeting, fold_log, live_roster
@@ -158,10 +167,24 @@ async def test_the_moscow_2024_roster(built: Built) -> None:
             invited=True,
             name_as_reported=name,
             attendance="confirmed",
+            attendance_history=[],
             head=head,
+            members=[],
+            declarations=[],
         )
 
-    assert view.factions == [
+    # Each faction was invited, then confirmed: both steps kept, with when and on what sources.
+    for faction in view.factions:
+        steps = faction.attendance_history
+        assert [c.attendance for c in steps] == ["invited", "confirmed"], faction.faction_id
+        assert steps[0].recorded_at < steps[1].recorded_at
+        assert len({c.event_id for c in steps}) == 2
+        assert all(c.sources and c.sources[0].quote for c in steps)
+        assert all(c.corrected_at is None and c.reason is None for c in steps)
+    assert "have been invited" in (view.factions[0].attendance_history[0].sources[0].quote or "")
+    assert "have confirmed" in (view.factions[2].attendance_history[1].sources[0].quote or "")
+    bare = [msgspec.structs.replace(f, attendance_history=[]) for f in view.factions]
+    assert bare == [
         invited(
             "fatah",
             "Fatah",
@@ -184,7 +207,7 @@ async def test_the_2019_meeting_was_held_and_two_factions_refused_its_declaratio
 ) -> None:
     view = await built.live("moscow_2019")
     assert view is not None
-    assert (view.held, view.status, view.organiser_id) == (True, "scheduled", "rus_mfa")
+    assert (view.held, view.status, view.organiser_id) == (True, "held", "rus_mfa")
     assert [(d.declaration_id, d.title) for d in view.declarations] == [
         ("moscow_declaration_2019", "Moscow Declaration")
     ]
@@ -205,6 +228,7 @@ async def test_the_2019_meeting_was_held_and_two_factions_refused_its_declaratio
         )
     ]
     assert all(f.took_part and not f.invited and f.attendance is None for f in factions.values())
+    assert all(f.attendance_history == [] for f in factions.values())
     checkpoint, _ = await checkpoint_of(built.pool, built.projection.name, 1)
     known = await every_meeting(built.pool, at=checkpoint, table_prefix=built.prefix)
     assert "moscow_2019" in [v.meeting_id for v in known]
@@ -272,6 +296,80 @@ async def test_a_retracted_leader_and_a_corrected_date(built: Built) -> None:
     # And as of before the amendments, the leader and the first date are back.
     assert await fold_log(built.store, meeting, Cursor.decode(before.as_of.cursor)) == before
     assert await built.at(meeting, Cursor.decode(before.as_of.cursor)) == before
+
+
+async def test_every_answer_is_kept_and_a_meeting_that_took_place_is_held(built: Built) -> None:
+    u = uuid.uuid4().hex[:10]
+    meeting, faction = f"m_{u}", f"front_{u}"
+    stream = f"meeting-{meeting}"
+    handler = CommandHandler(built.store)
+    await handler.handle(
+        RegisterActor(actor_id=faction, kind="organisation", canonical_name=f"Front {u}")
+    )
+    await handler.handle(ScheduleMeeting(meeting_id=meeting, title="Talks", valid_time="2025-03"))
+    await handler.handle(PostponeMeeting(meeting_id=meeting, reason="the hosts asked"))
+    invited = await handler.handle(
+        InviteFaction(meeting_id=meeting, faction=faction, sources=(Source(publisher="TASS"),))
+    )
+    declined = await handler.handle(
+        DeclineAttendance(meeting_id=meeting, faction=faction, reason="the agenda")
+    )
+    # A corroborating source published at a Moscow time of day.
+    moscow = datetime(2025, 2, 20, 12, 30, tzinfo=timezone(timedelta(hours=3)))
+    await handler.handle(
+        AddSource(
+            stream=stream,
+            target_event_id=declined.event_ids[0],
+            source=Source(publisher="RIA", published_at=moscow),
+        )
+    )
+    # Caught up in between: the answer below folds into the draft stored meanwhile.
+    await built.catch_up()
+    confirmed = await handler.handle(ConfirmAttendance(meeting_id=meeting, faction=faction))
+    tail = await built.catch_up()
+    view = await built.live(meeting)
+    assert view is not None
+    assert (view.status, view.held) == ("postponed", False)
+    [front] = view.factions
+    assert (front.invited, front.attendance) == (True, "confirmed")
+    history = front.attendance_history
+    assert [(c.attendance, c.event_id, c.reason) for c in history] == [
+        ("invited", invited.event_ids[0], None),
+        ("declined", declined.event_ids[0], "the agenda"),
+        ("confirmed", confirmed.event_ids[0], None),
+    ]
+    assert [c.recorded_at for c in history] == sorted(c.recorded_at for c in history)
+    assert history[0].sources == [Source(publisher="TASS")]
+    assert history[1].sources == [Source(publisher="RIA", published_at=moscow.astimezone(UTC))]
+    assert await fold_log(built.store, meeting, tail) == view
+    assert await built.at(meeting, tail) == view
+    # Byte for byte too (as the API sends it): the draft kept the source's time as an instant.
+    stored = await roster_json(built.pool, meeting, at=tail, table_prefix=built.prefix)
+    assert stored == msgspec.json.encode(await fold_log(built.store, meeting, tail))
+
+    # The meeting took place: held, whatever its postponement said.
+    await handler.handle(
+        RecordInteraction(
+            kind="meeting",
+            interaction_id=f"talks_{u}",
+            meeting_id=meeting,
+            participants=(ParticipantRef(actor=faction, role="participant"),),
+            valid_time="2025-04-02",
+        )
+    )
+    # The invitation was misreported: its step goes, the answers stay.
+    await handler.handle(
+        RetractEvent(stream=stream, target_event_id=invited.event_ids[0], reason="misreported")
+    )
+    after_tail = await built.catch_up()
+    after = await built.live(meeting)
+    assert after is not None
+    assert (after.status, after.held) == ("held", True)
+    [front] = after.factions
+    assert (front.invited, front.attendance, front.took_part) == (False, "confirmed", True)
+    assert [c.attendance for c in front.attendance_history] == ["declined", "confirmed"]
+    assert await fold_log(built.store, meeting, after_tail) == after
+    assert await built.at(meeting, tail) == view
 
 
 async def test_the_roster_as_of_before_the_hamas_leader_was_named(built: Built) -> None:

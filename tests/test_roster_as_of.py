@@ -43,7 +43,8 @@ if TYPE_CHECKING:
 EVENTS = 2_500
 # Older layouts: an unversioned table, as every roster table was before system time; then
 # versions whose JSON is not what the API sends (a cursor as an object), in a ``view`` column;
-# then today's columns unstamped: bodies of format 1, without a meeting's ``purpose``.
+# then today's columns unstamped: bodies of format 1, without a meeting's ``purpose``; then
+# bodies with a purpose but no attendance histories, under either stamp they were given.
 OLD_LAYOUTS = {
     "unversioned": """
 CREATE TABLE projections.{table} (
@@ -74,6 +75,13 @@ OLD_LAYOUTS["unstamped"] = (
     OLD_LAYOUTS["view_column"]
     .replace("view       bytea", "body       bytea")
     .replace("draft, view)", "draft, body)")
+)
+OLD_LAYOUTS["body_format_2"] = (
+    OLD_LAYOUTS["unstamped"]
+    + ";\nCOMMENT ON TABLE projections.{table} IS 'diplofeed roster, body format 2'"
+)
+OLD_LAYOUTS["layout_2"] = (
+    OLD_LAYOUTS["unstamped"] + ";\nCOMMENT ON TABLE projections.{table} IS 'diplofeed layout 2'"
 )
 
 ROWS_SQL = """

@@ -8,7 +8,7 @@ facts themselves when that is not possible (an amendment changes facts folded ea
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import msgspec
@@ -35,11 +35,12 @@ from events.domain.catalogue import (
     SourceAdded,
 )
 from events.domain.valid_time import ValidTime
-from events.domain.vocabulary import Place
+from events.domain.vocabulary import Place, Source
 from events.records import Cursor, RecordedEvent, category_of
 from projections.roster.view import (
     AsOf,
     Attendance,
+    AttendanceChange,
     DateChange,
     DeclarationRef,
     Delegate,
@@ -99,10 +100,13 @@ class _Live(msgspec.Struct, kw_only=True):
     fact: Fact
     event: Any
     corrected_at: datetime | None = None
+    added: list[Source] = msgspec.field(default_factory=list)
+    """Sources added later to corroborate the fact, in feed order."""
 
 
 def _live_facts(facts: Sequence[Fact]) -> list[_Live]:
-    """The facts as they stand: retracted ones left out, corrected ones in corrected form."""
+    """The facts as they stand: retracted ones left out, corrected ones in corrected form,
+    each with the sources added to it."""
     live: dict[str, _Live] = {}
     retracted: set[str] = set()
     for fact in facts:
@@ -114,15 +118,31 @@ def _live_facts(facts: Sequence[Fact]) -> list[_Live]:
             if target is not None:
                 target.event = apply_changes(target.event, event.changes)
                 target.corrected_at = fact.recorded_at
-        elif not isinstance(event, SourceAdded):
+        elif isinstance(event, SourceAdded):
+            target = live.get(event.target_event_id)
+            if target is not None:
+                target.added.append(event.source)
+        else:
             live[fact.event_id] = _Live(fact=fact, event=event)
     return [item for event_id, item in live.items() if event_id not in retracted]
+
+
+def _in_utc(sources: Sequence[Source]) -> list[Source]:
+    """``sources`` with their publication times in UTC: a draft keeps a time as an instant
+    (msgpack), and the view must read the same whether folded from a draft or from facts."""
+    return [
+        msgspec.structs.replace(s, published_at=s.published_at.astimezone(UTC))
+        if s.published_at is not None and s.published_at.tzinfo is not None
+        else s
+        for s in sources
+    ]
 
 
 class _FactionDraft(msgspec.Struct, kw_only=True):
     invited: bool = False
     name_as_reported: str | None = None
     attendance: Attendance | None = None
+    history: list[AttendanceChange] = msgspec.field(default_factory=list)
     took_part: bool = False
     head: Delegate | None = None
     members: dict[str, Delegate] = msgspec.field(default_factory=dict)
@@ -208,15 +228,31 @@ def _fold_meeting(draft: Draft, item: _Live) -> None:
         draft.purpose = event.purpose
 
 
-def _fold_delegations(draft: Draft, event: Any) -> None:
+def _attendance_change(item: _Live, attendance: Attendance) -> AttendanceChange:
+    event = item.event
+    return AttendanceChange(
+        attendance=attendance,
+        event_id=item.fact.event_id,
+        recorded_at=item.fact.recorded_at,
+        reason=event.reason if isinstance(event, AttendanceDeclined) else None,
+        sources=_in_utc([*event.sources, *item.added]),
+        corrected_at=item.corrected_at,
+    )
+
+
+def _fold_delegations(draft: Draft, item: _Live) -> None:
+    event = item.event
     if isinstance(event, FactionInvited):
         faction = draft.faction(event.faction_id)
         faction.invited = True
         faction.name_as_reported = event.name_as_reported
         faction.attendance = faction.attendance or "invited"
+        faction.history.append(_attendance_change(item, "invited"))
     elif isinstance(event, (AttendanceConfirmed, AttendanceDeclined)):
-        confirmed = isinstance(event, AttendanceConfirmed)
-        draft.faction(event.faction_id).attendance = "confirmed" if confirmed else "declined"
+        answer: Attendance = "confirmed" if isinstance(event, AttendanceConfirmed) else "declined"
+        faction = draft.faction(event.faction_id)
+        faction.attendance = answer
+        faction.history.append(_attendance_change(item, answer))
     elif isinstance(event, (DelegationLeaderNamed, DelegationMemberNamed)):
         person = Delegate(
             person_id=event.person_id,
@@ -254,9 +290,19 @@ def _fold(draft: Draft, item: _Live) -> None:
         draft.scheduling = _Scheduling.of(item.event)
     if category_of(item.fact.stream_id) == "meeting":
         _fold_meeting(draft, item)
-        _fold_delegations(draft, item.event)
+        _fold_delegations(draft, item)
     else:
         _fold_linked(draft, item.event)
+
+
+def _corroborate(draft: Draft, event: SourceAdded) -> None:
+    """A source added to a fact of a faction's attendance history joins that entry's."""
+    for faction in draft.factions.values():
+        for n, change in enumerate(faction.history):
+            if change.event_id == event.target_event_id:
+                sources = [*change.sources, *_in_utc([event.source])]
+                faction.history[n] = msgspec.structs.replace(change, sources=sources)
+                return
 
 
 def draft_of(facts: Sequence[Fact], meeting_id: str) -> Draft:
@@ -294,6 +340,7 @@ def view_of(draft: Draft, as_of: AsOf) -> RosterView | None:
             invited=faction.invited,
             name_as_reported=faction.name_as_reported,
             attendance=faction.attendance,
+            attendance_history=list(faction.history),
             took_part=faction.took_part,
             head=faction.head,
             members=list(faction.members.values()),
@@ -312,7 +359,7 @@ def view_of(draft: Draft, as_of: AsOf) -> RosterView | None:
         meeting_id=draft.meeting_id,
         title=scheduled.title,
         purpose=draft.purpose,
-        status=draft.status,
+        status="held" if draft.held else draft.status,
         held=draft.held,
         host_id=scheduled.host_id,
         organiser_id=scheduled.organiser_id,
@@ -353,6 +400,7 @@ def fold_further(draft: Draft, meeting_id: str, facts: Sequence[Fact]) -> bool:
         if isinstance(event, (EventCorrected, EventRetracted)) or fact.event_id in retracted:
             return False
         if isinstance(event, SourceAdded):
+            _corroborate(draft, event)
             continue
         _fold(draft, _Live(fact=fact, event=event))
     return draft.meeting_id == meeting_id and (

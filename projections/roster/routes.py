@@ -3,8 +3,10 @@
 A meeting stream's events belong to that meeting; a declaration or interaction stream is linked
 to a meeting by its first fact that names one (``DeclarationDrafted.meeting_id``,
 ``MeetingHeld.meeting_id``), and every later event of the stream (signatures, refusals,
-amendments) follows that link. The projection keeps the links in ``<prefix>_links_v<n>`` so a
-batch needs no scan of earlier events.
+corrections, retractions) follows that link. A source added to a fact belongs to a meeting only
+in the meeting's own stream: no roster shows the sources of declarations or interactions. The
+projection keeps the links in ``<prefix>_links_v<n>`` so a batch needs no scan of earlier
+events.
 
 Known limitation: a correction that changes the ``meeting_id`` link of a declaration or an
 interaction drops it from its old meeting's roster, but does not move it to the new one.
@@ -44,11 +46,12 @@ class Routes:
     def route(self, fact: Fact) -> str | None:
         """The meeting ``fact`` belongs to (``None``: none, or it adds nothing to a roster)."""
         event = fact.event
-        if isinstance(event, SourceAdded):
-            return None
         stream_id = fact.stream_id
         if category_of(stream_id) == "meeting":
             return stream_id.split("-", 1)[1]
+        if isinstance(event, SourceAdded):
+            # Only a meeting's own facts show their sources (its factions' attendance).
+            return None
         linked = self.links.get(stream_id)
         if linked is not None:
             return linked

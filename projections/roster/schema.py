@@ -13,11 +13,8 @@ from projections.common import table_names
 from projections.system_time import SYS_COLUMNS, current_at
 
 __all__ = (
-    "BODY_FORMAT",
-    "BODY_STAMP",
     "CATEGORIES",
     "CLOSE_SQL",
-    "COLUMNS_SQL",
     "CREATE_SQL",
     "CUSTOM_PLANS_SQL",
     "DROP_SQL",
@@ -29,10 +26,7 @@ __all__ = (
     "LZ4_SQL",
     "OPEN_COLUMNS",
     "PLAIN_COLUMNS_SQL",
-    "RESTART_SQL",
     "SAVE_LINKS_SQL",
-    "STAMP_OF_SQL",
-    "STAMP_SQL",
     "USE_LZ4_SQL",
     "tables",
 )
@@ -77,27 +71,6 @@ CREATE TABLE IF NOT EXISTS projections.{links} (
 CREATE INDEX IF NOT EXISTS {links}_meeting_idx ON projections.{links} (meeting_id)
 """
 )
-BODY_FORMAT: Final = 2
-"""The shape of what the tables store: ``body`` (a ``RosterView`` as the API sends it) and
-``draft`` (a ``Draft``). Stored bodies are sent as they are, so a change to either shape bumps
-this, and ``setup`` then finds the tables stamped with another format (or none) and folds the
-log again into new ones. 1: unstamped; 2: a meeting's ``purpose``."""
-BODY_STAMP: Final = f"diplofeed roster, body format {BODY_FORMAT}"
-# The stamp is the table's comment: part of the table, so it goes where the table goes (a
-# rebuild's new version, a restore) and a dropped table takes it along.
-STAMP_SQL: Final = f"COMMENT ON TABLE projections.{{table}} IS '{BODY_STAMP}'"
-STAMP_OF_SQL: Final = "SELECT obj_description($1::regclass, 'pg_class')"
-COLUMNS_SQL: Final = """
-SELECT column_name FROM information_schema.columns
-WHERE table_schema = 'projections' AND table_name = $1
-"""
-# The projection's checkpoint back to the start, when ``setup`` replaced tables of a layout
-# without system time: the runner then folds the whole log into the new ones.
-RESTART_SQL: Final = """
-UPDATE projection_checkpoints
-SET transaction_id = '0', position = 0, events = 0, updated_at = now()
-WHERE name = $1 AND version = $2
-"""
 # lz4 where the server has it (Debian's does; the embedded pgserver's does not): every batch
 # writes a view per routed event and a draft per meeting, and pglz takes twice as long.
 LZ4_SQL: Final = """

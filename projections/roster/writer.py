@@ -9,14 +9,12 @@ import msgspec
 
 from events.records import FeedFilter, RecordedEvent, category_of
 from projections.collector import collector_paused
-from projections.common import first_versions
+from projections.common import RESTART_SQL, first_versions, layout_outdated, stamp_layout
 from projections.roster.fold import Draft, Fact, fold_each, refold_each
 from projections.roster.routes import Routes, decode, may_belong, route_all, route_rows
 from projections.roster.schema import (
-    BODY_STAMP,
     CATEGORIES,
     CLOSE_SQL,
-    COLUMNS_SQL,
     CREATE_SQL,
     CUSTOM_PLANS_SQL,
     DROP_SQL,
@@ -26,10 +24,7 @@ from projections.roster.schema import (
     LZ4_SQL,
     OPEN_COLUMNS,
     PLAIN_COLUMNS_SQL,
-    RESTART_SQL,
     SAVE_LINKS_SQL,
-    STAMP_OF_SQL,
-    STAMP_SQL,
     USE_LZ4_SQL,
     tables,
 )
@@ -66,6 +61,10 @@ class RosterProjection:
     that several can be built side by side over one feed.
     """
 
+    layout: Final = 3
+    """What the code makes of the log (``projections.common``): 2, a meeting's ``purpose``;
+    3, attendance histories and the status ``held`` in the stored views."""
+
     def __init__(
         self, *, name: str = "roster", table_prefix: str = "roster", version: int = 1
     ) -> None:
@@ -85,36 +84,31 @@ class RosterProjection:
                 ("load_drafts", LOAD_DRAFTS_SQL),
                 ("earlier", EARLIER_FACTS_SQL),
                 ("close", CLOSE_SQL),
-                ("stamp", STAMP_SQL),
             )
         }
 
     async def setup(self, conn: asyncpg.Connection) -> None:
         """Create the tables if they do not exist.
 
-        Tables of an older layout are replaced by empty ones and the projection's checkpoint
-        goes back to the start, so the runner folds the whole log again (the view meanwhile
-        catches up, saying it is stale): without system time (no ``sys_from``) they hold no
-        past versions to answer "as of" from, and no version can be made up for them; with
-        ``view`` instead of ``body`` their JSON is not what the API sends (a cursor as an
-        object), and the API sends stored bytes as they are; for the same reason, tables whose
-        stamp names another body format (``schema.BODY_FORMAT``) than this code's.
+        Tables of an older layout (``projections.common``) are replaced by empty ones and the
+        projection's checkpoint goes back to the start, so the runner folds the whole log
+        again (the view meanwhile catches up, saying it is stale): the API sends the stored
+        bytes as they are, and those hold what the older code made of each fact. Before
+        system time (layout 1 too) the tables held no past versions to answer "as of" from,
+        and no version can be made up for them.
         """
-        columns = {r["column_name"] for r in await conn.fetch(COLUMNS_SQL, self._table)}
-        qualified = f"projections.{self._table}"
-        stamp = await conn.fetchval(STAMP_OF_SQL, qualified) if columns else None
         async with conn.transaction():
-            if columns and (not {"sys_from", "body"} <= columns or stamp != BODY_STAMP):
+            if await layout_outdated(conn, self._table, self.layout):
                 log.warning(
-                    "%s: tables of another layout or body format replaced; refolding", self.name
+                    "%s: tables of an older layout replaced; folding the log again", self.name
                 )
                 await conn.execute(self._sql["drop"])
                 await conn.execute(RESTART_SQL, self.name, self.version)
-                stamp = None
             await conn.execute(self._sql["create"])
-            if stamp != BODY_STAMP:
-                await conn.execute(self._sql["stamp"])
-        if await conn.fetchval(LZ4_SQL) and await conn.fetchval(PLAIN_COLUMNS_SQL, qualified):
+            await stamp_layout(conn, self._table, self.layout)
+        if await conn.fetchval(LZ4_SQL) and await conn.fetchval(
+            PLAIN_COLUMNS_SQL, f"projections.{self._table}"
+        ):
             await conn.execute(self._sql["use_lz4"])
 
     async def drop(self, conn: asyncpg.Connection) -> None:

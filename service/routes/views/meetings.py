@@ -104,10 +104,12 @@ async def meetings(
     "/meetings/{meeting_id:str}",
     operation_id="getMeeting",
     summary="A meeting's delegation roster: who is invited, who leads each delegation",
-    description="Host, place, current date window and its revisions, status; per faction: "
-    "invited, confirmed or declined, delegation leader and members as reported, and the "
-    "outcome on the meeting's declarations. With `as_of` or `as_of_cursor`, the roster as it "
-    "stood then, read by index like the live one.",
+    description="Host, place, current date window and its revisions, status (`held` once an "
+    "interaction records that the meeting took place); per faction: invited, confirmed or "
+    "declined, and every invitation and answer in the order recorded, each with when it was "
+    "recorded and its sources; delegation leader and members as reported, and the outcome on "
+    "the meeting's declarations. Lists are always sent, `[]` when empty. With `as_of` or "
+    "`as_of_cursor`, the roster as it stood then, read by index like the live one.",
     tags=["meetings"],
     opt=require("read"),
     responses=VIEW_ERRORS,
