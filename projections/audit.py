@@ -1,5 +1,13 @@
 """The audit view: for any item (an interaction, a meeting, a declaration, an actor) what was
-reported about it, corrected and retracted, when, by whom, and on what grounds."""
+reported about it, corrected and retracted, when, by whom, on what grounds, and what a correction
+changed: each corrected field's value before and after.
+
+A correction's "before" is its target as the log held it just before the correction: the fact
+as recorded (upcast to today's type), with the stream's earlier corrections of it applied, as
+every view applies them. It is computed when the correction is applied, from the log alone (the
+target and the corrections before it, all in the correction's stream), so a rebuild in batches
+of any size writes the same rows.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +16,11 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 from uuid import UUID
 
 import msgspec
+
+from events.domain.amendments import apply_changes
+from events.domain.catalogue import CATALOGUE, EventCorrected
+from events.errors import EventStoreError
+from projections.common import RESTART_SQL, layout_outdated, stamp_layout
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -29,7 +42,8 @@ CREATE TABLE IF NOT EXISTS projections.{table} (
     recorded_at     timestamptz NOT NULL,
     recorded_by     text,
     reason          text,
-    changes         jsonb
+    changes         jsonb,
+    before          jsonb
 );
 CREATE INDEX IF NOT EXISTS {table}_stream_idx ON projections.{table} (stream_id, position);
 -- Each of the trail's three lookups walks an index in position order and stops after the page:
@@ -44,10 +58,20 @@ DROP INDEX IF EXISTS projections.{table}_event_idx
 DROP_SQL: Final = "DROP TABLE IF EXISTS projections.{table}"
 INSERT_SQL: Final = """
 INSERT INTO projections.{table} (position, stream_id, event_id, target_event_id, action, type,
-                                 recorded_at, recorded_by, reason, changes)
+                                 recorded_at, recorded_by, reason, changes, before)
 SELECT * FROM unnest($1::bigint[], $2::text[], $3::uuid[], $4::uuid[], $5::text[], $6::text[],
-                     $7::timestamptz[], $8::text[], $9::text[], $10::jsonb[])
+                     $7::timestamptz[], $8::text[], $9::text[], $10::jsonb[], $11::jsonb[])
 ON CONFLICT (position) DO NOTHING
+"""
+# What the batch's corrections need to know what they changed: in each stream that holds one
+# ($1), up to the last of them there ($2), the corrected facts ($3) and every correction, in
+# stream order. Amendments are recorded in the stream of the fact they amend.
+CORRECTED_FACTS_SQL: Final = """
+SELECT e.event_id, e.type, e.schema_version, e.data::text AS data
+FROM unnest($1::text[], $2::bigint[]) AS w(stream_id, last)
+JOIN events AS e ON e.stream_id = w.stream_id AND e.stream_version <= w.last
+WHERE e.event_id = any($3::uuid[]) OR e.type = 'record.event_corrected.v1'
+ORDER BY e.stream_id, e.stream_version
 """
 # An item's trail is the entries of its stream ($1), or those of one event ($2, an id): the
 # event itself and what amends it. Each way is walked along its own index from the page's key
@@ -55,7 +79,7 @@ ON CONFLICT (position) DO NOTHING
 # trail or the log; DISTINCT ON keeps an entry that two ways find once.
 TRAIL_SQL: Final = """
 SELECT DISTINCT ON (position) position, stream_id, event_id, target_event_id, action, type,
-       recorded_at, recorded_by, reason, changes::text
+       recorded_at, recorded_by, reason, changes::text, before::text
 FROM (
     (SELECT * FROM projections.{table}
      WHERE stream_id = $1 AND position > $3 ORDER BY position LIMIT $4)
@@ -71,15 +95,21 @@ LIMIT $4
 """
 
 Action = Literal["reported", "corroborated", "corrected", "retracted"]
+_CORRECTED: Final = "record.event_corrected.v1"
 _ACTIONS: Final = {
     "record.source_added.v1": "corroborated",
-    "record.event_corrected.v1": "corrected",
+    _CORRECTED: "corrected",
     "record.event_retracted.v1": "retracted",
 }
 
 
 class AuditEntry(msgspec.Struct, frozen=True, kw_only=True):
-    """One thing that happened to an item."""
+    """One thing that happened to an item.
+
+    For a correction, ``changes`` holds each corrected field's new value and ``before`` the
+    same fields' values just before it (the fact as recorded, earlier corrections applied);
+    both are ``None`` for every other action.
+    """
 
     stream_id: str
     event_id: str
@@ -90,6 +120,9 @@ class AuditEntry(msgspec.Struct, frozen=True, kw_only=True):
     target_event_id: str | None = None
     reason: str | None = None
     changes: dict[str, Any] | None = None
+    """A correction's fields after it."""
+    before: dict[str, Any] | None = None
+    """A correction's fields before it."""
 
 
 class _Amendment(msgspec.Struct):
@@ -102,6 +135,8 @@ class AuditProjection:
     """Every event of every item, classified; amendments point at what they amend."""
 
     filter: FeedFilter | None = None
+    layout: Final = 2
+    """What the code makes of the log (``projections.common``): 2, corrections' ``before``."""
 
     def __init__(self, *, name: str = "audit", version: int = 1) -> None:
         self.name = name
@@ -110,8 +145,14 @@ class AuditProjection:
         self.tables = (self.table,)
 
     async def setup(self, conn: asyncpg.Connection) -> None:
-        """Create the table if needed."""
-        await conn.execute(CREATE_SQL.format(table=self.table))
+        """Create the table if needed; one of an older layout is replaced by an empty one and
+        the checkpoint goes back to the start, so the runner fills it from the whole log."""
+        async with conn.transaction():
+            if await layout_outdated(conn, self.table, self.layout):
+                await conn.execute(DROP_SQL.format(table=self.table))
+                await conn.execute(RESTART_SQL, self.name, self.version)
+            await conn.execute(CREATE_SQL.format(table=self.table))
+            await stamp_layout(conn, self.table, self.layout)
 
     async def drop(self, conn: asyncpg.Connection) -> None:
         """Drop this version's table."""
@@ -119,7 +160,8 @@ class AuditProjection:
 
     async def apply(self, conn: asyncpg.Connection, events: Sequence[RecordedEvent]) -> None:
         """Insert one row per event, in one statement."""
-        columns: list[list[Any]] = [[] for _ in range(10)]
+        befores = await _befores(conn, events)
+        columns: list[list[Any]] = [[] for _ in range(11)]
         for event in events:
             action = _ACTIONS.get(event.type, "reported")
             amendment = (
@@ -138,10 +180,52 @@ class AuditProjection:
                 event.decoded_metadata().recorded_by,
                 amendment.reason,
                 msgspec.json.encode(amendment.changes).decode() if amendment.changes else None,
+                befores.get(str(event.event_id)),
             )
             for column, value in zip(columns, row, strict=True):
                 column.append(value)
         await conn.execute(INSERT_SQL.format(table=self.table), *columns)
+
+
+async def _befores(conn: asyncpg.Connection, events: Sequence[RecordedEvent]) -> dict[str, str]:
+    """The fields each correction among ``events`` changed, as they stood just before it
+    (JSON), by the correction's event id."""
+    last: dict[str, int] = {}
+    targets: list[UUID] = []
+    for event in events:
+        if event.type == _CORRECTED:
+            last[event.stream_id] = event.stream_version
+            target = msgspec.json.decode(event.data, type=_Amendment).target_event_id
+            if target is not None and _looks_like_uuid(target):
+                targets.append(UUID(target))
+    if not last:
+        return {}
+    rows = await conn.fetch(CORRECTED_FACTS_SQL, list(last), list(last.values()), targets)
+    wanted = {str(event.event_id) for event in events if event.type == _CORRECTED}
+    facts: dict[str, Any] = {}  # by event id: the fact as corrected so far
+    befores: dict[str, str] = {}
+    for r in rows:
+        event_id = str(r["event_id"])
+        try:
+            fact = CATALOGUE.decode_data(
+                r["type"], r["schema_version"], r["data"], event_id=event_id
+            )
+        except EventStoreError:  # a type this build does not know: its fields are unknown
+            continue
+        if not isinstance(fact, EventCorrected):
+            facts[event_id] = fact
+            continue
+        target = facts.get(fact.target_event_id)
+        if target is None:
+            continue
+        if event_id in wanted:
+            before = {name: getattr(target, name, None) for name in fact.changes}
+            befores[event_id] = msgspec.json.encode(before).decode()
+        try:
+            facts[fact.target_event_id] = apply_changes(target, fact.changes)
+        except msgspec.ValidationError:  # one that does not fit (the handler never appends it)
+            continue
+    return befores
 
 
 async def audit_trail(
@@ -180,6 +264,7 @@ async def audit_trail(
                 target_event_id=str(r["target_event_id"]) if r["target_event_id"] else None,
                 reason=r["reason"],
                 changes=msgspec.json.decode(r["changes"]) if r["changes"] else None,
+                before=msgspec.json.decode(r["before"]) if r["before"] else None,
             ),
         )
         for r in rows

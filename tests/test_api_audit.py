@@ -68,6 +68,12 @@ async def test_walking_the_trail_page_by_page_gives_the_whole_trail(api: ApiServ
         assert "Link" not in whole.headers
         trail = whole.json()
         assert [e["action"] for e in trail] == ["reported"] * 4 + ["corrected"] * 2
+        # Each correction says what it changed: the title before it and after.
+        assert [(e["before"], e["changes"]) for e in trail[4:]] == [
+            ({"title": "Talks"}, {"title": "Moscow talks"}),
+            ({"title": "Moscow talks"}, {"title": "Moscow round table"}),
+        ]
+        assert all(e["before"] is None for e in trail[:4])
         # The default page holds the whole of a short trail.
         assert (await client.get(stream_path)).json() == trail
         for limit in (1, 2, 4, 6):

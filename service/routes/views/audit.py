@@ -35,9 +35,11 @@ if TYPE_CHECKING:
     summary="An item's audit trail: what was reported, corroborated, corrected, retracted",
     description="`item` is a stream id (`interaction-lavrov_call`) or an event id (the event "
     "and what amends it). Oldest first: in the order the events were appended to the log (log "
-    "position), with when and by whom (the API key) each was recorded. Paginated: follow "
-    '`Link: rel="next"` while it is present; a trail only ever grows at its end, so a walk '
-    "never repeats an entry. 404 when nothing has been recorded about the item.",
+    "position), with when and by whom (the API key) each was recorded. A correction says what "
+    "it changed: `changes` holds each corrected field's new value, `before` the same fields as "
+    "they stood just before it (the fact as recorded, earlier corrections applied). "
+    'Paginated: follow `Link: rel="next"` while it is present; a trail only ever grows at its '
+    "end, so a walk never repeats an entry. 404 when nothing has been recorded about the item.",
     tags=["audit"],
     opt=require("read"),
     responses=VIEW_ERRORS,
