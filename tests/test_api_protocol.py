@@ -1,6 +1,7 @@
 """HTTP as its specifications say, on every route of the OpenAPI document: ``OPTIONS`` and
 ``Allow`` name exactly the methods a path serves; a JSON body is declared as JSON; a query
-parameter that holds one value is given once."""
+parameter that holds one value is given once; every list a view sends is required by its
+schema."""
 
 from __future__ import annotations
 
@@ -90,3 +91,48 @@ async def test_a_single_valued_query_parameter_given_twice_is_a_400(api: ApiServ
         # A list parameter may repeat.
         both = await client.get("/feed", params=[("category", "actor"), ("category", "meeting")])
         assert both.status_code == 200, both.text
+
+
+def _refs(schema: Any) -> set[str]:
+    """The components ``schema`` names, at any depth."""
+    if isinstance(schema, dict):
+        ref = schema.get("$ref")
+        found = {ref.rsplit("/", 1)[-1]} if isinstance(ref, str) else set()
+        return found.union(*(_refs(v) for v in schema.values()))
+    if isinstance(schema, list):
+        return set().union(*(_refs(v) for v in schema))
+    return set()
+
+
+def _is_array(schema: dict[str, Any]) -> bool:
+    kinds = schema.get("type")
+    variants = [schema, *schema.get("oneOf", []), *schema.get("anyOf", [])]
+    return kinds == "array" or any(v.get("type") == "array" for v in variants[1:])
+
+
+async def test_every_list_a_success_sends_is_required(api: ApiServer) -> None:
+    """Clients read a view's lists without checking that they are there: the schema says each
+    is always sent (``[]`` when empty). Problem details are left out: their extension members
+    (``errors``) are present only when they say something (RFC 9457)."""
+    schema = await _document(api)
+    components = schema["components"]["schemas"]
+    sent = _refs(
+        [
+            answer
+            for item in schema["paths"].values()
+            for method, operation in item.items()
+            if method in _METHODS
+            for status, answer in operation["responses"].items()
+            if status.startswith("2")
+        ]
+    )
+    while grown := set().union(*(_refs(components[name]) for name in sent)) - sent:
+        sent |= grown
+    assert {"ActorView", "RosterView", "FactionRoster", "AttendanceChange"} <= sent
+    optional = [
+        f"{name}.{field}"
+        for name in sorted(sent)
+        for field, shape in components[name].get("properties", {}).items()
+        if _is_array(shape) and field not in components[name].get("required", [])
+    ]
+    assert optional == []

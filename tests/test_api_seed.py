@@ -9,7 +9,7 @@ import pytest
 
 from events.domain.seed import seed_commands
 from tests.api_server import request_for
-from tests.test_api_writes import until_visible
+from tests.test_api_writes import register, until_visible
 
 if TYPE_CHECKING:
     import httpx
@@ -102,6 +102,24 @@ async def test_the_2019_meeting_was_held_over_http(api: ApiServer, seeded: dict[
     ]
     assert factions == [("fatah", True, []), ("hamas", True, []), ("pij", True, [])]
     assert [d["declaration_id"] for d in roster["declarations"]] == ["moscow_declaration_2019"]
+
+
+async def test_an_actor_without_aliases_or_roles_sends_empty_lists(api: ApiServer) -> None:
+    async with api.client("write") as client:
+        organisation = await register(client, kind="organisation")
+        member = await register(client)
+        written = await client.post(
+            f"/actors/{member}/roles", json={"organisation": organisation, "valid_time": "2024-02"}
+        )
+        assert written.status_code == 201, written.text
+        cursor = written.headers["Diplofeed-Cursor"]
+        bare = (await _get(client, f"/actors/{organisation}", reflect=cursor)).json()
+        found = (await _get(client, "/actors", name=organisation)).json()
+        with_role = (await _get(client, f"/actors/{member}", reflect=cursor)).json()
+    assert (bare["aliases"], bare["roles"], bare["merged"], bare["sources"]) == ([], [], [], [])
+    assert found == [bare]
+    assert (with_role["aliases"], with_role["merged"], with_role["sources"]) == ([], [], [])
+    assert [r["organisation_id"] for r in with_role["roles"]] == [organisation]
 
 
 async def test_hamas_contact_history_over_http(api: ApiServer, seeded: dict[str, Any]) -> None:

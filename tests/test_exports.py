@@ -16,9 +16,22 @@ from projections.contacts import ActorView, InteractionView
 from projections.exports import GDELT_COLUMNS, LeftOut, gdelt_rows, plover_record
 from projections.left_out import NAMED, Tally
 
+
+def _actor(actor_id: str, kind: str, name: str) -> ActorView:
+    return ActorView(
+        actor_id=actor_id,
+        kind=kind,
+        canonical_name=name,
+        aliases=(),
+        roles=(),
+        merged=(),
+        sources=(),
+    )
+
+
 DIRECTORY = {
-    "lavrov": ActorView(actor_id="lavrov", kind="person", canonical_name="Sergey Lavrov"),
-    "hamas": ActorView(actor_id="hamas", kind="organisation", canonical_name="Hamas"),
+    "lavrov": _actor("lavrov", "person", "Sergey Lavrov"),
+    "hamas": _actor("hamas", "organisation", "Hamas"),
 }
 
 

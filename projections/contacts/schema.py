@@ -33,7 +33,6 @@ __all__ = (
     "NO_ACTOR",
     "OLD_LAYOUT_SQL",
     "ORDERED_SCANS_SQL",
-    "RESTART_SQL",
     "SEARCH_ACTORS_SCAN_SQL",
     "SEARCH_ACTORS_SQL",
     "SEARCH_INDEX_SQL",
@@ -139,10 +138,6 @@ UNION ALL
 SELECT count(*) FROM information_schema.columns AS c
 WHERE c.table_schema = 'projections' AND c.table_name = $2 AND c.column_name = 'actor_id'
   AND c.collation_name IS DISTINCT FROM 'C'
-"""
-RESTART_SQL: Final = """
-UPDATE projection_checkpoints SET transaction_id = '0', position = 0, events = 0, updated_at = now()
-WHERE name = $1 AND version = $2
 """
 DROP_SQL: Final = """
 DROP TABLE IF EXISTS projections.{interactions};

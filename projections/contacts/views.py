@@ -69,19 +69,20 @@ class RoleView(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
 
 
 class ActorView(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
-    """An actor as the directory shows it."""
+    """An actor as the directory shows it. Its lists are required fields: always sent, ``[]``
+    when empty, as clients of the schema expect (an absent code is left out)."""
 
     actor_id: str
     kind: str
     canonical_name: str
-    aliases: tuple[str, ...] = ()
+    aliases: tuple[str, ...]
     cameo_code: str | None = None
     wikidata_qid: str | None = None
     country: str | None = None
-    roles: tuple[RoleView, ...] = ()
-    merged: tuple[str, ...] = ()
+    roles: tuple[RoleView, ...]
+    merged: tuple[str, ...]
     """Actors found to be this one (their own rows remain; ``get_actor`` follows the merge)."""
-    sources: tuple[Source, ...] = ()
+    sources: tuple[Source, ...]
 
 
 class Counterpart(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):

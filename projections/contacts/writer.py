@@ -26,7 +26,7 @@ from events.domain.amendments import Stored
 from events.domain.catalogue import CATALOGUE
 from events.records import Cursor, FeedFilter, RecordedEvent
 from projections.collector import collector_paused
-from projections.common import first_versions
+from projections.common import RESTART_SQL, first_versions, layout_outdated, stamp_layout
 from projections.contacts.fold import actor_from, interaction_from
 from projections.contacts.schema import (
     CLOSE_ACTORS_SQL,
@@ -38,7 +38,6 @@ from projections.contacts.schema import (
     DROP_SQL,
     EARLIER_FACTS_SQL,
     OLD_LAYOUT_SQL,
-    RESTART_SQL,
     TABLES,
     sql,
 )
@@ -138,6 +137,9 @@ class ContactsProjection:
     """
 
     filter: FeedFilter | None = FeedFilter(categories=("interaction", "actor"))
+    layout: Final = 2
+    """What the code makes of the log (``projections.common``): 2, actor views with every list
+    (``[]`` when empty)."""
 
     def __init__(self, *, name: str = "contacts", prefix: str = "", version: int = 1) -> None:
         self.name = name
@@ -159,10 +161,14 @@ class ContactsProjection:
         Tables of this version in an earlier layout are dropped and this version's checkpoint
         goes back to the start of the feed, so the runner builds them again from the log:
         tables before system time say what is current but not since when, which no upgrade
-        can recover; links whose ids compare by the locale's rules have other indexes.
+        can recover; links whose ids compare by the locale's rules have other indexes; and the
+        rows of an older layout stamp (``projections.common``) are not what this code makes.
         """
         names = [self._table(key) for key in TABLES]
-        if any(r[0] for r in await conn.fetch(OLD_LAYOUT_SQL, names, self._table("links"))):
+        main = self._table("interactions")
+        if any(
+            r[0] for r in await conn.fetch(OLD_LAYOUT_SQL, names, self._table("links"))
+        ) or await layout_outdated(conn, main, self.layout):
             log.warning(
                 "projection %s v%s: tables in an earlier layout; rebuilding them from the start",
                 self.name,
@@ -173,10 +179,12 @@ class ContactsProjection:
                 await self._graph.drop(conn)
                 await conn.execute(RESTART_SQL, self.name, self.version)
                 await conn.execute(self._q(CREATE_SQL))
+                await stamp_layout(conn, main, self.layout)
                 await self._graph.setup(conn)
                 await setup_search(conn, self.prefix, self.version)
             return
         await conn.execute(self._q(CREATE_SQL))
+        await stamp_layout(conn, main, self.layout)
         await self._graph.setup(conn)
         await setup_search(conn, self.prefix, self.version)
 
