@@ -122,6 +122,24 @@ async def test_an_actor_without_aliases_or_roles_sends_empty_lists(api: ApiServe
     assert [r["organisation_id"] for r in with_role["roles"]] == [organisation]
 
 
+async def test_medvedev_meeting_hamas_is_possible_while_he_was_president(
+    api: ApiServer, seeded: dict[str, Any]
+) -> None:
+    """Undated ("../2024-02"): possible from the year the log first knows of Hamas (Mashal's
+    role from 2006), through the years Medvedev was president (2008-2012), until the article;
+    the log knows no start of Medvedev's."""
+    async with api.client("read") as client:
+        edges = (
+            await _get(client, "/graph", actor="medvedev", reflect=seeded["cursor"], limit=1000)
+        ).json()
+    assert {(e["a"], e["b"], e["kind"]) for e in edges} == {("hamas", "medvedev", "meeting")}
+    years = [e["year"] for e in edges]
+    assert set(range(2008, 2013)) <= set(years)
+    assert (min(years), max(years)) == (2006, 2024)
+    assert years == list(range(2006, 2025))
+    assert all((e["certain"], e["possible"]) == (0, 1) for e in edges)
+
+
 async def test_hamas_contact_history_over_http(api: ApiServer, seeded: dict[str, Any]) -> None:
     async with api.client("read") as client:
         history = (await _get(client, "/actors/hamas/contacts", reflect=seeded["cursor"])).json()

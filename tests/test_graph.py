@@ -16,7 +16,7 @@ import pytest
 from bench.projections import COPY_COLUMNS, Synth, _rows
 from events import APP_ROLE, ConnectionOptions
 from events.connect import create_pool
-from events.domain.catalogue import EventCorrected
+from events.domain.catalogue import EventCorrected, EventRetracted, RoleAssigned
 from events.domain.valid_time import valid_time
 from events.domain.vocabulary import Participant
 from projections.common import table_names
@@ -46,7 +46,10 @@ EVENTS: Final = 3_000
 KINDS: Final = ("phone_call", "meeting", "visit", "contacts", "statement", "address")
 
 # The query the graph was read with before it was kept by the projection: every live
-# interaction aggregated on each request. $1 actor (NULL: every pair), $2 kind (NULL: every kind).
+# interaction aggregated on each request, an open bound stopped by the spans of what the log
+# knows of each actor (its interactions and its roles, held or held in it), taken from all of it
+# (the contacts module docstring states the rule).
+# $1 actor (NULL: every pair), $2 kind (NULL: every kind).
 ORACLE_SQL: Final = """
 WITH live AS (
     SELECT interaction_id, kind, lower, upper
@@ -58,12 +61,22 @@ links AS (
     FROM projections.{links} AS l JOIN live USING (interaction_id)
     WHERE l.sys_to IS NULL
 ),
+roles AS (
+    SELECT actor_id, organisation_id, lower, upper FROM projections.{roles} WHERE sys_to IS NULL
+),
+known AS (
+    SELECT links.actor_id, live.lower, live.upper FROM links JOIN live USING (interaction_id)
+    UNION ALL
+    SELECT actor_id, lower, upper FROM roles
+    UNION ALL
+    SELECT organisation_id, lower, upper FROM roles
+),
 span AS (
-    SELECT links.actor_id,
-           min(extract(year FROM coalesce(live.lower, live.upper)))::int AS first_year,
-           max(extract(year FROM coalesce(live.upper, live.lower)))::int AS last_year
-    FROM links JOIN live USING (interaction_id)
-    GROUP BY links.actor_id
+    SELECT actor_id,
+           min(extract(year FROM coalesce(lower, upper)))::int AS first_year,
+           max(extract(year FROM coalesce(upper, lower)))::int AS last_year
+    FROM known
+    GROUP BY actor_id
 ),
 pairs AS (
     SELECT a.interaction_id, a.actor_id AS a, b.actor_id AS b
@@ -77,8 +90,8 @@ counted AS (
                AS certain
     FROM pairs AS p
     JOIN live USING (interaction_id)
-    JOIN span AS sa ON sa.actor_id = p.a
-    JOIN span AS sb ON sb.actor_id = p.b
+    LEFT JOIN span AS sa ON sa.actor_id = p.a
+    LEFT JOIN span AS sb ON sb.actor_id = p.b
     CROSS JOIN LATERAL generate_series(
         coalesce(extract(year FROM live.lower)::int, least(sa.first_year, sb.first_year)),
         coalesce(extract(year FROM live.upper)::int, greatest(sa.last_year, sb.last_year))
@@ -94,11 +107,13 @@ ORDER BY a, b, kind, year
 
 class _GraphSynth(Synth):
     """The benchmark's generator with more of what the graph must get right: open and unknown
-    bounds on either side, and corrections that change who took part (a lone participant, one
-    actor named twice in two roles) as well as the date."""
+    bounds on either side, corrections that change who took part (a lone participant, one
+    actor named twice in two roles) as well as the date, and roles corrected (their window) or
+    retracted, which move the spans open bounds stop at."""
 
     def __init__(self) -> None:
         super().__init__(20261207, "", WEIGHTS)
+        self.roles: list[tuple[str, str]] = []
         self.times += [
             valid_time("2015/..", "since 2015"),
             valid_time("2009-05/..", "since May 2009"),
@@ -107,12 +122,26 @@ class _GraphSynth(Synth):
             valid_time("2008/2019", "from 2008 to 2019"),
         ]
 
+    def remember(self, stream_id: str, event: Any, event_id: str) -> None:
+        super().remember(stream_id, event, event_id)
+        if isinstance(event, RoleAssigned):
+            self.roles.append((stream_id, event_id))
+
     def _amendment(self) -> tuple[str, Any] | None:
+        rng = self.rng
+        if self.roles and rng.random() < 0.25:
+            # A role amended once: its window corrected, or the role retracted.
+            stream_id, event_id = self.roles.pop(rng.randrange(len(self.roles)))
+            if rng.random() < 0.6:
+                window = msgspec.to_builtins(rng.choice(self.times))
+                return stream_id, EventCorrected(
+                    target_event_id=event_id, changes={"valid_time": window}, reason="misdated"
+                )
+            return stream_id, EventRetracted(target_event_id=event_id, reason="misreported")
         made = super()._amendment()
         if made is None:
             return None
         stream_id, event = made
-        rng = self.rng
         corrects_an_interaction = stream_id.startswith("interaction-")
         if isinstance(event, EventCorrected) and corrects_an_interaction and rng.random() < 0.5:
             people = rng.sample(self.persons + self.orgs, 3)[: rng.randint(1, 3)]
@@ -158,7 +187,11 @@ async def log(server_url: str) -> AsyncIterator[_Log]:
 async def _oracle(
     log: _Log, actor: str | None, kind: str | None, prefix: str = "g_"
 ) -> list[GraphEdge]:
-    names = table_names(prefix, 1, {"interactions": "interactions", "links": "interaction_actors"})
+    names = table_names(
+        prefix,
+        1,
+        {"interactions": "interactions", "links": "interaction_actors", "roles": "actor_roles"},
+    )
     rows = await log.pool.fetch(ORACLE_SQL.format(**names), actor, kind)
     return [GraphEdge(**dict(r)) for r in rows]
 
@@ -208,6 +241,13 @@ async def test_the_log_has_what_the_graph_must_get_right(log: _Log) -> None:
         "AND data -> 'changes' ? 'participants'"
     )
     assert corrected > 10
+    roles = await log.pool.fetchrow(
+        """SELECT count(*) FILTER (WHERE type = 'record.event_corrected.v1') AS corrected,
+                  count(*) FILTER (WHERE type = 'record.event_retracted.v1') AS retracted
+           FROM events WHERE stream_id LIKE 'actor-%'"""
+    )
+    assert roles is not None
+    assert roles["corrected"] > 5 and roles["retracted"] > 2, dict(roles)
 
 
 async def test_the_graph_equals_the_query_over_every_interaction(log: _Log) -> None:

@@ -25,11 +25,18 @@ docstring.
 The contact graph (``projections.graph``) is kept in the same transactions, live only: its
 tables carry this projection's prefix and version and are created and dropped with it.
 
-Contact graph rule for open-ended valid times: an interaction with an open bound ("before
-February 2024") counts as *possible* in every year from its known bound back (or forward) to
-the earliest (latest) year of any live interaction of either actor of the pair; an interaction
-with no bound at all counts only within that range too, and nowhere if the pair has no dated
-interaction. So an open interval never invents years the record says nothing about.
+Contact graph rule for open-ended valid times: an open bound is bounded by what the log knows
+of the two participants. What it knows of an actor is its *span*, from the first year any of
+its facts covers to the last: its live interactions, the roles it holds and the roles held in
+it (a fact covers from its lower bound's year, else its upper's, to its upper bound's year, else
+its lower's; one with no bound covers nothing). An interaction with an open lower bound ("before
+February 2024") counts as *possible* in every year from the first year of either actor's span
+to its known bound; one with an open upper bound, from its known bound to the last year of
+either span; one with no bound at all, in every year of the two spans, and nowhere when neither
+actor has a span. So an open interval never reaches years the log knows nothing of either actor
+in, and reaches every year it knows one of them in: "Medvedev met Hamas leaders" (undated,
+before February 2024) is possible from 2006, the first year the log knows of Hamas (a role held
+in it), so in the years Medvedev was president too.
 
 The package's files are its seams: ``schema`` (the tables and every statement), ``views`` (what
 the queries return), ``fold`` (the pure view functions), ``writer`` (the projection, which turns

@@ -44,6 +44,7 @@ from projections.contacts.schema import (
 from projections.contacts.search import setup_search
 from projections.contacts.views import KINDS, InteractionView
 from projections.graph import GraphBatch, GraphWriter
+from projections.graph.deltas import RoleYears, role_years
 from projections.interaction_rows import (
     INTERACTION_COLUMNS,
     LINK_COLUMNS,
@@ -98,6 +99,7 @@ _ITEMS: Final = ("interaction", "actor")
 
 _SYS_TO: Final = INTERACTION_COLUMNS.index("sys_to")
 _LINK_SYS_TO: Final = LINK_COLUMNS.index("sys_to")
+_ROLE_SYS_TO: Final = ROLE_COLUMNS.index("sys_to")
 
 Changes = list[tuple[bytes, Stored]]
 """An item's facts in a batch, each with the cursor key of its event."""
@@ -139,7 +141,7 @@ class ContactsProjection:
     filter: FeedFilter | None = FeedFilter(categories=("interaction", "actor"))
     layout: Final = 2
     """What the code makes of the log (``projections.common``): 2, actor views with every list
-    (``[]`` when empty)."""
+    (``[]`` when empty), and the graph's spans counting roles' windows."""
 
     def __init__(self, *, name: str = "contacts", prefix: str = "", version: int = 1) -> None:
         self.name = name
@@ -218,7 +220,7 @@ class ContactsProjection:
         # while they live, has only the rows left to look at when it runs again.
         with collector_paused():
             rows = _rows_of(events, earlier)
-            rows.graph = self._graph.prepare(*rows.final_forms())
+            rows.graph = self._graph.prepare(*rows.final_forms(), *rows.final_roles())
             return rows
 
     async def apply_prepared(
@@ -356,6 +358,25 @@ class _Rows:
                 (amended if row[0] in continued else new).append(row)
         links = [link for link in self.links if link[_LINK_SYS_TO] is None]
         return new, amended, links
+
+    def final_roles(self) -> tuple[dict[str, RoleYears], set[str]]:
+        """What the graph needs of the batch's actors: the roles each holds after it (as
+        spans see them), and which of them it continues."""
+        held: dict[str, list[tuple[str, int | None, int | None]]] = {
+            row[0]: [] for row in self.actors
+        }
+        for role in self.roles:
+            if role[_ROLE_SYS_TO] is None:
+                lower, upper = role[3], role[4]
+                held[role[0]].append(
+                    (
+                        role[1],
+                        lower.year if lower is not None else None,
+                        upper.year if upper is not None else None,
+                    )
+                )
+        continued = {item for item, _, _ in self.closed_actors}
+        return {actor: role_years(roles) for actor, roles in held.items()}, continued
 
     def add_interactions(
         self, changes: dict[str, Changes], earlier: dict[str, list[Stored]]

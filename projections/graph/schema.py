@@ -7,9 +7,11 @@ with ``table_names(prefix, version, TABLES)``: the contacts projection's prefix 
     Read through ``(a, b, kind)`` and ``(b, a, kind)``, a pair's rows are its counts: each
     covers the years from its lower to its upper bound, certainly when they are one year.
 ``{spans}``
-    Per actor with a dated live interaction, its span: the earliest year any of them starts in
-    (its lower bound's year, else its upper's) and the latest any ends in (upper, else lower).
-    An open bound of a pair's row stops at the pair's span (the contacts module docstring).
+    Per actor the log knows a year of, its span: the earliest year any of its facts starts in
+    and the latest any ends in, the facts being its dated live interactions, the roles it
+    holds and the roles held in it (an interval covers from its lower bound's year, else its
+    upper's, to its upper bound's year, else its lower's). An open bound of a pair's row stops
+    at the pair's span (the contacts module docstring).
 
 The counts per pair, kind and year are summed when read, over the rows of the pairs a page
 shows (an index range), never over the graph.
@@ -20,6 +22,7 @@ from __future__ import annotations
 from typing import Final
 
 __all__ = (
+    "BEFORE_ROLES_SQL",
     "BEFORE_SQL",
     "COUNTERPARTS_BY_WEIGHT_SQL",
     "CREATE_SQL",
@@ -87,6 +90,15 @@ CROSS JOIN LATERAL (
     LIMIT 1
 ) AS i
 """
+# The roles of actors from earlier batches ($1), as the tables hold them before this batch
+# overwrites them: the open versions' roles, with the years of their bounds.
+BEFORE_ROLES_SQL: Final = """
+SELECT r.actor_id, r.organisation_id,
+       extract(year FROM r.lower)::int AS lower_year,
+       extract(year FROM r.upper)::int AS upper_year
+FROM unnest($1::text[]) AS k(actor_id)
+JOIN projections.{roles} AS r ON r.actor_id = k.actor_id AND r.sys_to IS NULL
+"""
 # The rows of pairs whose interaction changed, by their columns ($1-$6 as PAIR_COLUMNS).
 DELETE_PAIRS_SQL: Final = """
 DELETE FROM projections.{pairs} AS t
@@ -114,9 +126,12 @@ FROM unnest($1::text[]) AS k(actor_id)
 JOIN projections.{spans} AS s USING (actor_id)
 """
 # The spans of actors $1 from the interactions the tables hold but those of $2 (the ones the
-# batch replaces, whose new forms the writer adds): for an actor whose span may have shrunk.
+# batch replaces, whose new forms the writer adds), and from the roles they hold and are held
+# in but those of the actors $3 (whose new roles the writer adds): for an actor whose span may
+# have shrunk. least and greatest pass over a side that knows no year (NULL).
 RECOUNT_SPANS_SQL: Final = """
-SELECT k.actor_id, s.first_year, s.last_year
+SELECT k.actor_id, least(s.first_year, r.first_year) AS first_year,
+       greatest(s.last_year, r.last_year) AS last_year
 FROM unnest($1::text[]) AS k(actor_id)
 -- Per actor, from its open link rows alone (they carry the day bounds, -infinity when open,
 -- and exist only for live versions), along the links' history index.
@@ -131,6 +146,14 @@ CROSS JOIN LATERAL (
     WHERE l.actor_id = k.actor_id AND l.sys_to IS NULL AND NOT l.negated
       AND NOT l.interaction_id = any($2::text[])
 ) AS s
+-- The open versions' roles, by holder and by organisation (an index each).
+CROSS JOIN LATERAL (
+    SELECT min(extract(year FROM coalesce(r.lower, r.upper)))::int AS first_year,
+           max(extract(year FROM coalesce(r.upper, r.lower)))::int AS last_year
+    FROM projections.{roles} AS r
+    WHERE (r.actor_id = k.actor_id OR r.organisation_id = k.actor_id) AND r.sys_to IS NULL
+      AND NOT r.actor_id = any($3::text[])
+) AS r
 """
 REPLACE_SPANS_SQL: Final = """
 INSERT INTO projections.{spans} AS t (actor_id, first_year, last_year)

@@ -3,12 +3,13 @@ writes the projection's batch.
 
 The graph holds live rows only: it is not system-versioned (no ``sys_from``/``sys_to``), so it
 answers for the projection's checkpoint and nothing earlier. Its rows are one per live
-interaction and pair, and each actor's span is the extremes of its live interactions' years,
-so a rebuild with any batch size equals the incrementally kept tables row for row.
+interaction and pair, and each actor's span is the extremes of the years of its live
+interactions and current roles (held, or held in it), so a rebuild with any batch size equals
+the incrementally kept tables row for row.
 
-Most interactions of a batch begin in it: their rows are computed with the rest of the batch's
-rows (``prepare``, which reads no table) and copied in. Only the interactions from earlier
-batches cost a read, of their stored form, before the batch overwrites it.
+Most interactions and actors of a batch begin in it: their rows are computed with the rest of
+the batch's rows (``prepare``, which reads no table) and copied in. Only the interactions and
+actors from earlier batches cost a read, of their stored form, before the batch overwrites it.
 """
 
 from __future__ import annotations
@@ -16,8 +17,18 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Final
 
 from projections.common import table_names
-from projections.graph.deltas import Deltas, Live, live_form, participants
+from projections.graph.deltas import (
+    Deltas,
+    Live,
+    RoleYears,
+    Span,
+    live_form,
+    participants,
+    role_years,
+    widen,
+)
 from projections.graph.schema import (
+    BEFORE_ROLES_SQL,
     BEFORE_SQL,
     CREATE_SQL,
     DELETE_PAIRS_SQL,
@@ -32,7 +43,7 @@ from projections.graph.schema import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence, Set
 
     import asyncpg
 
@@ -40,19 +51,28 @@ if TYPE_CHECKING:
 
 __all__ = ("GraphBatch", "GraphWriter")
 
-CONTACTS_TABLES: Final = {"interactions": "interactions", "links": "interaction_actors"}
-"""The contacts projection's tables the writer reads the stored form of interactions from."""
-
-Span = tuple[int, int]
+CONTACTS_TABLES: Final = {
+    "interactions": "interactions",
+    "links": "interaction_actors",
+    "roles": "actor_roles",
+}
+"""The contacts projection's tables the writer reads the stored form of interactions and roles
+from."""
 
 
 class GraphBatch:
-    """A batch's changes as far as the batch alone gives them: the new interactions' rows, and
-    the new forms of the amended ones, waiting for their stored forms."""
+    """A batch's changes as far as the batch alone gives them: the new interactions' rows and
+    new actors' roles, and the new forms of the amended ones, waiting for their stored forms."""
 
-    def __init__(self, deltas: Deltas, amended: dict[str, Live | None]) -> None:
+    def __init__(
+        self,
+        deltas: Deltas,
+        amended: dict[str, Live | None],
+        amended_roles: dict[str, RoleYears] | None = None,
+    ) -> None:
         self.deltas = deltas
         self.amended = amended
+        self.amended_roles = amended_roles or {}
 
 
 class GraphWriter:
@@ -86,7 +106,11 @@ class GraphWriter:
 
     @staticmethod
     def prepare(
-        new: Sequence[InteractionRow], amended: Sequence[InteractionRow], links: Sequence[LinkRow]
+        new: Sequence[InteractionRow],
+        amended: Sequence[InteractionRow],
+        links: Sequence[LinkRow],
+        roles: Mapping[str, RoleYears] | None = None,
+        continued: Set[str] = frozenset(),
     ) -> GraphBatch:
         """What the batch's rows alone say (no table is read).
 
@@ -94,12 +118,20 @@ class GraphWriter:
             new: Rows of interactions whose streams begin in the batch.
             amended: Rows of interactions from earlier batches.
             links: Participant rows of both.
+            roles: The roles of every actor the batch touches, as its last version holds them.
+            continued: The actors among them from earlier batches.
         """
         named = participants(links)
         deltas = Deltas()
         for row in new:
             deltas.add_row(row, named)
-        return GraphBatch(deltas, {row[0]: live_form(row, named) for row in amended})
+        amended_roles: dict[str, RoleYears] = {}
+        for actor, held in (roles or {}).items():
+            if actor in continued:
+                amended_roles[actor] = held
+            else:
+                deltas.add_roles(actor, held)
+        return GraphBatch(deltas, {row[0]: live_form(row, named) for row in amended}, amended_roles)
 
     async def apply(self, conn: asyncpg.Connection, batch: GraphBatch | None) -> None:
         """Write a prepared batch's changes: call before the contacts rows of the batch are
@@ -112,6 +144,10 @@ class GraphWriter:
             before = await self._before(conn, list(batch.amended))
             for item, after in batch.amended.items():
                 deltas.change(item, before.get(item), after)
+        if batch.amended_roles:
+            held = await self._roles_before(conn, list(batch.amended_roles))
+            for actor, after_roles in batch.amended_roles.items():
+                deltas.change_roles(actor, held.get(actor, ()), after_roles)
         # Spans a removal may have shrunk are counted again; read what they were first.
         recount = await self._ends_reached(conn, deltas.shrunk)
         if deltas.deleted:
@@ -144,11 +180,20 @@ class GraphWriter:
             for r in rows
         }
 
-    async def _ends_reached(
-        self, conn: asyncpg.Connection, shrunk: dict[str, list[int]]
-    ) -> list[str]:
-        """The actors whose first or last year the batch took an interaction from: that
-        extreme may be gone."""
+    async def _roles_before(
+        self, conn: asyncpg.Connection, actors: list[str]
+    ) -> dict[str, RoleYears]:
+        rows = await conn.fetch(self.q(BEFORE_ROLES_SQL), actors)
+        held: dict[str, list[tuple[str, int | None, int | None]]] = {}
+        for r in rows:
+            held.setdefault(r["actor_id"], []).append(
+                (r["organisation_id"], r["lower_year"], r["upper_year"])
+            )
+        return {actor: role_years(roles) for actor, roles in held.items()}
+
+    async def _ends_reached(self, conn: asyncpg.Connection, shrunk: dict[str, Span]) -> list[str]:
+        """The actors whose first or last year the batch took a fact from: that extreme may
+        be gone."""
         if not shrunk:
             return []
         rows = await conn.fetch(self.q(READ_SPANS_SQL), sorted(shrunk))
@@ -160,21 +205,20 @@ class GraphWriter:
         ]
 
     async def _recount(self, conn: asyncpg.Connection, actors: list[str], deltas: Deltas) -> None:
-        """Count the spans of ``actors`` again: from the interactions the tables hold but those
-        the batch replaces, and from the batch's new forms."""
-        spans: dict[str, Span | None] = dict.fromkeys(actors)
-        for r in await conn.fetch(self.q(RECOUNT_SPANS_SQL), actors, deltas.replaced):
+        """Count the spans of ``actors`` again: from the interactions and roles the tables hold
+        but those the batch replaces, and from the batch's new forms."""
+        spans: dict[str, Span] = {}
+        recounted = await conn.fetch(
+            self.q(RECOUNT_SPANS_SQL), actors, deltas.replaced, deltas.replaced_roles
+        )
+        for r in recounted:
             if r["first_year"] is not None:
-                spans[r["actor_id"]] = (r["first_year"], r["last_year"])
+                spans[r["actor_id"]] = [r["first_year"], r["last_year"]]
         for actor in actors:
-            span, added = spans[actor], deltas.extended.get(actor)
+            added = deltas.extended.get(actor)
             if added is not None:
-                spans[actor] = (
-                    (added[0], added[1])
-                    if span is None
-                    else (min(span[0], added[0]), max(span[1], added[1]))
-                )
-        kept = [(a, span) for a, span in spans.items() if span is not None]
+                widen(spans, actor, *added)
+        kept = list(spans.items())
         if kept:
             await conn.execute(
                 self.q(REPLACE_SPANS_SQL),
@@ -182,6 +226,6 @@ class GraphWriter:
                 [span[0] for _, span in kept],
                 [span[1] for _, span in kept],
             )
-        gone = [a for a, span in spans.items() if span is None]
+        gone = [a for a in actors if a not in spans]
         if gone:
             await conn.execute(self.q(DELETE_SPANS_SQL), gone)

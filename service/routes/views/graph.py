@@ -38,10 +38,14 @@ OrderParam = Annotated[
     summary="Who met whom and how often: interaction counts per pair, kind and year",
     description="Counts are `certain` (both date bounds in the year) and `possible` (the "
     "bounds overlap the year). Retracted interactions and negated statements are left out. "
-    'An interaction with an open bound ("before February 2024") is possible in every year '
-    "from its known bound back (or forward) to the earliest (latest) year of any interaction "
-    "of either actor of the pair; with no bound at all, in every year of that range, and in "
-    "none if neither actor has a dated interaction. Pages of `limit` edges in the `order` "
+    "An open bound is bounded by what the log knows of the two actors: each actor's span "
+    "runs from the first year any of its facts covers to the last (its interactions, the "
+    "roles it holds and the roles held in it; a fact covers from its lower bound's year, else "
+    "its upper's, to its upper bound's, else its lower's). An interaction with an open lower "
+    'bound ("before February 2024") is possible in every year from the first year of either '
+    "actor's span to its known bound; with an open upper bound, from its known bound to the "
+    "last year of either span; with no bound at all, in every year of the two spans, and in "
+    "none if neither actor has one. Pages of `limit` edges in the `order` "
     'chosen, `Link: rel="next"` while more remain. The graph is counted as the log stands '
     "(no as-of): in `weight` order, a counterpart whose weight changes during a walk may move "
     "past the walk's position.",
