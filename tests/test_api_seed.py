@@ -125,9 +125,9 @@ async def test_an_actor_without_aliases_or_roles_sends_empty_lists(api: ApiServe
 async def test_medvedev_meeting_hamas_is_possible_while_he_was_president(
     api: ApiServer, seeded: dict[str, Any]
 ) -> None:
-    """Undated ("../2024-02"): possible from the year the log first knows of Hamas (Mashal's
-    role from 2006), through the years Medvedev was president (2008-2012), until the article;
-    the log knows no start of Medvedev's."""
+    """Undated ("../2024-02"): possible from the first year the log knows of either of them
+    (Hamas, from Mashal's role in 2006), through Medvedev's presidency (his role, 2008-2012),
+    until the article. Counted from interactions alone, it began in 2017, Hamas's first."""
     async with api.client("read") as client:
         edges = (
             await _get(client, "/graph", actor="medvedev", reflect=seeded["cursor"], limit=1000)
