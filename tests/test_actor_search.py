@@ -139,6 +139,7 @@ async def test_a_search_reads_the_trigram_index(indexed: _Searched) -> None:
                     None,
                     None,
                     None,
+                    [],  # no actor named by another spelling
                 )
             finally:
                 await conn.execute("RESET plan_cache_mode")
