@@ -169,6 +169,13 @@ async def _history(
     )
 
 
+async def _register(handler: CommandHandler, *actors: tuple[str, ActorKind]) -> None:
+    for actor_id, kind in actors:
+        await handler.handle(
+            RegisterActor(actor_id=actor_id, kind=kind, canonical_name=f"Actor {actor_id}")
+        )
+
+
 # -- contact history -----------------------------------------------------------------------------
 
 
@@ -250,15 +257,7 @@ async def test_members_outside_their_role_period_do_not_count(
     u = uuid.uuid4().hex[:8]
     person, other, faction = f"p_{u}", f"q_{u}", f"f_{u}"
     handler = CommandHandler(seeded)
-    kinds: tuple[tuple[str, ActorKind], ...] = (
-        (person, "person"),
-        (other, "person"),
-        (faction, "organisation"),
-    )
-    for actor_id, kind in kinds:
-        await handler.handle(
-            RegisterActor(actor_id=actor_id, kind=kind, canonical_name=f"Actor {actor_id}")
-        )
+    await _register(handler, (person, "person"), (other, "person"), (faction, "organisation"))
     await handler.handle(AssignRole(actor=person, organisation=faction, valid_time="2010/2012"))
     for year in ("2009-05", "2011-05", "2013-05"):
         await handler.handle(
@@ -455,15 +454,7 @@ async def test_corrections_and_retractions_reach_every_view(
     u = uuid.uuid4().hex[:8]
     person, other, faction, meeting = f"p_{u}", f"q_{u}", f"f_{u}", f"m_{u}"
     handler = CommandHandler(seeded)
-    kinds: tuple[tuple[str, ActorKind], ...] = (
-        (person, "person"),
-        (other, "person"),
-        (faction, "organisation"),
-    )
-    for actor_id, kind in kinds:
-        await handler.handle(
-            RegisterActor(actor_id=actor_id, kind=kind, canonical_name=f"Actor {actor_id}")
-        )
+    await _register(handler, (person, "person"), (other, "person"), (faction, "organisation"))
     role = await handler.handle(
         AssignRole(actor=person, organisation=faction, valid_time="2001/2003")
     )
